@@ -1,0 +1,32 @@
+//! The attribute macros of `streams`. Use them through the `streams` crate, which re-exports them.
+//!
+//! Each entry point is a few lines; the work is a pipeline of modules: parse the attribute and the
+//! item, build a model of the function's contract, check it (collecting every error, each spanned
+//! on the user's token), and expand it into code that reaches the runtime only through
+//! `::streams::__private`. On errors the user's function is still emitted, so the rest of the crate
+//! keeps compiling and IDEs keep working.
+
+mod errors;
+mod processor;
+
+use proc_macro::TokenStream;
+
+/// Turns a plain function into a topology node: `stream.process(my_function)`.
+///
+/// The signature is the contract:
+///
+/// - **record parameters**: the value (`V` or `&V`), or the key then the value (`K`/`&K`, `V`/`&V`);
+/// - optionally a `&RecordContext` (topic, partition, offset, timestamp of the input record);
+/// - **state stores** as `&mut KeyValueStore<K, V>` parameters, declared under the stable name
+///   `<function>-<parameter>` (rename with `#[store(name = "...")]` on the parameter);
+/// - the **return type** decides the shape: `T` forwards one record, `Option<T>` zero or one,
+///   `Vec<T>` any number, and `Result<_, E>` sends `E` to the processing-error handler.
+///
+/// The key, timestamp and headers of the input record are kept on every output. The function
+/// stays callable as a plain function, which is how it is unit-tested. Options:
+/// `#[processor(name = "node-name")]` renames the node (default: the function's name) and
+/// `#[processor(crate = "path")]` names the `streams` crate when it is re-exported elsewhere.
+#[proc_macro_attribute]
+pub fn processor(args: TokenStream, item: TokenStream) -> TokenStream {
+    processor::expand(args.into(), item.into()).into()
+}

@@ -1,0 +1,155 @@
+//! Code generation for a checked processor function.
+//!
+//! The function becomes a unit struct of the same name that derefs to a function pointer, so
+//! `my_function(args)` still calls it, and implements `ProcessorFunction` so
+//! `stream.process(my_function)` wires it. Everything reaches the runtime through
+//! `<crate>::__private` with absolute paths, inside `const _`, so user names (a local `Result`, say)
+//! cannot change its meaning.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn};
+
+use super::model::{ProcessorModel, Role, Shape};
+
+pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = function;
+    let ident = &model.ident;
+    let krate = &model.krate;
+    let private = quote!(#krate::__private);
+    let call_ident = format_ident!("__streams_call");
+
+    let (doc_attrs, other_attrs): (Vec<_>, Vec<_>) =
+        attrs.iter().partition(|a| a.path().is_ident("doc"));
+    let cfg_attrs: Vec<_> = attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+        .collect();
+
+    let mut inner_sig = sig.clone();
+    inner_sig.ident = call_ident.clone();
+    let param_types: Vec<_> = sig
+        .inputs
+        .iter()
+        .filter_map(|input| match input {
+            FnArg::Typed(t) => Some(&*t.ty),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let output = &sig.output;
+
+    let value = model.value();
+    let (key_param, key) = match model.key() {
+        Some(key) => (quote!(), quote!(#key)),
+        None => (quote!(<__K: #private::Data>), quote!(__K)),
+    };
+    let output_ty = &model.output;
+    let output_ty = quote_spanned!(output_ty.span()=> #output_ty);
+    let node_name = &model.node_name;
+
+    let store_types: Vec<_> = model.stores().map(|(ty, _)| ty).collect();
+    let specs = model
+        .stores()
+        .map(|(ty, name)| quote_spanned!(ty.span()=> <#ty as #private::StateStore>::spec(#name)));
+    let opens = model
+        .stores()
+        .map(|(ty, name)| quote_spanned!(ty.span()=> ctx.store::<#ty>(#name)?));
+
+    let mut store_index = 0usize;
+    let args = model.roles.iter().map(|role| match role {
+        Role::Key { by_ref: true, .. } => quote!(&key),
+        Role::Key { by_ref: false, .. } => quote!(::core::clone::Clone::clone(&key)),
+        Role::Value { by_ref: true, .. } => quote!(&value),
+        Role::Value { by_ref: false, .. } => quote!(value),
+        Role::Context { by_ref: true } => quote!(#private::emit::record_context(ctx)?),
+        Role::Context { by_ref: false } => {
+            quote!(::core::clone::Clone::clone(#private::emit::record_context(ctx)?))
+        }
+        Role::Store { .. } => {
+            let index = syn::Index::from(store_index);
+            store_index += 1;
+            quote!(&mut state.#index)
+        }
+    });
+    let emit = emit(&model.shape, &private, node_name);
+
+    quote! {
+        #(#doc_attrs)*
+        #(#cfg_attrs)*
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy)]
+        #vis struct #ident;
+
+        #(#cfg_attrs)*
+        impl #ident {
+            #[doc(hidden)]
+            #(#other_attrs)*
+            #vis #inner_sig #block
+        }
+
+        #(#cfg_attrs)*
+        const _: () = {
+            impl ::core::ops::Deref for #ident {
+                type Target = fn(#(#param_types),*) #output;
+
+                fn deref(&self) -> &Self::Target {
+                    static FUNCTION: fn(#(#param_types),*) #output = #ident::#call_ident;
+                    &FUNCTION
+                }
+            }
+
+            impl #key_param #private::ProcessorFunction<#key, #value> for #ident {
+                type Output = #output_ty;
+                type State = (#(#store_types,)*);
+
+                fn name(&self) -> &'static str {
+                    #node_name
+                }
+
+                fn stores(&self) -> ::std::vec::Vec<#private::StoreSpec> {
+                    ::std::vec![#(#specs),*]
+                }
+
+                fn open(
+                    &self,
+                    ctx: &mut #private::InitContext<'_>,
+                ) -> ::core::result::Result<Self::State, #private::ProcessError> {
+                    ::core::result::Result::Ok((#(#opens,)*))
+                }
+
+                #[allow(unused_variables, clippy::unit_arg)]
+                fn call(
+                    &self,
+                    state: &mut Self::State,
+                    record: #private::Record<#key, #value>,
+                    ctx: &mut #private::ProcessorContext<'_, #key, Self::Output>,
+                ) -> ::core::result::Result<(), #private::ProcessError> {
+                    let #private::Record { key, value, timestamp, headers } = record;
+                    let output = #ident::#call_ident(#(#args),*);
+                    #emit
+                }
+            }
+        };
+    }
+}
+
+fn emit(shape: &Shape, private: &TokenStream, node_name: &syn::LitStr) -> TokenStream {
+    match shape {
+        Shape::One => quote!(#private::emit::one(ctx, key, timestamp, headers, output)),
+        Shape::Optional => quote!(#private::emit::optional(ctx, key, timestamp, headers, output)),
+        Shape::Many => quote!(#private::emit::many(ctx, key, timestamp, headers, output)),
+        Shape::Fallible(inner) => {
+            let inner = emit(inner, private, node_name);
+            quote! {
+                let output = #private::emit::fallible(#node_name, output)?;
+                #inner
+            }
+        }
+    }
+}

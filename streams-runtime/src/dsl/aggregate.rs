@@ -1,0 +1,174 @@
+//! The stateful DSL operators as processors: aggregations into key-value stores, table sources,
+//! and the table-to-stream conversion.
+
+use std::sync::Arc;
+
+use crate::codec::Codec;
+use crate::error::{ProcessError, StoreError};
+use crate::processor::{Data, InitContext, Processor, ProcessorContext};
+use crate::record::Record;
+use crate::state::KeyValueStore;
+
+/// An update of a table row, as table nodes forward it: the new value (`None` = deleted) and
+/// the value it replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change<V> {
+    /// The value after the update; `None` for a deletion.
+    pub new: Option<V>,
+    /// The value before the update; `None` if the key was absent.
+    pub old: Option<V>,
+}
+
+/// How an aggregation folds a record into the previous aggregate (`None` for a new key).
+pub(crate) trait Fold<K, V, VA>: Send + Sync + 'static {
+    fn fold(&self, key: &K, value: V, previous: Option<VA>) -> VA;
+}
+
+/// `aggregate(initializer, aggregator)`; `count` is one with `0` and `+1`.
+pub(crate) struct Aggregator<I, A> {
+    pub(crate) initializer: I,
+    pub(crate) aggregator: A,
+}
+
+impl<K, V, VA, I, A> Fold<K, V, VA> for Aggregator<I, A>
+where
+    I: Fn() -> VA + Send + Sync + 'static,
+    A: Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+{
+    fn fold(&self, key: &K, value: V, previous: Option<VA>) -> VA {
+        let base = previous.unwrap_or_else(&self.initializer);
+        (self.aggregator)(key, value, base)
+    }
+}
+
+/// `reduce(reducer)`: the first value of a key is its aggregate.
+pub(crate) struct Reducer<R>(pub(crate) R);
+
+impl<K, V, R: Fn(V, V) -> V + Send + Sync + 'static> Fold<K, V, V> for Reducer<R> {
+    fn fold(&self, _key: &K, value: V, previous: Option<V>) -> V {
+        match previous {
+            Some(aggregate) => (self.0)(aggregate, value),
+            None => value,
+        }
+    }
+}
+
+fn opened<'s, S>(store: &'s mut Option<S>, name: &str) -> Result<&'s mut S, ProcessError> {
+    store
+        .as_mut()
+        .ok_or_else(|| ProcessError::Store(StoreError::NotFound(name.to_owned())))
+}
+
+/// Folds each record into its key's aggregate in a store and forwards the change.
+pub(crate) struct Aggregate<K, VA, KC, VC, F> {
+    pub(crate) store_name: String,
+    pub(crate) store: Option<KeyValueStore<K, VA, KC, VC>>,
+    pub(crate) fold: Arc<F>,
+}
+
+impl<K, V, VA, KC, VC, F> Processor<K, V> for Aggregate<K, VA, KC, VC, F>
+where
+    K: Data,
+    VA: Data,
+    KC: Codec<K>,
+    VC: Codec<VA>,
+    F: Fold<K, V, VA>,
+{
+    type KeyOut = K;
+    type ValueOut = Change<VA>;
+
+    fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
+        self.store = Some(ctx.store(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        r: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, Change<VA>>,
+    ) -> Result<(), ProcessError> {
+        let store = opened(&mut self.store, &self.store_name)?;
+        let old = store.get(&r.key)?;
+        let new = self.fold.fold(&r.key, r.value, old.clone());
+        store.put(&r.key, &new)?;
+        ctx.forward(Record {
+            key: r.key,
+            value: Change {
+                new: Some(new),
+                old,
+            },
+            timestamp: r.timestamp,
+            headers: r.headers,
+        })
+    }
+}
+
+/// Materializes a table topic: upserts (deletes on a tombstone) and forwards the change.
+pub(crate) struct TableSource<K, V, KC, VC> {
+    pub(crate) store_name: String,
+    pub(crate) store: Option<KeyValueStore<K, V, KC, VC>>,
+}
+
+impl<K, V, KC, VC> Processor<K, Option<V>> for TableSource<K, V, KC, VC>
+where
+    K: Data,
+    V: Data,
+    KC: Codec<K>,
+    VC: Codec<V>,
+{
+    type KeyOut = K;
+    type ValueOut = Change<V>;
+
+    fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
+        self.store = Some(ctx.store(&self.store_name)?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        r: Record<K, Option<V>>,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), ProcessError> {
+        let store = opened(&mut self.store, &self.store_name)?;
+        let old = match &r.value {
+            Some(value) => {
+                let old = store.get(&r.key)?;
+                store.put(&r.key, value)?;
+                old
+            }
+            None => store.delete(&r.key)?,
+        };
+        if old.is_none() && r.value.is_none() {
+            // Deleting an absent key changes nothing downstream.
+            return Ok(());
+        }
+        ctx.forward(Record {
+            key: r.key,
+            value: Change { new: r.value, old },
+            timestamp: r.timestamp,
+            headers: r.headers,
+        })
+    }
+}
+
+/// `KTable::to_stream`: each change becomes a record of its new value (`None` = tombstone).
+pub(crate) struct ToStream;
+
+impl<K: Data, V: Data> Processor<K, Change<V>> for ToStream {
+    type KeyOut = K;
+    type ValueOut = Option<V>;
+
+    fn process(
+        &mut self,
+        r: Record<K, Change<V>>,
+        ctx: &mut ProcessorContext<'_, K, Option<V>>,
+    ) -> Result<(), ProcessError> {
+        let new = r.value.new;
+        ctx.forward(Record {
+            key: r.key,
+            value: new,
+            timestamp: r.timestamp,
+            headers: r.headers,
+        })
+    }
+}

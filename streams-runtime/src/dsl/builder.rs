@@ -1,0 +1,229 @@
+//! [`StreamsBuilder`] and typed [`Topic`]s.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::aggregate::TableSource;
+use super::{KStream, KTable};
+use crate::codec::{Codec, Nullable, StoreKeyCodec, StoreValueCodec, TopicCodec};
+use crate::error::TopologyError;
+use crate::processor::Data;
+use crate::state::Materialized;
+use crate::topology::node::{ProcessorFactory, SourceFactory};
+use crate::topology::{GraphBuilder, NodeKind, TopicRef, Topology, is_legal_name};
+
+/// A topic with its key and value types and their codecs.
+///
+/// Declare topics once, as constants, and use them for sources, sinks and the test driver:
+///
+/// ```
+/// # extern crate streams_runtime as streams;
+/// use streams::prelude::*;
+/// use streams::codec::Binary;
+///
+/// const LINES: Topic<(), String> = Topic::new("text-lines");
+/// // Another codec for the values of this topic: named in the type.
+/// const SCORES: Topic<String, Vec<u32>, TopicCodec, Binary> = Topic::with_codecs("scores");
+/// assert_eq!(LINES.name(), "text-lines");
+/// ```
+pub struct Topic<K, V, KC = TopicCodec, VC = TopicCodec> {
+    name: Cow<'static, str>,
+    types: PhantomData<fn() -> (K, V, KC, VC)>,
+}
+
+impl<K, V> Topic<K, V>
+where
+    TopicCodec: Codec<K> + Codec<V>,
+{
+    /// A topic named `name`, with the default codecs.
+    pub const fn new(name: &'static str) -> Self {
+        Topic::with_codecs(name)
+    }
+
+    /// A topic with the default codecs whose name is only known at run time.
+    pub fn named(name: impl Into<String>) -> Self {
+        Topic {
+            name: Cow::Owned(name.into()),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<K, V, KC, VC> Topic<K, V, KC, VC>
+where
+    KC: Codec<K>,
+    VC: Codec<V>,
+{
+    /// A topic named `name` whose codecs are the ones in its type.
+    pub const fn with_codecs(name: &'static str) -> Self {
+        Topic {
+            name: Cow::Borrowed(name),
+            types: PhantomData,
+        }
+    }
+
+    /// The same topic name with other codecs.
+    pub fn recoded<KC2: Codec<K>, VC2: Codec<V>>(&self) -> Topic<K, V, KC2, VC2> {
+        Topic {
+            name: self.name.clone(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<K, V, KC, VC> Topic<K, V, KC, VC> {
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl<K, V, KC, VC> Clone for Topic<K, V, KC, VC> {
+    fn clone(&self) -> Self {
+        Topic {
+            name: self.name.clone(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<K, V, KC, VC> fmt::Debug for Topic<K, V, KC, VC> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Topic")
+            .field("name", &self.name)
+            .field("key", &std::any::type_name::<K>())
+            .field("value", &std::any::type_name::<V>())
+            .finish()
+    }
+}
+
+/// Builds a topology from typed streams and tables.
+///
+/// ```
+/// # extern crate streams_runtime as streams;
+/// use streams::prelude::*;
+///
+/// const ORDERS: Topic<String, u32> = Topic::new("orders");
+/// const BIG: Topic<String, u32> = Topic::new("big-orders");
+///
+/// let builder = StreamsBuilder::new();
+/// builder.stream(&ORDERS).filter(|_, amount| *amount >= 100).to(&BIG);
+/// let topology = builder.build()?;
+/// assert_eq!(topology.subtopologies().len(), 1);
+/// # Ok::<(), streams::StreamsError>(())
+/// ```
+#[derive(Default)]
+pub struct StreamsBuilder {
+    graph: Rc<RefCell<GraphBuilder>>,
+}
+
+impl fmt::Debug for StreamsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamsBuilder").finish_non_exhaustive()
+    }
+}
+
+impl StreamsBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A stream of the records of `topic`.
+    pub fn stream<K, V, KC, VC>(&self, topic: &Topic<K, V, KC, VC>) -> KStream<K, V>
+    where
+        K: Data,
+        V: Data,
+        KC: Codec<K>,
+        VC: Codec<V>,
+    {
+        let node = self.add_source::<K, V, KC, VC>(topic.name());
+        KStream::new(Rc::clone(&self.graph), node, false)
+    }
+
+    /// A table of the latest value per key of `topic` (a null value deletes the key),
+    /// materialized in a store named `<topic>-STATE-STORE-<n>`.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let prices = Topic::<String, u32>::new("prices");
+    /// let changes = Topic::<String, Option<u32>>::new("price-changes");
+    /// let builder = StreamsBuilder::new();
+    /// builder.table(&prices).to_stream().to(&changes);
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// driver.pipe(&prices, "tea".into(), 3)?;
+    /// driver.pipe_raw("prices", Some(b"tea"), None, 0)?; // a tombstone
+    /// assert_eq!(driver.read_values(&changes)?, vec![Some(3), None]);
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn table<K, V, KC, VC>(&self, topic: &Topic<K, V, KC, VC>) -> KTable<K, V>
+    where
+        K: Data,
+        V: Data,
+        KC: Codec<K>,
+        VC: Codec<V>,
+        StoreKeyCodec: Codec<K>,
+        StoreValueCodec: Codec<V>,
+    {
+        let source = self.add_source::<K, Option<V>, KC, Nullable<VC>>(topic.name());
+        let mut graph = self.graph.borrow_mut();
+        let store_name = {
+            let generated = graph.generate_name("STATE-STORE");
+            format!("{}-{generated}", topic.name())
+        };
+        let name = graph.generate_name("KTABLE-SOURCE");
+        let spec = Materialized::<K, V>::named(store_name.clone()).into_spec(String::new);
+        let supplier_store = store_name.clone();
+        let node = graph.add_node(
+            name,
+            NodeKind::Processor,
+            &[source],
+            Arc::new(ProcessorFactory::<K, Option<V>, _>::new(move || {
+                TableSource::<K, V, StoreKeyCodec, StoreValueCodec> {
+                    store_name: supplier_store.clone(),
+                    store: None,
+                }
+            })),
+        );
+        graph.connect_store(node, spec);
+        drop(graph);
+        KTable::new(Rc::clone(&self.graph), node, store_name)
+    }
+
+    fn add_source<K, V, KC, VC>(&self, topic: &str) -> usize
+    where
+        K: Data,
+        V: Data,
+        KC: Codec<K>,
+        VC: Codec<V>,
+    {
+        let mut graph = self.graph.borrow_mut();
+        if !is_legal_name(topic) {
+            graph.record_error(TopologyError::IllegalName(topic.to_owned()));
+        }
+        let name = graph.generate_name("KSTREAM-SOURCE");
+        graph.add_node(
+            name,
+            NodeKind::Source {
+                topics: vec![TopicRef {
+                    name: topic.to_owned(),
+                    internal: false,
+                }],
+            },
+            &[],
+            Arc::new(SourceFactory::<K, V, KC, VC>::new()),
+        )
+    }
+
+    /// Freezes the graph into a [`Topology`], reporting the first wiring mistake the compiler
+    /// could not see (a topic read twice, a duplicate name, a store declared with two types).
+    pub fn build(self) -> Result<Topology, TopologyError> {
+        std::mem::take(&mut *self.graph.borrow_mut()).build()
+    }
+}

@@ -1,0 +1,259 @@
+//! [`KGroupedStream`]: a stream grouped by key, and its aggregations into tables.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::aggregate::{Aggregate, Aggregator, Fold, Reducer};
+use super::{KStream, KTable};
+use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec, TopicCodec};
+use crate::processor::Data;
+use crate::state::Materialized;
+use crate::topology::node::{ProcessorFactory, SourceFactory};
+use crate::topology::{NodeKind, TopicRef};
+
+/// A stream grouped by key, ready for `count`, `reduce` or `aggregate`.
+///
+/// Aggregations skip nothing a typed key can express: there are no null keys in a
+/// `KStream<String, _>`. A key that encodes to null (`None`, `()`) is dropped at the repartition
+/// topic, as Kafka Streams drops null keys.
+pub struct KGroupedStream<K, V> {
+    stream: KStream<K, V>,
+}
+
+impl<K, V> KGroupedStream<K, V>
+where
+    K: Data,
+    V: Data,
+    TopicCodec: Codec<K> + Codec<V>,
+{
+    pub(crate) fn new(stream: KStream<K, V>) -> Self {
+        KGroupedStream { stream }
+    }
+
+    /// Counts records per key.
+    ///
+    /// Words hello, kafka, streams, kafka, kafka, streams count 1, 1, 1, 2, 3, 2:
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let words = Topic::<String, ()>::new("words");
+    /// let counts = Topic::<String, Option<u64>>::new("counts");
+    /// let builder = StreamsBuilder::new();
+    /// builder.stream(&words).group_by_key().count().to_stream().to(&counts);
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// for w in ["hello", "kafka", "streams", "kafka", "kafka", "streams"] {
+    ///     driver.pipe(&words, w.to_owned(), ())?;
+    /// }
+    /// let counted: Vec<u64> = driver.read_values(&counts)?.into_iter().flatten().collect();
+    /// assert_eq!(counted, vec![1, 1, 1, 2, 3, 2]);
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn count(self) -> KTable<K, u64>
+    where
+        StoreKeyCodec: Codec<K>,
+    {
+        self.count_with(Materialized::<K, u64>::unnamed())
+    }
+
+    /// Counts records per key into the given store.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let words = Topic::<String, ()>::new("words");
+    /// let builder = StreamsBuilder::new();
+    /// let table = builder.stream(&words).group_by_key().count_with(Materialized::named("counts"));
+    /// assert_eq!(table.store_name(), "counts");
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// driver.pipe(&words, "a".into(), ())?;
+    /// driver.pipe(&words, "a".into(), ())?;
+    /// let store = driver.key_value_store::<String, u64>("counts")?;
+    /// assert_eq!(store.get(&"a".to_owned())?, Some(2));
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn count_with<KC, VC>(self, materialized: Materialized<K, u64, KC, VC>) -> KTable<K, u64>
+    where
+        KC: Codec<K>,
+        VC: Codec<u64>,
+    {
+        self.fold(
+            "KSTREAM-AGGREGATE",
+            materialized,
+            Aggregator {
+                initializer: || 0u64,
+                aggregator: |_: &K, _: V, count: u64| count + 1,
+            },
+        )
+    }
+
+    /// Combines the values of each key: the first value is the aggregate, then
+    /// `reducer(aggregate, value)`.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let input = Topic::<String, u32>::new("scores");
+    /// let output = Topic::<String, Option<u32>>::new("best");
+    /// let builder = StreamsBuilder::new();
+    /// builder.stream(&input).group_by_key().reduce(|a, b| a.max(b)).to_stream().to(&output);
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// for v in [3, 9, 4] {
+    ///     driver.pipe(&input, "ann".into(), v)?;
+    /// }
+    /// assert_eq!(driver.read_values(&output)?, vec![Some(3), Some(9), Some(9)]);
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn reduce<F>(self, reducer: F) -> KTable<K, V>
+    where
+        F: Fn(V, V) -> V + Send + Sync + 'static,
+        StoreKeyCodec: Codec<K>,
+        StoreValueCodec: Codec<V>,
+    {
+        self.reduce_with(reducer, Materialized::<K, V>::unnamed())
+    }
+
+    /// [`reduce`](Self::reduce) into the given store.
+    pub fn reduce_with<F, KC, VC>(
+        self,
+        reducer: F,
+        materialized: Materialized<K, V, KC, VC>,
+    ) -> KTable<K, V>
+    where
+        F: Fn(V, V) -> V + Send + Sync + 'static,
+        KC: Codec<K>,
+        VC: Codec<V>,
+    {
+        self.fold("KSTREAM-REDUCE", materialized, Reducer(reducer))
+    }
+
+    /// Folds the values of each key into an aggregate of another type, starting from
+    /// `initializer()`.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let input = Topic::<String, String>::new("tags");
+    /// let output = Topic::<String, Option<Vec<String>>>::new("tag-lists");
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream(&input)
+    ///     .group_by_key()
+    ///     .aggregate(Vec::new, |_, tag, mut tags: Vec<String>| {
+    ///         tags.push(tag);
+    ///         tags
+    ///     })
+    ///     .to_stream()
+    ///     .to(&output);
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// driver.pipe(&input, "post".into(), "rust".into())?;
+    /// driver.pipe(&input, "post".into(), "kafka".into())?;
+    /// assert_eq!(
+    ///     driver.read_values(&output)?.pop().flatten(),
+    ///     Some(vec!["rust".to_owned(), "kafka".to_owned()])
+    /// );
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn aggregate<VA, I, A>(self, initializer: I, aggregator: A) -> KTable<K, VA>
+    where
+        VA: Data,
+        I: Fn() -> VA + Send + Sync + 'static,
+        A: Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+        StoreKeyCodec: Codec<K>,
+        StoreValueCodec: Codec<VA>,
+    {
+        self.aggregate_with(initializer, aggregator, Materialized::<K, VA>::unnamed())
+    }
+
+    /// [`aggregate`](Self::aggregate) into the given store.
+    pub fn aggregate_with<VA, I, A, KC, VC>(
+        self,
+        initializer: I,
+        aggregator: A,
+        materialized: Materialized<K, VA, KC, VC>,
+    ) -> KTable<K, VA>
+    where
+        VA: Data,
+        I: Fn() -> VA + Send + Sync + 'static,
+        A: Fn(&K, V, VA) -> VA + Send + Sync + 'static,
+        KC: Codec<K>,
+        VC: Codec<VA>,
+    {
+        self.fold(
+            "KSTREAM-AGGREGATE",
+            materialized,
+            Aggregator {
+                initializer,
+                aggregator,
+            },
+        )
+    }
+
+    /// Adds the aggregation node (behind a repartition topic when the key may have changed).
+    fn fold<VA, KC, VC, F>(
+        self,
+        prefix: &str,
+        materialized: Materialized<K, VA, KC, VC>,
+        fold: F,
+    ) -> KTable<K, VA>
+    where
+        VA: Data,
+        KC: Codec<K>,
+        VC: Codec<VA>,
+        F: Fold<K, V, VA>,
+    {
+        let graph = Rc::clone(&self.stream.graph);
+        let spec = {
+            let mut g = graph.borrow_mut();
+            materialized.into_spec(|| g.generate_name(&format!("{prefix}-STATE-STORE")))
+        };
+        let store_name = spec.name().to_owned();
+        let input = if self.stream.repartition_required {
+            let topic = format!("{store_name}-repartition");
+            self.stream
+                .sink::<TopicCodec, TopicCodec>(topic.clone(), true);
+            let mut g = graph.borrow_mut();
+            let name = g.generate_name("KSTREAM-SOURCE");
+            g.add_node(
+                name,
+                NodeKind::Source {
+                    topics: vec![TopicRef {
+                        name: topic,
+                        internal: true,
+                    }],
+                },
+                &[],
+                Arc::new(SourceFactory::<K, V, TopicCodec, TopicCodec>::new()),
+            )
+        } else {
+            self.stream.node
+        };
+        let fold = Arc::new(fold);
+        let supplier_store = store_name.clone();
+        let mut g = graph.borrow_mut();
+        let name = g.generate_name(prefix);
+        let node = g.add_node(
+            name,
+            NodeKind::Processor,
+            &[input],
+            Arc::new(ProcessorFactory::<K, V, _>::new(move || Aggregate::<
+                K,
+                VA,
+                KC,
+                VC,
+                F,
+            > {
+                store_name: supplier_store.clone(),
+                store: None,
+                fold: Arc::clone(&fold),
+            })),
+        );
+        g.connect_store(node, spec);
+        drop(g);
+        KTable::new(graph, node, store_name)
+    }
+}

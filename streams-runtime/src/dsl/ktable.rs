@@ -1,0 +1,65 @@
+//! [`KTable`]: a changelog stream read as a table of the latest value per key.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use super::KStream;
+use super::aggregate::{Change, ToStream};
+use crate::processor::Data;
+use crate::topology::GraphBuilder;
+
+/// A table: the latest value per key, kept in a store. Its nodes forward [`Change`]s.
+pub struct KTable<K, V> {
+    graph: Rc<RefCell<GraphBuilder>>,
+    node: usize,
+    store: String,
+    types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K: Data, V: Data> KTable<K, V> {
+    pub(crate) fn new(graph: Rc<RefCell<GraphBuilder>>, node: usize, store: String) -> Self {
+        KTable {
+            graph,
+            node,
+            store,
+            types: PhantomData,
+        }
+    }
+
+    /// The name of the store that holds the table (readable through the test driver).
+    pub fn store_name(&self) -> &str {
+        &self.store
+    }
+
+    /// The table's updates as a stream: each update's new value, `None` for a deletion (written
+    /// as a tombstone by an `Option` value codec).
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let words = Topic::<String, String>::new("words");
+    /// let counts = Topic::<String, String>::new("counts");
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream(&words)
+    ///     .group_by_key()
+    ///     .count()
+    ///     .to_stream()
+    ///     .map_values(|count| count.unwrap_or_default().to_string())
+    ///     .to(&counts);
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// driver.pipe(&words, "kafka".into(), String::new())?;
+    /// driver.pipe(&words, "kafka".into(), String::new())?;
+    /// assert_eq!(driver.read_values(&counts)?, vec!["1".to_owned(), "2".to_owned()]);
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn to_stream(&self) -> KStream<K, Option<V>> {
+        KStream::<K, Change<V>>::new(Rc::clone(&self.graph), self.node, false).then(
+            "KTABLE-TOSTREAM",
+            || ToStream,
+            false,
+        )
+    }
+}

@@ -1,0 +1,22 @@
+//! The typed DSL: [`StreamsBuilder`], [`KStream`], [`KTable`] and the grouped handles.
+//!
+//! Each handle carries its key and value types, so wiring an operator that expects other types, or
+//! writing to a topic of other types, does not compile. Operators add processor nodes to the graph
+//! the builder shares with its handles; [`StreamsBuilder::build`] freezes it into a
+//! [`Topology`](crate::Topology). Operators that change the key mark the stream, and a later
+//! aggregation then routes it through a repartition topic, as in Kafka Streams.
+
+mod aggregate;
+mod branch;
+mod builder;
+mod grouped;
+mod kstream;
+mod ktable;
+mod ops;
+
+pub use aggregate::Change;
+pub use branch::BranchedKStream;
+pub use builder::{StreamsBuilder, Topic};
+pub use grouped::KGroupedStream;
+pub use kstream::KStream;
+pub use ktable::KTable;

@@ -1,0 +1,186 @@
+//! The errors of building topologies, processing records and using state stores.
+
+use std::error::Error as StdError;
+
+use crate::codec::CodecError;
+
+/// A boxed error from user code (the `E` of a processor returning `Result<T, E>`).
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A mistake in the topology that only shows when it is built (the compiler catches the rest).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopologyError {
+    /// Two sources read the same topic.
+    #[error("topic `{topic}` is already registered by source `{existing}`")]
+    DuplicateSourceTopic {
+        /// The topic.
+        topic: String,
+        /// The source that registered it first.
+        existing: String,
+    },
+    /// Two nodes share a name.
+    #[error("two nodes are named `{0}`; give one of them another name")]
+    DuplicateNodeName(String),
+    /// Two stores of different types share a name.
+    #[error("store `{name}` is declared twice with different types: `{first}` and `{second}`")]
+    ConflictingStore {
+        /// The store name.
+        name: String,
+        /// The first declaration's handle type.
+        first: &'static str,
+        /// The second declaration's handle type.
+        second: &'static str,
+    },
+    /// A name that cannot be a Kafka topic (or part of one).
+    #[error(
+        "`{0}` is not a legal name: use 1 to 249 characters from ASCII letters, digits, '.', '_' and '-'"
+    )]
+    IllegalName(String),
+    /// An edge joins nodes of different record types (a bug in code that wires nodes by hand).
+    #[error("the edge from `{from}` to `{to}` joins nodes of different record types")]
+    EdgeType {
+        /// The parent node.
+        from: String,
+        /// The child node.
+        to: String,
+    },
+    /// The topology has no source.
+    #[error("the topology has no source: add `StreamsBuilder::stream` or `StreamsBuilder::table`")]
+    NoSources,
+}
+
+/// A store could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No store of that name is connected to the processor (or exists in the task).
+    #[error("no state store named `{0}` here; declare it on the processor that uses it")]
+    NotFound(String),
+    /// The store exists with another type than the handle asked for.
+    #[error("state store `{name}` holds `{actual}`, not `{requested}`")]
+    TypeMismatch {
+        /// The store name.
+        name: String,
+        /// The handle type the caller asked for.
+        requested: &'static str,
+        /// The handle type the store was declared with.
+        actual: &'static str,
+    },
+    /// A key or value could not be encoded or decoded.
+    #[error("state store `{store}`: {source}")]
+    Codec {
+        /// The store name.
+        store: String,
+        /// The codec failure.
+        source: CodecError,
+    },
+    /// The storage engine failed.
+    #[error("state store `{store}` failed: {message}")]
+    Backend {
+        /// The store name.
+        store: String,
+        /// The engine's message.
+        message: String,
+    },
+}
+
+/// Which part of a record a codec failed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordPart {
+    /// The key.
+    Key,
+    /// The value.
+    Value,
+}
+
+impl std::fmt::Display for RecordPart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RecordPart::Key => "key",
+            RecordPart::Value => "value",
+        })
+    }
+}
+
+/// Processing one record (or one punctuation) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// An input record's key or value could not be decoded.
+    #[error(
+        "cannot deserialize the {part} of the record at topic `{topic}` partition {partition} offset {offset}: {source}"
+    )]
+    Deserialization {
+        /// The input topic.
+        topic: String,
+        /// The input partition.
+        partition: i32,
+        /// The record's offset.
+        offset: i64,
+        /// Key or value.
+        part: RecordPart,
+        /// The codec failure.
+        source: CodecError,
+    },
+    /// An output record's key or value could not be encoded.
+    #[error(
+        "cannot serialize the {part} of a record for topic `{topic}` (sink `{node}`): {source}"
+    )]
+    Serialization {
+        /// The sink node.
+        node: String,
+        /// The output topic.
+        topic: String,
+        /// Key or value.
+        part: RecordPart,
+        /// The codec failure.
+        source: CodecError,
+    },
+    /// User code in a processor returned an error.
+    #[error("processor `{node}` failed: {source}")]
+    Processor {
+        /// The processor node.
+        node: String,
+        /// The processor's error.
+        source: BoxError,
+    },
+    /// A state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Producing an output record failed.
+    #[error("cannot send a record to topic `{topic}`: {message}")]
+    Send {
+        /// The output topic.
+        topic: String,
+        /// The producer's message.
+        message: String,
+    },
+}
+
+impl ProcessError {
+    /// Wraps an error returned by user code in the processor `node`.
+    pub fn processor(node: impl Into<String>, error: impl Into<BoxError>) -> Self {
+        ProcessError::Processor {
+            node: node.into(),
+            source: error.into(),
+        }
+    }
+}
+
+/// Any error of this crate, for callers that handle them alike.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamsError {
+    /// The topology is invalid.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// A record could not be processed.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key or value could not be encoded or decoded outside a task.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The caller named a topic the topology does not know.
+    #[error("topic `{0}` is neither read nor written by this topology")]
+    UnknownTopic(String),
+}

@@ -1,0 +1,56 @@
+//! The runtime of `streams`: Kafka Streams' architecture in Rust, typed at compile time.
+//!
+//! Use it through the `streams` crate, which adds the `#[processor]` macro. The parts, in the
+//! order a record meets them:
+//!
+//! - [`dsl`]: the typed builder ([`StreamsBuilder`], [`KStream`], [`KTable`]) that wires a topology;
+//! - [`topology`]: the graph it produces, cut into sub-topologies, and `describe()`;
+//! - [`processor`]: the Processor API every node implements, and `#[processor]` functions;
+//! - [`codec`]: how keys and values become bytes, fixed by type;
+//! - [`state`]: typed state stores over byte-level backends;
+//! - [`task`]: a sub-topology running on one partition, in timestamp order;
+//! - [`test_driver`]: the same tasks fed from memory, for tests.
+
+pub mod codec;
+pub mod dsl;
+pub mod error;
+pub mod processor;
+pub mod record;
+pub mod state;
+pub mod task;
+pub mod test_driver;
+pub mod topology;
+
+pub use codec::{Codec, CodecError, TopicCodec};
+pub use dsl::{BranchedKStream, Change, KGroupedStream, KStream, KTable, StreamsBuilder, Topic};
+pub use error::{ProcessError, StoreError, StreamsError, TopologyError};
+pub use processor::{
+    Data, InitContext, Processor, ProcessorContext, ProcessorFunction, PunctuationType,
+    PunctuatorId,
+};
+pub use record::{Header, Headers, Record, RecordContext};
+pub use state::{KeyValueStore, Materialized, StateStore, StoreSpec};
+pub use test_driver::{TestDriverConfig, TopologyTestDriver};
+pub use topology::{Topology, TopologyDescription};
+
+/// The names most programs need, for a glob import.
+pub mod prelude {
+    pub use crate::codec::{Codec, TopicCodec};
+    pub use crate::dsl::{Change, KGroupedStream, KStream, KTable, StreamsBuilder, Topic};
+    pub use crate::error::{ProcessError, StoreError, StreamsError};
+    pub use crate::processor::{
+        InitContext, Processor, ProcessorContext, ProcessorFunction, PunctuationType, PunctuatorId,
+    };
+    pub use crate::record::{Headers, Record, RecordContext};
+    pub use crate::state::{KeyValueStore, Materialized, StateStore, StoreSpec};
+    pub use crate::test_driver::{TestDriverConfig, TopologyTestDriver};
+}
+
+/// What `#[processor]` expansions use. Not a stable API: the macro and this module change together.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::error::ProcessError;
+    pub use crate::processor::{Data, InitContext, ProcessorContext, ProcessorFunction, emit};
+    pub use crate::record::{Record, RecordContext};
+    pub use crate::state::{StateStore, StoreSpec};
+}

@@ -1,0 +1,150 @@
+//! The contexts handed to processors: what a node may see and do while a task runs it.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{PunctuationSchedule, PunctuationType, PunctuatorId};
+use crate::error::{ProcessError, StoreError};
+use crate::record::{Record, RecordContext};
+use crate::state::{StateStore, TaskStores};
+use crate::task::{RecordCollector, TaskId};
+use crate::topology::node::{Node, NodeInfo};
+
+/// The task-wide state every node of a task shares while it runs: clocks, the input record's
+/// coordinates, the punctuation schedule and the record collector.
+pub(crate) struct TaskEnv {
+    pub(crate) task_id: TaskId,
+    pub(crate) application_id: Arc<str>,
+    pub(crate) stream_time: i64,
+    pub(crate) wall_clock: i64,
+    pub(crate) record: Option<RecordContext>,
+    pub(crate) collector: Rc<RefCell<dyn RecordCollector>>,
+    pub(crate) schedule: PunctuationSchedule,
+}
+
+/// What a processor may use in [`Processor::init`](super::Processor::init).
+pub struct InitContext<'a> {
+    pub(crate) node: &'a NodeInfo,
+    pub(crate) env: &'a mut TaskEnv,
+    pub(crate) stores: &'a TaskStores,
+}
+
+impl InitContext<'_> {
+    /// Opens a typed handle on a store connected to this processor.
+    pub fn store<H: StateStore>(&self, name: &str) -> Result<H, StoreError> {
+        if !self.node.stores.iter().any(|s| s == name) {
+            return Err(StoreError::NotFound(name.to_owned()));
+        }
+        self.stores.handle(name)
+    }
+
+    /// Schedules a punctuation of this processor every `interval` on the given clock.
+    pub fn schedule(&mut self, interval: Duration, kind: PunctuationType) -> PunctuatorId {
+        let now = self.env.wall_clock;
+        self.env
+            .schedule
+            .schedule(self.node.index, interval, kind, now)
+    }
+
+    /// The position of the child named `name` among this processor's children.
+    pub fn child_index(&self, name: &str) -> Option<usize> {
+        self.node.child_names.iter().position(|c| c == name)
+    }
+
+    /// The names of this processor's children, in the order they were connected.
+    pub fn child_names(&self) -> &[String] {
+        &self.node.child_names
+    }
+
+    /// This processor's node name.
+    pub fn node_name(&self) -> &str {
+        &self.node.name
+    }
+
+    /// The task this processor instance belongs to.
+    pub fn task_id(&self) -> TaskId {
+        self.env.task_id
+    }
+
+    /// The application id (the consumer group and the prefix of internal topics).
+    pub fn application_id(&self) -> &str {
+        &self.env.application_id
+    }
+}
+
+/// What a processor may use while it processes a record or a punctuation: forwarding to its
+/// children, the clocks and the input record's coordinates.
+pub struct ProcessorContext<'a, K, V> {
+    pub(crate) node: &'a NodeInfo,
+    pub(crate) children: &'a [Rc<dyn Node<K, V>>],
+    pub(crate) env: &'a mut TaskEnv,
+}
+
+impl<K: Clone, V: Clone> ProcessorContext<'_, K, V> {
+    /// Forwards `record` to every child (cloned for all but the last).
+    pub fn forward(&mut self, record: Record<K, V>) -> Result<(), ProcessError> {
+        let Some((last, rest)) = self.children.split_last() else {
+            return Ok(());
+        };
+        for child in rest {
+            child.process(record.clone(), self.env)?;
+        }
+        last.process(record, self.env)
+    }
+
+    /// Forwards `record` to the child at `index` (see [`InitContext::child_index`]); an index
+    /// past the last child drops the record.
+    pub fn forward_to(&mut self, index: usize, record: Record<K, V>) -> Result<(), ProcessError> {
+        match self.children.get(index) {
+            Some(child) => child.process(record, self.env),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<K, V> ProcessorContext<'_, K, V> {
+    /// The coordinates of the input record being processed; `None` during a punctuation.
+    pub fn record_context(&self) -> Option<&RecordContext> {
+        self.env.record.as_ref()
+    }
+
+    /// The task's stream time: the largest timestamp it has processed (-1 before any record).
+    pub fn stream_time(&self) -> i64 {
+        self.env.stream_time
+    }
+
+    /// The task's wall-clock time in milliseconds (simulated in the test driver).
+    pub fn wall_clock_time(&self) -> i64 {
+        self.env.wall_clock
+    }
+
+    /// The task this processor instance belongs to.
+    pub fn task_id(&self) -> TaskId {
+        self.env.task_id
+    }
+
+    /// The application id.
+    pub fn application_id(&self) -> &str {
+        &self.env.application_id
+    }
+
+    /// This processor's node name.
+    pub fn node_name(&self) -> &str {
+        &self.node.name
+    }
+
+    /// Schedules a punctuation of this processor.
+    pub fn schedule(&mut self, interval: Duration, kind: PunctuationType) -> PunctuatorId {
+        let now = self.env.wall_clock;
+        self.env
+            .schedule
+            .schedule(self.node.index, interval, kind, now)
+    }
+
+    /// Cancels a punctuation.
+    pub fn cancel(&mut self, punctuator: PunctuatorId) {
+        self.env.schedule.cancel(punctuator);
+    }
+}

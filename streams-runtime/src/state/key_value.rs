@@ -1,0 +1,359 @@
+//! Key-value stores: the byte-level backend trait, the in-memory backend, and the typed handle.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Bound;
+use std::rc::Rc;
+
+use super::{StateStore, StoreKind, StoreSpec, TaskStore};
+use crate::codec::{Codec, CodecError, Encoded, StoreKeyCodec, StoreValueCodec};
+use crate::error::StoreError;
+
+/// A key-value store over bytes, ordered by key bytes: the interface every backend implements.
+pub trait BytesKeyValueStore {
+    /// The value stored under `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Stores `value` under `key`, replacing any previous value.
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// Removes `key`, returning its previous value.
+    fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Calls `visit` for each entry with `from <= key < to` (an absent bound is open), in key order,
+    /// until it returns `false`.
+    fn scan(
+        &self,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError>;
+    /// The number of entries (exact for memory, an estimate for disk backends).
+    fn approximate_len(&self) -> u64;
+    /// Makes every write so far durable in the backend.
+    fn flush(&mut self) -> Result<(), StoreError>;
+}
+
+/// A [`BytesKeyValueStore`] in a sorted map.
+#[derive(Debug, Default, Clone)]
+pub struct InMemoryKeyValueStore {
+    map: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl BytesKeyValueStore for InMemoryKeyValueStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.map.get(key).cloned())
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        match self.map.get_mut(key) {
+            Some(existing) => {
+                existing.clear();
+                existing.extend_from_slice(value);
+            }
+            None => {
+                self.map.insert(key.to_vec(), value.to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.map.remove(key))
+    }
+
+    fn scan(
+        &self,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) =
+            (from, to)
+            && a > b
+        {
+            return Ok(());
+        }
+        for (k, v) in self.map.range::<[u8], _>((from, to)) {
+            if !visit(k, v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn approximate_len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A typed key-value store handle: keys `K` encoded with `KC`, values `V` with `VC`.
+///
+/// Scans run in the order of the encoded keys; with the default [`StoreKeyCodec`] that is the
+/// natural order for strings, byte strings and non-negative integers.
+///
+/// ```
+/// # extern crate streams_runtime as streams;
+/// use streams::prelude::*;
+///
+/// let mut store = KeyValueStore::<String, u64>::in_memory("counts");
+/// store.put(&"kafka".to_owned(), &2)?;
+/// store.put(&"rust".to_owned(), &5)?;
+/// assert_eq!(store.get(&"rust".to_owned())?, Some(5));
+/// assert_eq!(store.prefix_scan(&"ka".to_owned())?, vec![("kafka".to_owned(), 2)]);
+/// # Ok::<(), streams::StoreError>(())
+/// ```
+pub struct KeyValueStore<K, V, KC = StoreKeyCodec, VC = StoreValueCodec> {
+    name: Rc<str>,
+    backend: Rc<RefCell<Box<dyn BytesKeyValueStore>>>,
+    scratch: Vec<u8>,
+    types: PhantomData<fn() -> (K, V, KC, VC)>,
+}
+
+impl<K, V, KC, VC> Clone for KeyValueStore<K, V, KC, VC> {
+    fn clone(&self) -> Self {
+        KeyValueStore {
+            name: Rc::clone(&self.name),
+            backend: Rc::clone(&self.backend),
+            scratch: Vec::new(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<K, V, KC, VC> fmt::Debug for KeyValueStore<K, V, KC, VC> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyValueStore")
+            .field("name", &self.name)
+            .field("entries", &self.backend.borrow().approximate_len())
+            .finish()
+    }
+}
+
+impl<K, V, KC, VC> KeyValueStore<K, V, KC, VC>
+where
+    K: 'static,
+    V: 'static,
+    KC: Codec<K>,
+    VC: Codec<V>,
+{
+    /// A standalone in-memory store, outside any task (for unit tests of processor functions).
+    pub fn in_memory(name: &str) -> Self {
+        Self::over(name, Box::new(InMemoryKeyValueStore::default()))
+    }
+
+    /// A handle over the given backend.
+    pub fn over(name: &str, backend: Box<dyn BytesKeyValueStore>) -> Self {
+        KeyValueStore {
+            name: name.into(),
+            backend: Rc::new(RefCell::new(backend)),
+            scratch: Vec::new(),
+            types: PhantomData,
+        }
+    }
+
+    /// The store's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &K) -> Result<Option<V>, StoreError> {
+        let mut key_bytes = Vec::new();
+        self.encode_key(key, &mut key_bytes)?;
+        let bytes = self.backend.borrow().get(&key_bytes)?;
+        bytes.map(|b| self.decode_value(&b)).transpose()
+    }
+
+    /// Stores `value` under `key`.
+    pub fn put(&mut self, key: &K, value: &V) -> Result<(), StoreError> {
+        let mut buffer = std::mem::take(&mut self.scratch);
+        buffer.clear();
+        self.encode_key(key, &mut buffer)?;
+        let split = buffer.len();
+        let present = VC::encode(value, &mut buffer).map_err(|e| self.codec_error(e))?;
+        let result = match present {
+            Encoded::Bytes => self
+                .backend
+                .borrow_mut()
+                .put(&buffer[..split], &buffer[split..]),
+            Encoded::Null => self.backend.borrow_mut().delete(&buffer[..split]).map(drop),
+        };
+        self.scratch = buffer;
+        result
+    }
+
+    /// Removes `key`, returning the value it had.
+    pub fn delete(&mut self, key: &K) -> Result<Option<V>, StoreError> {
+        let mut key_bytes = Vec::new();
+        self.encode_key(key, &mut key_bytes)?;
+        let old = self.backend.borrow_mut().delete(&key_bytes)?;
+        old.map(|b| self.decode_value(&b)).transpose()
+    }
+
+    /// Every entry with `from <= key <= to`, in key order.
+    pub fn range(&self, from: &K, to: &K) -> Result<Vec<(K, V)>, StoreError> {
+        let (mut from_bytes, mut to_bytes) = (Vec::new(), Vec::new());
+        self.encode_key(from, &mut from_bytes)?;
+        self.encode_key(to, &mut to_bytes)?;
+        self.collect(
+            Bound::Included(&from_bytes),
+            Bound::Included(&to_bytes),
+            None,
+        )
+    }
+
+    /// Every entry whose encoded key starts with the encoding of `prefix`, in key order.
+    pub fn prefix_scan(&self, prefix: &K) -> Result<Vec<(K, V)>, StoreError> {
+        let mut prefix_bytes = Vec::new();
+        self.encode_key(prefix, &mut prefix_bytes)?;
+        self.collect(
+            Bound::Included(&prefix_bytes),
+            Bound::Unbounded,
+            Some(&prefix_bytes),
+        )
+    }
+
+    /// Every entry, in key order.
+    pub fn all(&self) -> Result<Vec<(K, V)>, StoreError> {
+        self.collect(Bound::Unbounded, Bound::Unbounded, None)
+    }
+
+    /// The number of entries (an estimate on disk backends).
+    pub fn approximate_len(&self) -> u64 {
+        self.backend.borrow().approximate_len()
+    }
+
+    fn collect(
+        &self,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+        prefix: Option<&[u8]>,
+    ) -> Result<Vec<(K, V)>, StoreError> {
+        let mut out = Vec::new();
+        let mut failure = None;
+        self.backend.borrow().scan(from, to, &mut |k, v| {
+            if prefix.is_some_and(|p| !k.starts_with(p)) {
+                return false;
+            }
+            match (KC::decode(Some(k)), self.decode_value(v)) {
+                (Ok(key), Ok(value)) => {
+                    out.push((key, value));
+                    true
+                }
+                (Err(e), _) => {
+                    failure = Some(self.codec_error(e));
+                    false
+                }
+                (_, Err(e)) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        })?;
+        failure.map_or(Ok(out), Err)
+    }
+
+    fn encode_key(&self, key: &K, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        match KC::encode(key, out).map_err(|e| self.codec_error(e))? {
+            Encoded::Bytes => Ok(()),
+            Encoded::Null => Err(self.codec_error(CodecError::encode::<K>(
+                KC::NAME,
+                "a store key cannot be null",
+            ))),
+        }
+    }
+
+    fn decode_value(&self, bytes: &[u8]) -> Result<V, StoreError> {
+        VC::decode(Some(bytes)).map_err(|e| self.codec_error(e))
+    }
+
+    fn codec_error(&self, source: CodecError) -> StoreError {
+        StoreError::Codec {
+            store: self.name.to_string(),
+            source,
+        }
+    }
+}
+
+impl<K, V, KC, VC> StateStore for KeyValueStore<K, V, KC, VC>
+where
+    K: 'static,
+    V: 'static,
+    KC: Codec<K>,
+    VC: Codec<V>,
+{
+    fn spec(name: &str) -> StoreSpec {
+        StoreSpec::for_handle::<Self>(name, StoreKind::KeyValue)
+    }
+
+    fn open(store: &TaskStore) -> Result<Self, StoreError> {
+        store.check_type::<Self>()?;
+        Ok(KeyValueStore {
+            name: store.spec().name().into(),
+            backend: store.key_value_backend(),
+            scratch: Vec::new(),
+            types: PhantomData,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> KeyValueStore<String, u64> {
+        let mut store = KeyValueStore::in_memory("s");
+        for (k, v) in [("a", 1), ("ab", 2), ("abc", 3), ("b", 4), ("c", 5)] {
+            store.put(&k.to_owned(), &v).unwrap();
+        }
+        store
+    }
+
+    fn keys(entries: Vec<(String, u64)>) -> Vec<String> {
+        entries.into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn put_get_delete() {
+        let mut s = store();
+        assert_eq!(s.get(&"ab".into()).unwrap(), Some(2));
+        s.put(&"ab".into(), &20).unwrap();
+        assert_eq!(s.get(&"ab".into()).unwrap(), Some(20));
+        assert_eq!(s.delete(&"ab".into()).unwrap(), Some(20));
+        assert_eq!(s.get(&"ab".into()).unwrap(), None);
+        assert_eq!(s.delete(&"zz".into()).unwrap(), None);
+        assert_eq!(s.approximate_len(), 4);
+    }
+
+    #[test]
+    fn range_and_prefix_scans_follow_key_order() {
+        let s = store();
+        assert_eq!(
+            keys(s.range(&"ab".into(), &"b".into()).unwrap()),
+            ["ab", "abc", "b"]
+        );
+        assert_eq!(keys(s.prefix_scan(&"ab".into()).unwrap()), ["ab", "abc"]);
+        assert_eq!(
+            keys(s.range(&"c".into(), &"a".into()).unwrap()),
+            Vec::<String>::new()
+        );
+        assert_eq!(keys(s.all().unwrap()), ["a", "ab", "abc", "b", "c"]);
+    }
+
+    #[test]
+    fn a_null_value_deletes() {
+        let mut s = KeyValueStore::<
+            String,
+            Option<u64>,
+            StoreKeyCodec,
+            crate::codec::Auto<crate::codec::Binary>,
+        >::in_memory("n");
+        s.put(&"k".into(), &Some(1)).unwrap();
+        s.put(&"k".into(), &None).unwrap();
+        assert_eq!(s.get(&"k".into()).unwrap(), None);
+    }
+}

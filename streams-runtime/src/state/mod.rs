@@ -1,0 +1,217 @@
+//! State stores: the local state of one task.
+//!
+//! Two layers, as in Kafka Streams. Underneath, a store is bytes: a [`BytesKeyValueStore`] backend
+//! (in memory now; RocksDB, window and session backends plug in beside it). On top, user code holds
+//! a typed handle such as [`KeyValueStore<K, V>`] whose codecs are part of its type. A processor
+//! declares the stores it needs with a [`StoreSpec`] (the `#[processor]` macro does this from the
+//! function's `&mut KeyValueStore<..>` parameters); each task then gets its own instances, and the
+//! processor opens typed handles to them in `init`. Handles are cheap to clone and never cross
+//! threads: a task and its stores live on one stream thread.
+
+mod key_value;
+mod materialized;
+
+pub use key_value::{BytesKeyValueStore, InMemoryKeyValueStore, KeyValueStore};
+pub use materialized::Materialized;
+
+use std::any::TypeId;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::error::StoreError;
+
+/// Where a store keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreBackend {
+    /// A sorted map in the process's memory.
+    InMemory,
+}
+
+/// The kind of a store, as shown by `describe()` and used to pick a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    /// Keys to values, with range and prefix scans in key-byte order.
+    KeyValue,
+}
+
+/// The declaration of a store: its name, kind, typed handle and backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSpec {
+    name: String,
+    kind: StoreKind,
+    backend: StoreBackend,
+    logging: bool,
+    handle_type: TypeId,
+    handle_type_name: &'static str,
+}
+
+impl StoreSpec {
+    /// A spec for the typed handle `H`; used by [`StateStore::spec`] implementations.
+    pub fn for_handle<H: 'static>(name: impl Into<String>, kind: StoreKind) -> Self {
+        StoreSpec {
+            name: name.into(),
+            kind,
+            backend: StoreBackend::InMemory,
+            logging: true,
+            handle_type: TypeId::of::<H>(),
+            handle_type_name: std::any::type_name::<H>(),
+        }
+    }
+
+    /// The store's name (also the base of its changelog topic's name).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The store's kind.
+    pub fn kind(&self) -> StoreKind {
+        self.kind
+    }
+
+    /// Where the store keeps its data.
+    pub fn backend(&self) -> StoreBackend {
+        self.backend
+    }
+
+    /// Whether writes are logged to a changelog topic.
+    pub fn logging_enabled(&self) -> bool {
+        self.logging
+    }
+
+    /// The same spec under another name.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The same spec with change logging off.
+    pub fn with_logging_disabled(mut self) -> Self {
+        self.logging = false;
+        self
+    }
+
+    /// The same spec on another backend.
+    pub fn with_backend(mut self, backend: StoreBackend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The Rust type of the handle this store is opened with.
+    pub fn handle_type_name(&self) -> &'static str {
+        self.handle_type_name
+    }
+
+    pub(crate) fn same_type(&self, other: &StoreSpec) -> bool {
+        self.kind == other.kind && self.handle_type == other.handle_type
+    }
+
+    fn open_backend(&self) -> OpenStore {
+        match (self.kind, self.backend) {
+            (StoreKind::KeyValue, StoreBackend::InMemory) => OpenStore::KeyValue(Rc::new(
+                RefCell::new(Box::new(InMemoryKeyValueStore::default())),
+            )),
+        }
+    }
+}
+
+/// A typed handle on a task's store: what a processor holds and a `#[processor]` function takes
+/// as a `&mut` parameter.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a state store handle",
+    label = "not a state store",
+    note = "a store parameter is `&mut KeyValueStore<K, V>` (with optional codec parameters)"
+)]
+pub trait StateStore: Sized + 'static {
+    /// The declaration of a store of this type named `name`.
+    fn spec(name: &str) -> StoreSpec;
+
+    /// Opens a handle on an instantiated store, checking that its type matches.
+    fn open(store: &TaskStore) -> Result<Self, StoreError>;
+}
+
+/// The backend of an open store.
+#[derive(Clone)]
+pub(crate) enum OpenStore {
+    KeyValue(Rc<RefCell<Box<dyn BytesKeyValueStore>>>),
+}
+
+/// One store instance of a task.
+pub struct TaskStore {
+    spec: StoreSpec,
+    open: OpenStore,
+}
+
+impl TaskStore {
+    /// The store's declaration.
+    pub fn spec(&self) -> &StoreSpec {
+        &self.spec
+    }
+
+    /// Checks that the store was declared with the handle type `H`.
+    pub fn check_type<H: 'static>(&self) -> Result<(), StoreError> {
+        if self.spec.handle_type == TypeId::of::<H>() {
+            Ok(())
+        } else {
+            Err(StoreError::TypeMismatch {
+                name: self.spec.name.clone(),
+                requested: std::any::type_name::<H>(),
+                actual: self.spec.handle_type_name,
+            })
+        }
+    }
+
+    pub(crate) fn key_value_backend(&self) -> Rc<RefCell<Box<dyn BytesKeyValueStore>>> {
+        match &self.open {
+            OpenStore::KeyValue(backend) => Rc::clone(backend),
+        }
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        match &self.open {
+            OpenStore::KeyValue(backend) => backend.borrow_mut().flush(),
+        }
+    }
+}
+
+/// The stores of one task, created from the specs of its sub-topology.
+#[derive(Default)]
+pub struct TaskStores {
+    stores: Vec<TaskStore>,
+}
+
+impl TaskStores {
+    pub(crate) fn open<'a>(specs: impl IntoIterator<Item = &'a StoreSpec>) -> Self {
+        TaskStores {
+            stores: specs
+                .into_iter()
+                .map(|spec| TaskStore {
+                    spec: spec.clone(),
+                    open: spec.open_backend(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The store named `name`, if this task has it.
+    pub fn get(&self, name: &str) -> Option<&TaskStore> {
+        self.stores.iter().find(|s| s.spec.name == name)
+    }
+
+    /// Opens a typed handle on the store named `name`.
+    pub fn handle<H: StateStore>(&self, name: &str) -> Result<H, StoreError> {
+        let store = self
+            .get(name)
+            .ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        H::open(store)
+    }
+
+    /// Flushes every store (before offsets are committed).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.stores.iter().try_for_each(TaskStore::flush)
+    }
+
+    /// The stores, in declaration order.
+    pub fn iter(&self) -> impl Iterator<Item = &TaskStore> {
+        self.stores.iter()
+    }
+}

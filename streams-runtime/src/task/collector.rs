@@ -1,0 +1,27 @@
+//! The record collector: where every record a task produces goes (sinks, repartition topics and,
+//! later, changelogs). The stream thread's collector hands records to its Kafka producer; the test
+//! driver's keeps them in memory.
+
+use crate::error::ProcessError;
+use crate::record::Headers;
+
+/// An encoded output record, borrowed from the sink that produced it.
+#[derive(Debug, Clone, Copy)]
+pub struct OutgoingRecord<'a> {
+    /// The topic (full name).
+    pub topic: &'a str,
+    /// The encoded key; `None` is a null key.
+    pub key: Option<&'a [u8]>,
+    /// The encoded value; `None` is a null value.
+    pub value: Option<&'a [u8]>,
+    /// The timestamp.
+    pub timestamp: i64,
+    /// The headers.
+    pub headers: &'a Headers,
+}
+
+/// Receives every record the tasks of one stream thread produce.
+pub trait RecordCollector {
+    /// Sends one record (the collector chooses the partition from the key).
+    fn send(&mut self, record: OutgoingRecord<'_>) -> Result<(), ProcessError>;
+}

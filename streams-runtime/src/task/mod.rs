@@ -1,0 +1,336 @@
+//! Stream tasks: one sub-topology running on one partition, with its own stores.
+//!
+//! A [`StreamTask`] is the unit of work and of state. It buffers raw input records per input
+//! partition, picks the buffered record with the smallest timestamp next (so a task reading several
+//! co-partitioned topics processes them in event-time order), advances stream time, runs the record
+//! through its typed nodes, and fires punctuations. Everything Kafka-specific stays outside: records
+//! arrive as [`RawRecord`]s and leave through a [`RecordCollector`]. The test driver and the stream
+//! threads feed the same tasks.
+
+mod collector;
+mod partition_group;
+
+pub use collector::{OutgoingRecord, RecordCollector};
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use partition_group::PartitionGroup;
+
+use crate::error::{ProcessError, StoreError, StreamsError};
+use crate::processor::{PunctuationSchedule, PunctuationType, TaskEnv};
+use crate::record::{Headers, RecordContext};
+use crate::state::TaskStores;
+use crate::topology::Topology;
+use crate::topology::node::{BuildContext, BuiltNode, NodeInfo, NodeLifecycle, RawSource};
+
+/// A task's identity: `<sub-topology>_<partition>`, as Kafka Streams names tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId {
+    /// The sub-topology.
+    pub subtopology: u32,
+    /// The input partition.
+    pub partition: i32,
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.subtopology, self.partition)
+    }
+}
+
+/// An input record as it comes from Kafka: bytes and coordinates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    /// The topic (full name).
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The timestamp in milliseconds since the epoch.
+    pub timestamp: i64,
+    /// The key; `None` is a null key.
+    pub key: Option<Vec<u8>>,
+    /// The value; `None` is a null value (a tombstone).
+    pub value: Option<Vec<u8>>,
+    /// The headers.
+    pub headers: Headers,
+}
+
+/// What to do with an input record whose key or value cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeserializationErrorHandler {
+    /// Stop with an error naming the topic, partition and offset (Kafka Streams' default).
+    #[default]
+    Fail,
+    /// Log the error, count the record as dropped, and go on.
+    LogAndContinue,
+}
+
+/// What to do when a processor returns an error (a `#[processor]` function's `Err`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProcessingErrorHandler {
+    /// Stop with the error (Kafka Streams' default).
+    #[default]
+    Fail,
+    /// Log the error, count the record as dropped, and go on.
+    LogAndContinue,
+}
+
+/// How tasks run: the settings they share.
+#[derive(Debug, Clone)]
+pub struct TaskConfig {
+    /// The application id: prefix of internal topics.
+    pub application_id: Arc<str>,
+    /// The deserialization error policy.
+    pub deserialization_errors: DeserializationErrorHandler,
+    /// The processing error policy.
+    pub processing_errors: ProcessingErrorHandler,
+}
+
+impl TaskConfig {
+    /// Defaults (fail on every error) for the given application id.
+    pub fn new(application_id: &str) -> Self {
+        TaskConfig {
+            application_id: application_id.into(),
+            deserialization_errors: DeserializationErrorHandler::Fail,
+            processing_errors: ProcessingErrorHandler::Fail,
+        }
+    }
+}
+
+/// Counters of one task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskMetrics {
+    /// Records taken from the input queues and processed.
+    pub processed: u64,
+    /// Records skipped: undecodable, failed with a continuing handler, or with a negative timestamp.
+    pub dropped_records: u64,
+    /// Punctuations fired.
+    pub punctuations: u64,
+}
+
+/// One sub-topology instantiated for one partition.
+pub struct StreamTask {
+    id: TaskId,
+    lifecycles: Vec<(usize, Rc<dyn NodeLifecycle>)>,
+    stores: TaskStores,
+    queues: PartitionGroup<Rc<dyn RawSource>>,
+    env: TaskEnv,
+    config: TaskConfig,
+    metrics: TaskMetrics,
+}
+
+impl StreamTask {
+    /// Builds the task for `subtopology` on `partition` and initializes its processors.
+    pub fn new(
+        topology: &Topology,
+        subtopology: u32,
+        partition: i32,
+        config: &TaskConfig,
+        collector: Rc<RefCell<dyn RecordCollector>>,
+        wall_clock: i64,
+    ) -> Result<Self, StreamsError> {
+        let sub = topology
+            .subtopologies()
+            .get(subtopology as usize)
+            .ok_or_else(|| StreamsError::UnknownTopic(format!("sub-topology {subtopology}")))?;
+        let id = TaskId {
+            subtopology,
+            partition,
+        };
+        let stores = TaskStores::open(&sub.stores);
+        let ctx = BuildContext {
+            application_id: &config.application_id,
+        };
+        let mut built: Vec<Option<BuiltNode>> = (0..topology.nodes.len()).map(|_| None).collect();
+        // Children always have larger indices than their parents: build from the back.
+        for &index in sub.nodes.iter().rev() {
+            let def = &topology.nodes[index];
+            let children: Vec<&BuiltNode> = def
+                .children
+                .iter()
+                .filter_map(|&c| built[c].as_ref())
+                .collect();
+            let info = NodeInfo {
+                index,
+                name: def.name.clone(),
+                child_names: def
+                    .children
+                    .iter()
+                    .map(|&c| topology.nodes[c].name.clone())
+                    .collect(),
+                stores: def.stores.clone(),
+            };
+            built[index] = Some(def.factory.build(info, &children, &ctx)?);
+        }
+        let mut queues = PartitionGroup::default();
+        let mut lifecycles = Vec::new();
+        for &index in &sub.nodes {
+            let Some(node) = built[index].take() else {
+                continue;
+            };
+            if let (Some(source), crate::topology::NodeKind::Source { topics }) =
+                (node.source, &topology.nodes[index].kind)
+            {
+                for topic in topics {
+                    queues.add_partition(
+                        topic.full_name(&config.application_id).into(),
+                        partition,
+                        Rc::clone(&source),
+                    );
+                }
+            }
+            if let Some(lifecycle) = node.lifecycle {
+                lifecycles.push((index, lifecycle));
+            }
+        }
+        let mut task = StreamTask {
+            id,
+            lifecycles,
+            stores,
+            queues,
+            env: TaskEnv {
+                task_id: id,
+                application_id: Arc::clone(&config.application_id),
+                stream_time: -1,
+                wall_clock,
+                record: None,
+                collector,
+                schedule: PunctuationSchedule::default(),
+            },
+            config: config.clone(),
+            metrics: TaskMetrics::default(),
+        };
+        for (_, lifecycle) in &task.lifecycles {
+            lifecycle.init(&mut task.env, &task.stores)?;
+        }
+        Ok(task)
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.id
+    }
+
+    /// The task's stores.
+    pub fn stores(&self) -> &TaskStores {
+        &self.stores
+    }
+
+    /// The task's counters.
+    pub fn metrics(&self) -> TaskMetrics {
+        self.metrics
+    }
+
+    /// The task's stream time (-1 before the first record).
+    pub fn stream_time(&self) -> i64 {
+        self.env.stream_time
+    }
+
+    /// Whether the task reads `topic` (full name).
+    pub fn reads(&self, topic: &str) -> bool {
+        self.queues.has_topic(topic)
+    }
+
+    /// Buffers an input record; it is processed by [`process_next`](Self::process_next).
+    /// A record of a topic or partition the task does not read is ignored and returned.
+    pub fn add_record(&mut self, record: RawRecord) -> Result<(), RawRecord> {
+        self.queues.push(record)
+    }
+
+    /// The number of buffered input records.
+    pub fn buffered(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Processes the buffered record with the smallest timestamp. Returns `false` when nothing
+    /// was buffered. Errors the configured handlers let through are returned.
+    pub fn process_next(&mut self) -> Result<bool, ProcessError> {
+        let Some((record, source)) = self.queues.pop() else {
+            return Ok(false);
+        };
+        if record.timestamp < 0 {
+            tracing::warn!(task = %self.id, topic = %record.topic, partition = record.partition,
+                offset = record.offset, timestamp = record.timestamp,
+                "skipping a record with a negative timestamp");
+            self.metrics.dropped_records += 1;
+            return Ok(true);
+        }
+        self.env.stream_time = self.env.stream_time.max(record.timestamp);
+        self.env.record = Some(RecordContext {
+            topic: Arc::clone(&record.topic),
+            partition: record.partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+        });
+        let result = source.process_raw(record, &mut self.env);
+        self.env.record = None;
+        self.metrics.processed += 1;
+        match result {
+            Ok(()) => Ok(true),
+            Err(error) => self.handle(error).map(|()| true),
+        }
+    }
+
+    fn handle(&mut self, error: ProcessError) -> Result<(), ProcessError> {
+        let skip = match &error {
+            ProcessError::Deserialization { .. } => {
+                self.config.deserialization_errors == DeserializationErrorHandler::LogAndContinue
+            }
+            ProcessError::Processor { .. } => {
+                self.config.processing_errors == ProcessingErrorHandler::LogAndContinue
+            }
+            _ => false,
+        };
+        if skip {
+            tracing::warn!(task = %self.id, %error, "skipping a record");
+            self.metrics.dropped_records += 1;
+            Ok(())
+        } else {
+            Err(error)
+        }
+    }
+
+    /// Fires every stream-time punctuation that is due; returns how many fired.
+    pub fn punctuate_stream_time(&mut self) -> Result<usize, ProcessError> {
+        let now = self.env.stream_time;
+        if now < 0 {
+            return Ok(0);
+        }
+        self.punctuate(PunctuationType::StreamTime, now)
+    }
+
+    /// Sets the wall clock to `now` and fires every wall-clock punctuation that is due.
+    pub fn punctuate_wall_clock(&mut self, now: i64) -> Result<usize, ProcessError> {
+        self.env.wall_clock = self.env.wall_clock.max(now);
+        self.punctuate(PunctuationType::WallClockTime, self.env.wall_clock)
+    }
+
+    fn punctuate(&mut self, kind: PunctuationType, now: i64) -> Result<usize, ProcessError> {
+        let mut fired = 0;
+        while let Some((node, id)) = self.env.schedule.take_due(kind, now) {
+            if let Some((_, lifecycle)) = self.lifecycles.iter().find(|(i, _)| *i == node) {
+                lifecycle.punctuate(id, now, &mut self.env)?;
+                fired += 1;
+            }
+        }
+        self.metrics.punctuations += fired as u64;
+        Ok(fired)
+    }
+
+    /// Flushes the task's stores (the first step of a commit).
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.stores.flush()
+    }
+
+    /// Closes the processors (in topology order) and releases the stores.
+    pub fn close(self) {
+        for (_, lifecycle) in &self.lifecycles {
+            lifecycle.close();
+        }
+    }
+}

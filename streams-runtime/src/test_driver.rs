@@ -1,0 +1,386 @@
+//! [`TopologyTestDriver`]: runs a topology in memory, deterministically, without a broker.
+//!
+//! The driver creates the same [`StreamTask`]s the stream threads create (one per sub-topology,
+//! all on partition 0) and feeds them from in-memory topic logs instead of a consumer. A piped
+//! record is encoded with its topic's codecs, appended to the topic, and processed at once; what
+//! the tasks produce is appended to its topics, and records written to a topic that a
+//! sub-topology reads (repartition topics) are processed in turn before the call returns. Time
+//! moves only when a record's timestamp does (stream time) or when the test advances the
+//! simulated wall clock.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::codec::{Codec, encode_to_vec};
+use crate::codec::{StoreKeyCodec, StoreValueCodec};
+use crate::dsl::Topic;
+use crate::error::{ProcessError, StreamsError};
+use crate::record::{Headers, Record};
+use crate::state::{KeyValueStore, StateStore};
+use crate::task::{
+    DeserializationErrorHandler, OutgoingRecord, ProcessingErrorHandler, RawRecord,
+    RecordCollector, StreamTask, TaskConfig, TaskMetrics,
+};
+use crate::topology::Topology;
+
+/// Settings of a [`TopologyTestDriver`].
+#[derive(Debug, Clone)]
+pub struct TestDriverConfig {
+    /// The application id (prefix of repartition topics). Default `test-driver`.
+    pub application_id: String,
+    /// The simulated wall clock's start, in milliseconds. Default 0.
+    pub initial_wall_clock: i64,
+    /// The deserialization error policy. Default: fail.
+    pub deserialization_errors: DeserializationErrorHandler,
+    /// The processing error policy. Default: fail.
+    pub processing_errors: ProcessingErrorHandler,
+}
+
+impl Default for TestDriverConfig {
+    fn default() -> Self {
+        TestDriverConfig {
+            application_id: "test-driver".to_owned(),
+            initial_wall_clock: 0,
+            deserialization_errors: DeserializationErrorHandler::Fail,
+            processing_errors: ProcessingErrorHandler::Fail,
+        }
+    }
+}
+
+#[derive(Default)]
+struct MemoryCollector {
+    produced: Vec<RawRecord>,
+}
+
+impl RecordCollector for MemoryCollector {
+    fn send(&mut self, record: OutgoingRecord<'_>) -> Result<(), ProcessError> {
+        self.produced.push(RawRecord {
+            topic: record.topic.into(),
+            partition: 0,
+            offset: 0,
+            timestamp: record.timestamp,
+            key: record.key.map(<[u8]>::to_vec),
+            value: record.value.map(<[u8]>::to_vec),
+            headers: record.headers.clone(),
+        });
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct TopicLog {
+    records: Vec<RawRecord>,
+    read: usize,
+}
+
+/// Runs a topology in memory: pipe records in, read records and stores out.
+///
+/// ```
+/// # extern crate streams_runtime as streams;
+/// use std::time::Duration;
+/// use streams::prelude::*;
+///
+/// let (input, output) = (Topic::<String, u32>::new("in"), Topic::<String, u32>::new("out"));
+/// let builder = StreamsBuilder::new();
+/// builder.stream(&input).map_values(|v| v * 2).to(&output);
+/// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+///
+/// let mut headers = Headers::new();
+/// headers.add("trace", b"abc".to_vec());
+/// driver.pipe_record(&input, Record { key: "k".into(), value: 21, timestamp: 7, headers })?;
+///
+/// let out = driver.read_output(&output)?;
+/// assert_eq!((out[0].value, out[0].timestamp), (42, 7));
+/// assert_eq!(out[0].headers.last("trace").and_then(|h| h.value.clone()), Some(b"abc".to_vec()));
+/// driver.advance_wall_clock_time(Duration::from_secs(1))?;
+/// # Ok::<(), streams::StreamsError>(())
+/// ```
+pub struct TopologyTestDriver {
+    topology: Arc<Topology>,
+    application_id: String,
+    tasks: Vec<StreamTask>,
+    topics: HashMap<String, TopicLog>,
+    collector: Rc<RefCell<MemoryCollector>>,
+    wall_clock: i64,
+}
+
+impl TopologyTestDriver {
+    /// A driver with default settings.
+    pub fn new(topology: Topology) -> Result<Self, StreamsError> {
+        Self::with_config(topology, TestDriverConfig::default())
+    }
+
+    /// A driver with the given settings.
+    pub fn with_config(topology: Topology, config: TestDriverConfig) -> Result<Self, StreamsError> {
+        let topology = Arc::new(topology);
+        let collector = Rc::new(RefCell::new(MemoryCollector::default()));
+        let task_config = TaskConfig {
+            application_id: config.application_id.as_str().into(),
+            deserialization_errors: config.deserialization_errors,
+            processing_errors: config.processing_errors,
+        };
+        let shared: Rc<RefCell<dyn RecordCollector>> = collector.clone();
+        let tasks = topology
+            .subtopologies()
+            .iter()
+            .map(|sub| {
+                StreamTask::new(
+                    &topology,
+                    sub.id,
+                    0,
+                    &task_config,
+                    Rc::clone(&shared),
+                    config.initial_wall_clock,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut driver = TopologyTestDriver {
+            topology,
+            application_id: config.application_id,
+            tasks,
+            topics: HashMap::new(),
+            collector,
+            wall_clock: config.initial_wall_clock,
+        };
+        // Processors may produce records in `init`.
+        driver.run()?;
+        Ok(driver)
+    }
+
+    /// The topology under test.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// Pipes a record with timestamp 0 into `topic`.
+    pub fn pipe<K, V, KC, VC>(
+        &mut self,
+        topic: &Topic<K, V, KC, VC>,
+        key: K,
+        value: V,
+    ) -> Result<(), StreamsError>
+    where
+        KC: Codec<K>,
+        VC: Codec<V>,
+    {
+        self.pipe_record(topic, Record::new(key, value, 0))
+    }
+
+    /// Pipes a record with the given timestamp into `topic`.
+    pub fn pipe_at<K, V, KC, VC>(
+        &mut self,
+        topic: &Topic<K, V, KC, VC>,
+        key: K,
+        value: V,
+        timestamp: i64,
+    ) -> Result<(), StreamsError>
+    where
+        KC: Codec<K>,
+        VC: Codec<V>,
+    {
+        self.pipe_record(topic, Record::new(key, value, timestamp))
+    }
+
+    /// Pipes a record (with its headers) into `topic` and processes everything it causes.
+    pub fn pipe_record<K, V, KC, VC>(
+        &mut self,
+        topic: &Topic<K, V, KC, VC>,
+        record: Record<K, V>,
+    ) -> Result<(), StreamsError>
+    where
+        KC: Codec<K>,
+        VC: Codec<V>,
+    {
+        let key = encode_to_vec::<K, KC>(&record.key)?;
+        let value = encode_to_vec::<V, VC>(&record.value)?;
+        self.append(RawRecord {
+            topic: topic.name().into(),
+            partition: 0,
+            offset: 0,
+            timestamp: record.timestamp,
+            key,
+            value,
+            headers: record.headers,
+        })
+    }
+
+    /// Pipes raw bytes into the topic named `topic`: for malformed input and tombstones.
+    pub fn pipe_raw(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+    ) -> Result<(), StreamsError> {
+        self.append(RawRecord {
+            topic: topic.into(),
+            partition: 0,
+            offset: 0,
+            timestamp,
+            key: key.map(<[u8]>::to_vec),
+            value: value.map(<[u8]>::to_vec),
+            headers: Headers::new(),
+        })
+    }
+
+    /// The records written to `topic` since the last read, decoded with the topic's codecs.
+    pub fn read_output<K, V, KC, VC>(
+        &mut self,
+        topic: &Topic<K, V, KC, VC>,
+    ) -> Result<Vec<Record<K, V>>, StreamsError>
+    where
+        KC: Codec<K>,
+        VC: Codec<V>,
+    {
+        let Some(log) = self.topics.get_mut(topic.name()) else {
+            return if self
+                .topology
+                .sink_topics()
+                .iter()
+                .any(|t| t.name == topic.name())
+            {
+                Ok(Vec::new())
+            } else {
+                Err(StreamsError::UnknownTopic(topic.name().to_owned()))
+            };
+        };
+        let unread = &log.records[log.read..];
+        let records = unread
+            .iter()
+            .map(|raw| {
+                Ok(Record {
+                    key: KC::decode(raw.key.as_deref())?,
+                    value: VC::decode(raw.value.as_deref())?,
+                    timestamp: raw.timestamp,
+                    headers: raw.headers.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, StreamsError>>()?;
+        log.read = log.records.len();
+        Ok(records)
+    }
+
+    /// The unread records of `topic` as key-value pairs.
+    pub fn read_key_values<K, V, KC, VC>(
+        &mut self,
+        topic: &Topic<K, V, KC, VC>,
+    ) -> Result<Vec<(K, V)>, StreamsError>
+    where
+        KC: Codec<K>,
+        VC: Codec<V>,
+    {
+        Ok(self
+            .read_output(topic)?
+            .into_iter()
+            .map(|r| (r.key, r.value))
+            .collect())
+    }
+
+    /// The unread records of `topic`, values only.
+    pub fn read_values<K, V, KC, VC>(
+        &mut self,
+        topic: &Topic<K, V, KC, VC>,
+    ) -> Result<Vec<V>, StreamsError>
+    where
+        KC: Codec<K>,
+        VC: Codec<V>,
+    {
+        Ok(self
+            .read_output(topic)?
+            .into_iter()
+            .map(|r| r.value)
+            .collect())
+    }
+
+    /// A typed handle on the store named `name` (of whichever task owns it).
+    pub fn store<H: StateStore>(&self, name: &str) -> Result<H, StreamsError> {
+        let store = self
+            .tasks
+            .iter()
+            .find_map(|t| t.stores().get(name))
+            .ok_or_else(|| crate::error::StoreError::NotFound(name.to_owned()))?;
+        Ok(H::open(store)?)
+    }
+
+    /// A key-value store with the default store codecs.
+    pub fn key_value_store<K, V>(&self, name: &str) -> Result<KeyValueStore<K, V>, StreamsError>
+    where
+        K: 'static,
+        V: 'static,
+        StoreKeyCodec: Codec<K>,
+        StoreValueCodec: Codec<V>,
+    {
+        self.store(name)
+    }
+
+    /// Moves the simulated wall clock forward and fires the wall-clock punctuations due.
+    pub fn advance_wall_clock_time(&mut self, by: Duration) -> Result<(), StreamsError> {
+        self.wall_clock = self
+            .wall_clock
+            .saturating_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX));
+        for task in &mut self.tasks {
+            task.punctuate_wall_clock(self.wall_clock)?;
+        }
+        self.run()
+    }
+
+    /// The simulated wall clock, in milliseconds.
+    pub fn wall_clock_time(&self) -> i64 {
+        self.wall_clock
+    }
+
+    /// The counters of all tasks, summed.
+    pub fn metrics(&self) -> TaskMetrics {
+        self.tasks
+            .iter()
+            .fold(TaskMetrics::default(), |mut sum, t| {
+                let m = t.metrics();
+                sum.processed += m.processed;
+                sum.dropped_records += m.dropped_records;
+                sum.punctuations += m.punctuations;
+                sum
+            })
+    }
+
+    fn append(&mut self, record: RawRecord) -> Result<(), StreamsError> {
+        if !self.tasks.iter().any(|t| t.reads(&record.topic)) {
+            return Err(StreamsError::UnknownTopic(record.topic.to_string()));
+        }
+        self.route(record);
+        self.run()
+    }
+
+    /// Appends `record` to its topic's log and hands it to the task that reads the topic.
+    fn route(&mut self, mut record: RawRecord) {
+        let log = self.topics.entry(record.topic.to_string()).or_default();
+        record.offset = log.records.len() as i64;
+        log.records.push(record.clone());
+        let mut pending = Some(record);
+        for task in &mut self.tasks {
+            if let Some(r) = pending.take() {
+                pending = task.add_record(r).err();
+            }
+        }
+    }
+
+    /// Processes until no task has input and nothing produced is left to route.
+    fn run(&mut self) -> Result<(), StreamsError> {
+        loop {
+            for task in &mut self.tasks {
+                while task.process_next()? {
+                    task.punctuate_stream_time()?;
+                }
+            }
+            let produced = std::mem::take(&mut self.collector.borrow_mut().produced);
+            if produced.is_empty() {
+                return Ok(());
+            }
+            for record in produced {
+                self.route(record);
+            }
+        }
+    }
+}

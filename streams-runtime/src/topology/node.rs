@@ -1,0 +1,367 @@
+//! Runtime nodes: the instantiated processors, sources and sinks of one task, and the factories
+//! that build them from the topology.
+//!
+//! Edges are typed: a node holds its children as `Rc<dyn Node<K, V>>` for exactly the key and value
+//! types it forwards, so passing a record along costs one dynamic call and no conversion. The
+//! topology stores nodes type-erased; a task builds them children-first and each factory recovers
+//! its children's typed handles once, at build time, never per record.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use crate::codec::{Codec, Encoded};
+use crate::error::{ProcessError, RecordPart, TopologyError};
+use crate::processor::{InitContext, Processor, ProcessorContext, PunctuatorId, TaskEnv};
+use crate::record::Record;
+use crate::state::TaskStores;
+use crate::task::{OutgoingRecord, RawRecord};
+
+/// Something that accepts typed records: a processor or a sink.
+pub(crate) trait Node<K, V> {
+    fn process(&self, record: Record<K, V>, env: &mut TaskEnv) -> Result<(), ProcessError>;
+}
+
+/// A node's identity in its task.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeInfo {
+    pub(crate) index: usize,
+    pub(crate) name: String,
+    pub(crate) child_names: Vec<String>,
+    pub(crate) stores: Vec<String>,
+}
+
+/// The task-level hooks of a processor node.
+pub(crate) trait NodeLifecycle {
+    fn init(&self, env: &mut TaskEnv, stores: &TaskStores) -> Result<(), ProcessError>;
+    fn punctuate(
+        &self,
+        id: PunctuatorId,
+        timestamp: i64,
+        env: &mut TaskEnv,
+    ) -> Result<(), ProcessError>;
+    fn close(&self);
+}
+
+/// A source node: turns raw input records into typed ones.
+pub(crate) trait RawSource {
+    fn process_raw(&self, raw: RawRecord, env: &mut TaskEnv) -> Result<(), ProcessError>;
+}
+
+/// One node built for a task.
+#[derive(Default)]
+pub(crate) struct BuiltNode {
+    /// `Rc<dyn Node<K, V>>` for the node's input types; parents downcast it.
+    pub(crate) input: Option<Box<dyn Any>>,
+    pub(crate) lifecycle: Option<Rc<dyn NodeLifecycle>>,
+    pub(crate) source: Option<Rc<dyn RawSource>>,
+}
+
+/// What a factory may need while building.
+pub(crate) struct BuildContext<'a> {
+    pub(crate) application_id: &'a str,
+}
+
+/// Builds one node of a topology for a task.
+pub(crate) trait NodeFactory: Send + Sync {
+    fn build(
+        &self,
+        info: NodeInfo,
+        children: &[&BuiltNode],
+        ctx: &BuildContext<'_>,
+    ) -> Result<BuiltNode, TopologyError>;
+}
+
+fn typed_children<K: 'static, V: 'static>(
+    info: &NodeInfo,
+    children: &[&BuiltNode],
+) -> Result<Vec<Rc<dyn Node<K, V>>>, TopologyError> {
+    children
+        .iter()
+        .zip(&info.child_names)
+        .map(|(child, child_name)| {
+            child
+                .input
+                .as_ref()
+                .and_then(|input| input.downcast_ref::<Rc<dyn Node<K, V>>>())
+                .cloned()
+                .ok_or_else(|| TopologyError::EdgeType {
+                    from: info.name.clone(),
+                    to: child_name.clone(),
+                })
+        })
+        .collect()
+}
+
+/// Sends `record` to every child, cloning for all but the last.
+pub(crate) fn forward_all<K: Clone, V: Clone>(
+    children: &[Rc<dyn Node<K, V>>],
+    record: Record<K, V>,
+    env: &mut TaskEnv,
+) -> Result<(), ProcessError> {
+    let Some((last, rest)) = children.split_last() else {
+        return Ok(());
+    };
+    for child in rest {
+        child.process(record.clone(), env)?;
+    }
+    last.process(record, env)
+}
+
+/// A [`Processor`] instance with its children.
+struct ProcessorNode<P: Processor<KIn, VIn>, KIn, VIn> {
+    info: NodeInfo,
+    processor: RefCell<P>,
+    children: Vec<Rc<dyn Node<P::KeyOut, P::ValueOut>>>,
+    input: PhantomData<fn(KIn, VIn)>,
+}
+
+impl<P: Processor<KIn, VIn>, KIn, VIn> Node<KIn, VIn> for ProcessorNode<P, KIn, VIn> {
+    fn process(&self, record: Record<KIn, VIn>, env: &mut TaskEnv) -> Result<(), ProcessError> {
+        let mut ctx = ProcessorContext {
+            node: &self.info,
+            children: &self.children,
+            env,
+        };
+        self.processor.borrow_mut().process(record, &mut ctx)
+    }
+}
+
+impl<P: Processor<KIn, VIn>, KIn, VIn> NodeLifecycle for ProcessorNode<P, KIn, VIn> {
+    fn init(&self, env: &mut TaskEnv, stores: &TaskStores) -> Result<(), ProcessError> {
+        let mut ctx = InitContext {
+            node: &self.info,
+            env,
+            stores,
+        };
+        self.processor.borrow_mut().init(&mut ctx)
+    }
+
+    fn punctuate(
+        &self,
+        id: PunctuatorId,
+        timestamp: i64,
+        env: &mut TaskEnv,
+    ) -> Result<(), ProcessError> {
+        let mut ctx = ProcessorContext {
+            node: &self.info,
+            children: &self.children,
+            env,
+        };
+        self.processor
+            .borrow_mut()
+            .punctuate(id, timestamp, &mut ctx)
+    }
+
+    fn close(&self) {
+        self.processor.borrow_mut().close();
+    }
+}
+
+/// Builds [`ProcessorNode`]s from a supplier of processor instances.
+pub(crate) struct ProcessorFactory<KIn, VIn, S> {
+    supplier: S,
+    input: PhantomData<fn(KIn, VIn)>,
+}
+
+impl<KIn, VIn, S> ProcessorFactory<KIn, VIn, S> {
+    pub(crate) fn new(supplier: S) -> Self {
+        ProcessorFactory {
+            supplier,
+            input: PhantomData,
+        }
+    }
+}
+
+impl<KIn, VIn, P, S> NodeFactory for ProcessorFactory<KIn, VIn, S>
+where
+    KIn: 'static,
+    VIn: 'static,
+    P: Processor<KIn, VIn>,
+    S: Fn() -> P + Send + Sync,
+{
+    fn build(
+        &self,
+        info: NodeInfo,
+        children: &[&BuiltNode],
+        _ctx: &BuildContext<'_>,
+    ) -> Result<BuiltNode, TopologyError> {
+        let children = typed_children::<P::KeyOut, P::ValueOut>(&info, children)?;
+        let node = Rc::new(ProcessorNode {
+            info,
+            processor: RefCell::new((self.supplier)()),
+            children,
+            input: PhantomData::<fn(KIn, VIn)>,
+        });
+        let input: Rc<dyn Node<KIn, VIn>> = node.clone();
+        Ok(BuiltNode {
+            input: Some(Box::new(input)),
+            lifecycle: Some(node),
+            source: None,
+        })
+    }
+}
+
+/// A source node: decodes with the topic's codecs and forwards.
+struct SourceNode<K, V, KC, VC> {
+    children: Vec<Rc<dyn Node<K, V>>>,
+    codecs: PhantomData<fn() -> (KC, VC)>,
+}
+
+impl<K, V, KC, VC> RawSource for SourceNode<K, V, KC, VC>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    KC: Codec<K>,
+    VC: Codec<V>,
+{
+    fn process_raw(&self, raw: RawRecord, env: &mut TaskEnv) -> Result<(), ProcessError> {
+        let error = |part, source| ProcessError::Deserialization {
+            topic: raw.topic.to_string(),
+            partition: raw.partition,
+            offset: raw.offset,
+            part,
+            source,
+        };
+        let key = KC::decode(raw.key.as_deref()).map_err(|e| error(RecordPart::Key, e))?;
+        let value = VC::decode(raw.value.as_deref()).map_err(|e| error(RecordPart::Value, e))?;
+        let record = Record {
+            key,
+            value,
+            timestamp: raw.timestamp,
+            headers: raw.headers,
+        };
+        forward_all(&self.children, record, env)
+    }
+}
+
+/// Builds source nodes.
+pub(crate) struct SourceFactory<K, V, KC, VC>(PhantomData<fn() -> (K, V, KC, VC)>);
+
+impl<K, V, KC, VC> SourceFactory<K, V, KC, VC> {
+    pub(crate) fn new() -> Self {
+        SourceFactory(PhantomData)
+    }
+}
+
+impl<K, V, KC, VC> NodeFactory for SourceFactory<K, V, KC, VC>
+where
+    K: Clone + 'static,
+    V: Clone + 'static,
+    KC: Codec<K>,
+    VC: Codec<V>,
+{
+    fn build(
+        &self,
+        info: NodeInfo,
+        children: &[&BuiltNode],
+        _ctx: &BuildContext<'_>,
+    ) -> Result<BuiltNode, TopologyError> {
+        let node = SourceNode::<K, V, KC, VC> {
+            children: typed_children(&info, children)?,
+            codecs: PhantomData,
+        };
+        Ok(BuiltNode {
+            input: None,
+            lifecycle: None,
+            source: Some(Rc::new(node)),
+        })
+    }
+}
+
+/// A sink node: encodes with the topic's codecs and hands the bytes to the record collector.
+struct SinkNode<K, V, KC, VC> {
+    name: String,
+    topic: String,
+    drop_null_keys: bool,
+    buffers: RefCell<(Vec<u8>, Vec<u8>)>,
+    codecs: PhantomData<fn(K, V, KC, VC)>,
+}
+
+impl<K, V, KC, VC> Node<K, V> for SinkNode<K, V, KC, VC>
+where
+    KC: Codec<K>,
+    VC: Codec<V>,
+{
+    fn process(&self, record: Record<K, V>, env: &mut TaskEnv) -> Result<(), ProcessError> {
+        let mut buffers = self.buffers.borrow_mut();
+        let (key_buf, value_buf) = &mut *buffers;
+        key_buf.clear();
+        value_buf.clear();
+        let error = |part, source| ProcessError::Serialization {
+            node: self.name.clone(),
+            topic: self.topic.clone(),
+            part,
+            source,
+        };
+        let key = KC::encode(&record.key, key_buf).map_err(|e| error(RecordPart::Key, e))?;
+        if key == Encoded::Null && self.drop_null_keys {
+            return Ok(());
+        }
+        let value =
+            VC::encode(&record.value, value_buf).map_err(|e| error(RecordPart::Value, e))?;
+        env.collector.borrow_mut().send(OutgoingRecord {
+            topic: &self.topic,
+            key: (key == Encoded::Bytes).then_some(&key_buf[..]),
+            value: (value == Encoded::Bytes).then_some(&value_buf[..]),
+            timestamp: record.timestamp,
+            headers: &record.headers,
+        })
+    }
+}
+
+/// Builds sink nodes; internal topics get the application id as prefix.
+pub(crate) struct SinkFactory<K, V, KC, VC> {
+    topic: String,
+    internal: bool,
+    codecs: PhantomData<fn() -> (K, V, KC, VC)>,
+}
+
+impl<K, V, KC, VC> SinkFactory<K, V, KC, VC> {
+    pub(crate) fn new(topic: String, internal: bool) -> Self {
+        SinkFactory {
+            topic,
+            internal,
+            codecs: PhantomData,
+        }
+    }
+}
+
+impl<K, V, KC, VC> NodeFactory for SinkFactory<K, V, KC, VC>
+where
+    K: 'static,
+    V: 'static,
+    KC: Codec<K>,
+    VC: Codec<V>,
+{
+    fn build(
+        &self,
+        info: NodeInfo,
+        _children: &[&BuiltNode],
+        ctx: &BuildContext<'_>,
+    ) -> Result<BuiltNode, TopologyError> {
+        let topic = if self.internal {
+            internal_topic_name(ctx.application_id, &self.topic)
+        } else {
+            self.topic.clone()
+        };
+        let node: Rc<dyn Node<K, V>> = Rc::new(SinkNode::<K, V, KC, VC> {
+            name: info.name,
+            topic,
+            drop_null_keys: self.internal,
+            buffers: RefCell::default(),
+            codecs: PhantomData,
+        });
+        Ok(BuiltNode {
+            input: Some(Box::new(node)),
+            lifecycle: None,
+            source: None,
+        })
+    }
+}
+
+/// The full name of an internal topic: `<application.id>-<name>`.
+pub(crate) fn internal_topic_name(application_id: &str, name: &str) -> String {
+    format!("{application_id}-{name}")
+}

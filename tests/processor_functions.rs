@@ -1,0 +1,258 @@
+//! `#[processor]` functions: every return shape, key/value/context parameters, stores under
+//! stable names, plain calls in unit tests, and errors routed to the processing-error handler.
+
+use serde::{Deserialize, Serialize};
+use streams::prelude::*;
+use streams::task::ProcessingErrorHandler;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Order {
+    customer: String,
+    amount: u64,
+}
+
+/// Running total per customer (map shape, key taken by reference, one store).
+#[processor]
+fn running_total(
+    customer: &String,
+    order: &Order,
+    totals: &mut KeyValueStore<String, u64>,
+) -> Result<u64, StoreError> {
+    let total = totals.get(customer)?.unwrap_or(0) + order.amount;
+    totals.put(customer, &total)?;
+    Ok(total)
+}
+
+/// Filter-map shape: only big orders, as their amount.
+#[processor]
+fn big_amount(order: Order) -> Option<u64> {
+    (order.amount >= 100).then_some(order.amount)
+}
+
+/// Flat-map shape: one record per unit of amount / 10.
+#[processor]
+fn tens(order: Order) -> Vec<String> {
+    (0..order.amount / 10)
+        .map(|i| format!("{}#{i}", order.customer))
+        .collect()
+}
+
+/// Fallible shape with a plain error type.
+#[processor]
+fn checked(order: Order) -> Result<u64, String> {
+    if order.amount == 0 {
+        Err(format!("empty order from {}", order.customer))
+    } else {
+        Ok(order.amount)
+    }
+}
+
+/// Record context parameter and a renamed node and store.
+#[processor(name = "provenance")]
+fn where_from(
+    ctx: &RecordContext,
+    _order: &Order,
+    #[store(name = "seen-offsets")] seen: &mut KeyValueStore<i64, String>,
+) -> Result<String, StoreError> {
+    seen.put(&ctx.offset, &ctx.topic.to_string())?;
+    Ok(format!("{}@{}", ctx.topic, ctx.offset))
+}
+
+const ORDERS: Topic<String, Order> = Topic::new("orders");
+
+fn order(customer: &str, amount: u64) -> Order {
+    Order {
+        customer: customer.into(),
+        amount,
+    }
+}
+
+fn run<V: Clone + 'static>(
+    wire: impl FnOnce(KStream<String, Order>) -> KStream<String, V>,
+    config: TestDriverConfig,
+    orders: &[Order],
+) -> (TopologyTestDriver, Result<Vec<V>, StreamsError>)
+where
+    TopicCodec: Codec<V>,
+{
+    let out = Topic::<String, V>::new("out");
+    let builder = StreamsBuilder::new();
+    wire(builder.stream(&ORDERS)).to(&out);
+    let mut driver = TopologyTestDriver::with_config(builder.build().unwrap(), config).unwrap();
+    for o in orders {
+        if let Err(e) = driver.pipe(&ORDERS, o.customer.clone(), o.clone()) {
+            return (driver, Err(e));
+        }
+    }
+    let values = driver.read_values(&out);
+    (driver, values)
+}
+
+#[test]
+fn a_processor_function_is_still_a_plain_function() {
+    let mut totals = KeyValueStore::<String, u64>::in_memory("t");
+    let ann = "ann".to_owned();
+    assert_eq!(
+        running_total(&ann, &order("ann", 5), &mut totals).unwrap(),
+        5
+    );
+    assert_eq!(
+        running_total(&ann, &order("ann", 7), &mut totals).unwrap(),
+        12
+    );
+    assert_eq!(big_amount(order("x", 100)), Some(100));
+    assert_eq!(tens(order("x", 25)), ["x#0", "x#1"]);
+    assert!(checked(order("x", 0)).is_err());
+}
+
+#[test]
+fn map_shape_with_a_store() {
+    let orders = [order("ann", 5), order("bob", 1), order("ann", 7)];
+    let (driver, out) = run(
+        |s| s.process(running_total),
+        TestDriverConfig::default(),
+        &orders,
+    );
+    assert_eq!(out.unwrap(), [5, 1, 12]);
+    // The store's name is stable: `<function>-<parameter>`.
+    let totals = driver
+        .key_value_store::<String, u64>("running_total-totals")
+        .unwrap();
+    assert_eq!(
+        totals.all().unwrap(),
+        [("ann".to_owned(), 12), ("bob".to_owned(), 1)]
+    );
+    let described = driver.topology().describe().to_string();
+    assert!(
+        described.contains("Processor: running_total (stores: [running_total-totals])"),
+        "{described}"
+    );
+}
+
+#[test]
+fn option_shape_filters() {
+    let orders = [order("a", 150), order("b", 99), order("c", 100)];
+    let (_, out) = run(
+        |s| s.process(big_amount),
+        TestDriverConfig::default(),
+        &orders,
+    );
+    assert_eq!(out.unwrap(), [150, 100]);
+}
+
+#[test]
+fn vec_shape_flat_maps_and_keeps_the_key() {
+    let out = Topic::<String, String>::new("out");
+    let builder = StreamsBuilder::new();
+    builder.stream(&ORDERS).process(tens).to(&out);
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    driver
+        .pipe_at(&ORDERS, "k".into(), order("ann", 20), 3)
+        .unwrap();
+    driver
+        .pipe_at(&ORDERS, "k".into(), order("bob", 5), 4)
+        .unwrap();
+    let records = driver.read_output(&out).unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (r.key.as_str(), r.value.as_str(), r.timestamp))
+            .collect::<Vec<_>>(),
+        [("k", "ann#0", 3), ("k", "ann#1", 3)]
+    );
+}
+
+#[test]
+fn result_errors_fail_the_task_by_default_naming_the_processor() {
+    let orders = [order("a", 1), order("b", 0), order("c", 3)];
+    let (_, out) = run(|s| s.process(checked), TestDriverConfig::default(), &orders);
+    let error = out.unwrap_err();
+    match &error {
+        StreamsError::Process(ProcessError::Processor { node, source }) => {
+            assert_eq!(node, "checked");
+            assert_eq!(source.to_string(), "empty order from b");
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn result_errors_can_be_logged_and_skipped() {
+    let config = TestDriverConfig {
+        processing_errors: ProcessingErrorHandler::LogAndContinue,
+        ..TestDriverConfig::default()
+    };
+    let orders = [order("a", 1), order("b", 0), order("c", 3)];
+    let (driver, out) = run(|s| s.process(checked), config, &orders);
+    assert_eq!(out.unwrap(), [1, 3]);
+    assert_eq!(driver.metrics().dropped_records, 1);
+    assert_eq!(driver.metrics().processed, 3);
+}
+
+#[test]
+fn record_context_and_renamed_store() {
+    let orders = [order("a", 1), order("b", 2)];
+    let (driver, out) = run(
+        |s| s.process(where_from),
+        TestDriverConfig::default(),
+        &orders,
+    );
+    assert_eq!(out.unwrap(), ["orders@0", "orders@1"]);
+    let seen = driver
+        .key_value_store::<i64, String>("seen-offsets")
+        .unwrap();
+    assert_eq!(
+        seen.all().unwrap(),
+        [(0, "orders".to_owned()), (1, "orders".to_owned())]
+    );
+    assert!(
+        driver
+            .topology()
+            .describe()
+            .to_string()
+            .contains("Processor: provenance (stores: [seen-offsets])")
+    );
+}
+
+#[test]
+fn a_three_step_pipeline_with_closures_and_a_processor() {
+    let out = Topic::<String, String>::new("report");
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&ORDERS)
+        .filter(|_, o| o.amount > 0)
+        .process(running_total)
+        .map_values(|total| format!("total={total}"))
+        .to(&out);
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    for o in [order("ann", 3), order("ann", 0), order("ann", 4)] {
+        driver.pipe(&ORDERS, "ann".into(), o).unwrap();
+    }
+    assert_eq!(driver.read_values(&out).unwrap(), ["total=3", "total=7"]);
+}
+
+#[test]
+fn store_type_conflicts_are_reported_at_build() {
+    /// Declares a store under the same name with another value type.
+    #[processor]
+    fn conflicting(
+        _total: &u64,
+        #[store(name = "running_total-totals")] other: &mut KeyValueStore<String, String>,
+    ) -> u64 {
+        other.approximate_len()
+    }
+    let builder = StreamsBuilder::new();
+    let out = Topic::<String, u64>::new("out");
+    builder
+        .stream(&ORDERS)
+        .process(running_total)
+        .process(conflicting)
+        .to(&out);
+    let error = builder.build().unwrap_err();
+    assert!(
+        matches!(&error, TopologyError::ConflictingStore { name, .. } if name == "running_total-totals"),
+        "{error}"
+    );
+}
+
+use streams::TopologyError;
