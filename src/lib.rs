@@ -21,7 +21,7 @@
 //! builder
 //!     .stream(&LINES)
 //!     .flat_map_values(|line: String| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-//!     .process(count_word)
+//!     .process(count_word::Processor)
 //!     .to(&COUNTS);
 //! let mut driver = TopologyTestDriver::new(builder.build()?)?;
 //! driver.pipe(&LINES, (), "to be or not to be".into())?;

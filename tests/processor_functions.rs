@@ -109,7 +109,7 @@ fn a_processor_function_is_still_a_plain_function() {
 fn map_shape_with_a_store() {
     let orders = [order("ann", 5), order("bob", 1), order("ann", 7)];
     let (driver, out) = run(
-        |s| s.process(running_total),
+        |s| s.process(running_total::Processor),
         TestDriverConfig::default(),
         &orders,
     );
@@ -133,7 +133,7 @@ fn map_shape_with_a_store() {
 fn option_shape_filters() {
     let orders = [order("a", 150), order("b", 99), order("c", 100)];
     let (_, out) = run(
-        |s| s.process(big_amount),
+        |s| s.process(big_amount::Processor),
         TestDriverConfig::default(),
         &orders,
     );
@@ -144,7 +144,7 @@ fn option_shape_filters() {
 fn vec_shape_flat_maps_and_keeps_the_key() {
     let out = Topic::<String, String>::new("out");
     let builder = StreamsBuilder::new();
-    builder.stream(&ORDERS).process(tens).to(&out);
+    builder.stream(&ORDERS).process(tens::Processor).to(&out);
     let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
     driver
         .pipe_at(&ORDERS, "k".into(), order("ann", 20), 3)
@@ -165,7 +165,11 @@ fn vec_shape_flat_maps_and_keeps_the_key() {
 #[test]
 fn result_errors_fail_the_task_by_default_naming_the_processor() {
     let orders = [order("a", 1), order("b", 0), order("c", 3)];
-    let (_, out) = run(|s| s.process(checked), TestDriverConfig::default(), &orders);
+    let (_, out) = run(
+        |s| s.process(checked::Processor),
+        TestDriverConfig::default(),
+        &orders,
+    );
     let error = out.unwrap_err();
     match &error {
         StreamsError::Process(ProcessError::Processor { node, source }) => {
@@ -183,7 +187,7 @@ fn result_errors_can_be_logged_and_skipped() {
         ..TestDriverConfig::default()
     };
     let orders = [order("a", 1), order("b", 0), order("c", 3)];
-    let (driver, out) = run(|s| s.process(checked), config, &orders);
+    let (driver, out) = run(|s| s.process(checked::Processor), config, &orders);
     assert_eq!(out.unwrap(), [1, 3]);
     assert_eq!(driver.metrics().dropped_records, 1);
     assert_eq!(driver.metrics().processed, 3);
@@ -193,7 +197,7 @@ fn result_errors_can_be_logged_and_skipped() {
 fn record_context_and_renamed_store() {
     let orders = [order("a", 1), order("b", 2)];
     let (driver, out) = run(
-        |s| s.process(where_from),
+        |s| s.process(where_from::Processor),
         TestDriverConfig::default(),
         &orders,
     );
@@ -221,7 +225,7 @@ fn a_three_step_pipeline_with_closures_and_a_processor() {
     builder
         .stream(&ORDERS)
         .filter(|_, o| o.amount > 0)
-        .process(running_total)
+        .process(running_total::Processor)
         .map_values(|total| format!("total={total}"))
         .to(&out);
     let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
@@ -245,8 +249,8 @@ fn store_type_conflicts_are_reported_at_build() {
     let out = Topic::<String, u64>::new("out");
     builder
         .stream(&ORDERS)
-        .process(running_total)
-        .process(conflicting)
+        .process(running_total::Processor)
+        .process(conflicting::Processor)
         .to(&out);
     let error = builder.build().unwrap_err();
     assert!(

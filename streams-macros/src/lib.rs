@@ -11,7 +11,7 @@ mod processor;
 
 use proc_macro::TokenStream;
 
-/// Turns a plain function into a topology node: `stream.process(my_function)`.
+/// Makes a plain function a topology node: `stream.process(my_function::Processor)`.
 ///
 /// The signature is the contract:
 ///
@@ -22,8 +22,9 @@ use proc_macro::TokenStream;
 /// - the **return type** decides the shape: `T` forwards one record, `Option<T>` zero or one,
 ///   `Vec<T>` any number, and `Result<_, E>` sends `E` to the processing-error handler.
 ///
-/// The key, timestamp and headers of the input record are kept on every output. The function
-/// stays callable as a plain function, which is how it is unit-tested. Options:
+/// The key, timestamp and headers of the input record are kept on every output. The function is
+/// emitted unchanged, so it is still a plain function (unit-test it by calling it); the macro adds
+/// a module of the same name holding the node, `my_function::Processor`. Options:
 /// `#[processor(name = "node-name")]` renames the node (default: the function's name) and
 /// `#[processor(crate = "path")]` names the `streams` crate when it is re-exported elsewhere.
 #[proc_macro_attribute]

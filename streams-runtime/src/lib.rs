@@ -44,6 +44,7 @@ pub mod prelude {
     pub use crate::record::{Headers, Record, RecordContext};
     pub use crate::state::{KeyValueStore, Materialized, StateStore, StoreSpec};
     pub use crate::test_driver::{TestDriverConfig, TopologyTestDriver};
+    pub use crate::topology::Topology;
 }
 
 /// What `#[processor]` expansions use. Not a stable API: the macro and this module change together.

@@ -100,7 +100,6 @@ struct TopicLog {
 /// ```
 pub struct TopologyTestDriver {
     topology: Arc<Topology>,
-    application_id: String,
     tasks: Vec<StreamTask>,
     topics: HashMap<String, TopicLog>,
     collector: Rc<RefCell<MemoryCollector>>,
@@ -139,7 +138,6 @@ impl TopologyTestDriver {
             .collect::<Result<Vec<_>, _>>()?;
         let mut driver = TopologyTestDriver {
             topology,
-            application_id: config.application_id,
             tasks,
             topics: HashMap::new(),
             collector,

@@ -1,48 +1,30 @@
 //! Code generation for a checked processor function.
 //!
-//! The function becomes a unit struct of the same name that derefs to a function pointer, so
-//! `my_function(args)` still calls it, and implements `ProcessorFunction` so
-//! `stream.process(my_function)` wires it. Everything reaches the runtime through
-//! `<crate>::__private` with absolute paths, inside `const _`, so user names (a local `Result`, say)
-//! cannot change its meaning.
+//! The function is emitted unchanged, so it is still a plain function: callable in unit tests and
+//! usable wherever a closure is. Beside it, a module of the same name (modules and functions live
+//! in different namespaces) holds a unit struct `Processor` that implements `ProcessorFunction`,
+//! so `stream.process(my_function::Processor)` wires it. A unit struct named like the function
+//! itself would make every `let my_function = ...` binding in scope a pattern error, hence the
+//! module. Everything reaches the runtime through `<crate>::__private` with absolute paths, inside
+//! `const _`, so user names (a local `Result`, say) cannot change its meaning.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
+use syn::ItemFn;
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn};
 
 use super::model::{ProcessorModel, Role, Shape};
 
 pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
-    let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-    } = function;
+    let vis = &function.vis;
     let ident = &model.ident;
     let krate = &model.krate;
     let private = quote!(#krate::__private);
-    let call_ident = format_ident!("__streams_call");
-
-    let (doc_attrs, other_attrs): (Vec<_>, Vec<_>) =
-        attrs.iter().partition(|a| a.path().is_ident("doc"));
-    let cfg_attrs: Vec<_> = attrs
+    let cfg_attrs: Vec<_> = function
+        .attrs
         .iter()
         .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
         .collect();
-
-    let mut inner_sig = sig.clone();
-    inner_sig.ident = call_ident.clone();
-    let param_types: Vec<_> = sig
-        .inputs
-        .iter()
-        .filter_map(|input| match input {
-            FnArg::Typed(t) => Some(&*t.ty),
-            FnArg::Receiver(_) => None,
-        })
-        .collect();
-    let output = &sig.output;
 
     let value = model.value();
     let (key_param, key) = match model.key() {
@@ -52,6 +34,13 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
     let output_ty = &model.output;
     let output_ty = quote_spanned!(output_ty.span()=> #output_ty);
     let node_name = &model.node_name;
+    let module_doc = format!(
+        "The topology node of [`{ident}()`]: wire it with `stream.process({ident}::Processor)`."
+    );
+    let struct_doc = format!(
+        "Runs [`{ident}()`] as the topology node `{}`.",
+        node_name.value()
+    );
 
     let store_types: Vec<_> = model.stores().map(|(ty, _)| ty).collect();
     let specs = model
@@ -80,31 +69,19 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
     let emit = emit(&model.shape, &private, node_name);
 
     quote! {
-        #(#doc_attrs)*
-        #(#cfg_attrs)*
-        #[allow(non_camel_case_types)]
-        #[derive(Debug, Clone, Copy)]
-        #vis struct #ident;
+        #function
 
         #(#cfg_attrs)*
-        impl #ident {
-            #[doc(hidden)]
-            #(#other_attrs)*
-            #vis #inner_sig #block
+        #[doc = #module_doc]
+        #vis mod #ident {
+            #[doc = #struct_doc]
+            #[derive(Debug, Clone, Copy, Default)]
+            pub struct Processor;
         }
 
         #(#cfg_attrs)*
         const _: () = {
-            impl ::core::ops::Deref for #ident {
-                type Target = fn(#(#param_types),*) #output;
-
-                fn deref(&self) -> &Self::Target {
-                    static FUNCTION: fn(#(#param_types),*) #output = #ident::#call_ident;
-                    &FUNCTION
-                }
-            }
-
-            impl #key_param #private::ProcessorFunction<#key, #value> for #ident {
+            impl #key_param #private::ProcessorFunction<#key, #value> for #ident::Processor {
                 type Output = #output_ty;
                 type State = (#(#store_types,)*);
 
@@ -131,7 +108,7 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
                     ctx: &mut #private::ProcessorContext<'_, #key, Self::Output>,
                 ) -> ::core::result::Result<(), #private::ProcessError> {
                     let #private::Record { key, value, timestamp, headers } = record;
-                    let output = #ident::#call_ident(#(#args),*);
+                    let output = #ident(#(#args),*);
                     #emit
                 }
             }

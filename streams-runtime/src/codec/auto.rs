@@ -645,7 +645,7 @@ mod tests {
     #[test]
     fn malformed_bytes_are_errors_not_panics() {
         let err = <Auto<Json> as Codec<Order>>::decode(Some(b"{not json")).unwrap_err();
-        assert_eq!(err.direction, "decode");
+        assert_eq!(err.direction, crate::codec::Direction::Decode);
         assert!(err.type_name.ends_with("Order"), "{err}");
         assert!(<Auto<Json> as Codec<u64>>::decode(Some(b"abc")).is_err());
         assert!(<Auto<Json> as Codec<String>>::decode(Some(&[0xff, 0xfe])).is_err());

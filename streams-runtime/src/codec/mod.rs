@@ -44,12 +44,30 @@ pub enum Encoded {
 pub struct CodecError {
     /// The codec's name, such as `json`.
     pub codec: &'static str,
-    /// `encode` or `decode`.
-    pub direction: &'static str,
+    /// Encoding or decoding.
+    pub direction: Direction,
     /// The Rust type being encoded or decoded.
     pub type_name: &'static str,
     /// What went wrong.
     pub message: String,
+}
+
+/// Which way a codec failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Turning a value into bytes.
+    Encode,
+    /// Turning bytes into a value.
+    Decode,
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Direction::Encode => "encode",
+            Direction::Decode => "decode",
+        })
+    }
 }
 
 impl CodecError {
@@ -57,7 +75,7 @@ impl CodecError {
     pub fn decode<T: ?Sized>(codec: &'static str, message: impl ToString) -> Self {
         Self {
             codec,
-            direction: "decode",
+            direction: Direction::Decode,
             type_name: std::any::type_name::<T>(),
             message: message.to_string(),
         }
@@ -67,7 +85,7 @@ impl CodecError {
     pub fn encode<T: ?Sized>(codec: &'static str, message: impl ToString) -> Self {
         Self {
             codec,
-            direction: "encode",
+            direction: Direction::Encode,
             type_name: std::any::type_name::<T>(),
             message: message.to_string(),
         }

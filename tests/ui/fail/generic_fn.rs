@@ -1,0 +1,8 @@
+use streams::prelude::*;
+
+#[processor]
+fn identity<T: Clone>(value: T) -> T {
+    value
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use streams::prelude::*;
+
+#[processor]
+struct Enricher {
+    prefix: String,
+}
+
+fn main() {}
