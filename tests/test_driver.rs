@@ -266,3 +266,45 @@ fn build_reports_wiring_mistakes_the_compiler_cannot_see() {
         Err(streams::TopologyError::IllegalName(_))
     ));
 }
+
+/// Routes each record to the child named after its key.
+struct Router;
+
+impl Processor<String, u32> for Router {
+    type KeyOut = String;
+    type ValueOut = u32;
+
+    fn process(
+        &mut self,
+        record: Record<String, u32>,
+        ctx: &mut ProcessorContext<'_, String, u32>,
+    ) -> Result<(), ProcessError> {
+        let child = record.key.clone();
+        ctx.forward_to_child(&child, record)
+    }
+}
+
+#[test]
+fn processors_forward_to_named_children() {
+    let builder = StreamsBuilder::new();
+    let routed = builder.stream(&IN).process_with("router", || Router, []);
+    let left = Topic::<String, u32>::new("left");
+    let right = Topic::<String, u32>::new("right");
+    routed
+        .clone()
+        .filter(|_, _| true)
+        .named("left-child")
+        .to(&left);
+    routed.filter(|_, _| true).named("right-child").to(&right);
+    let mut d = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    for (key, value) in [
+        ("left-child", 1),
+        ("right-child", 2),
+        ("nobody", 3),
+        ("left-child", 4),
+    ] {
+        d.pipe(&IN, key.into(), value).unwrap();
+    }
+    assert_eq!(d.read_values(&left).unwrap(), [1, 4]);
+    assert_eq!(d.read_values(&right).unwrap(), [2]);
+}

@@ -496,6 +496,22 @@ impl<K: Data, V: Data> KStream<K, V> {
 
     /// Groups by the current key, for an aggregation. If the key may have changed upstream, the
     /// aggregation reads the records through a repartition topic.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let input = Topic::<String, u32>::new("scores");
+    /// let builder = StreamsBuilder::new();
+    /// builder.stream(&input).group_by_key().reduce_with(|a, b| a + b, Materialized::named("sums"));
+    /// let topology = builder.build()?;
+    /// assert!(topology.repartition_topics().is_empty(), "the key did not change");
+    /// let mut driver = TopologyTestDriver::new(topology)?;
+    /// driver.pipe(&input, "ann".into(), 2)?;
+    /// driver.pipe(&input, "ann".into(), 5)?;
+    /// assert_eq!(driver.key_value_store::<String, u32>("sums")?.get(&"ann".into())?, Some(7));
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
     pub fn group_by_key(self) -> KGroupedStream<K, V>
     where
         TopicCodec: Codec<K> + Codec<V>,

@@ -94,6 +94,19 @@ impl<K: Clone, V: Clone> ProcessorContext<'_, K, V> {
         last.process(record, self.env)
     }
 
+    /// Forwards `record` to the child named `child`; a name that is not a child drops the record.
+    /// (In a hot path, look the index up once in `init` and use [`forward_to`](Self::forward_to).)
+    pub fn forward_to_child(
+        &mut self,
+        child: &str,
+        record: Record<K, V>,
+    ) -> Result<(), ProcessError> {
+        match self.node.child_names.iter().position(|c| c == child) {
+            Some(index) => self.forward_to(index, record),
+            None => Ok(()),
+        }
+    }
+
     /// Forwards `record` to the child at `index` (see [`InitContext::child_index`]); an index
     /// past the last child drops the record.
     pub fn forward_to(&mut self, index: usize, record: Record<K, V>) -> Result<(), ProcessError> {
