@@ -1,24 +1,35 @@
-//! Word count: the classic Kafka Streams demo, with a `#[processor]` function and a count store.
+//! Word count on Kafka: the classic Kafka Streams demo, with a `#[processor]` function and a
+//! count store, on the embedded broker or any Kafka cluster.
 //!
-//! It shows the whole programming model on the in-process test driver: a typed topic of lines,
-//! a `#[processor]` function that splits a line into words (a plain function, unit-tested below),
-//! a `group_by` that re-keys by word through a repartition topic, a `count()` into the store
-//! `counts`, and the counts written to `word-counts` as UTF-8 decimal strings.
+//! Topology: `text-lines` (null key, a UTF-8 line) → split into lowercase words (every
+//! non-alphanumeric character separates words) → group by word through a repartition topic →
+//! `count()` into the store `counts` → `word-counts` (key: the word, value: the count as a UTF-8
+//! decimal string).
 //!
-//! Run it with
+//! Run it on the embedded broker, counting a file and exiting once everything is processed:
 //!
 //! ```text
-//! cargo run --example wordcount -- --input examples/data/sample.txt
+//! cargo run --release --example wordcount -- --input examples/data/sample.txt --idle-exit-ms 2000
 //! ```
 //!
-//! It prints one `word<TAB>count` line per word, sorted by word. `--describe` prints the
-//! topology instead. (The Kafka runtime, with the embedded broker, comes with the next issue;
-//! this example then runs the same topology against it.)
+//! Options: `--bootstrap-servers LIST` (absent: embedded broker), `--input FILE` (produce each
+//! line to `text-lines` first, creating `text-lines` and `word-counts` with `--partitions N`,
+//! default 4, if missing), `--application-id ID` (default `wordcount`), `--threads N`,
+//! `--state-dir DIR`, `--processing-guarantee`, `--idle-exit-ms MS` (exit once every assigned
+//! partition is drained and no record arrived for MS; without it, run until SIGINT/SIGTERM),
+//! `--describe`. On exit it prints `word<TAB>count` for every word in the count stores of the
+//! tasks this instance owns, sorted by word; logs go to stderr.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
+use streams::StreamsConfig;
+use streams::cli::{self, AppArgs, Broker};
+use streams::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use streams::kafka::{KafkaClients, topics};
 use streams::prelude::*;
 
 /// Lines of text; the key is null.
@@ -50,38 +61,90 @@ fn topology() -> Result<Topology, StreamsError> {
 }
 
 #[derive(Parser)]
-#[command(about = "Counts the words of a text file with a streams topology")]
+#[command(about = "Counts words with a streams topology on Kafka")]
 struct Args {
-    /// The text file whose lines are the input records.
+    #[command(flatten)]
+    app: AppArgs,
+    /// Produce each line of this file to `text-lines` before processing.
     #[arg(long)]
     input: Option<PathBuf>,
-    /// Print the topology and exit.
-    #[arg(long)]
-    describe: bool,
+    /// Partitions of `text-lines` and `word-counts` when they are created.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+}
+
+/// Creates the topics if missing and produces every line of `path` to `text-lines`.
+fn produce_input(
+    config: &StreamsConfig,
+    broker: &Broker,
+    path: &PathBuf,
+    partitions: i32,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    match broker {
+        Broker::Embedded(embedded) => {
+            embedded.create_topic(TEXT_LINES.name(), partitions)?;
+            embedded.create_topic(WORD_COUNTS.name(), partitions)?;
+        }
+        Broker::External => {
+            topics::ensure_topics(
+                config,
+                &[
+                    (TEXT_LINES.name(), partitions),
+                    (WORD_COUNTS.name(), partitions),
+                ],
+            )?;
+        }
+    }
+    let producer: BaseProducer = KafkaClients::new(config)
+        .producer_config("wordcount-input")
+        .create()?;
+    let topic = TEXT_LINES;
+    let mut produced = 0;
+    for line in text.lines() {
+        let mut record = BaseRecord::<(), str>::to(topic.name()).payload(line);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    record = returned;
+                    producer.poll(Duration::from_millis(50));
+                }
+            }
+        }
+        produced += 1;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    Ok(produced)
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let topology = topology()?;
-    if args.describe {
+    if args.app.describe {
         print!("{}", topology.describe());
         return Ok(());
     }
-    let path = args
-        .input
-        .ok_or("--input FILE is required (or --describe)")?;
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut driver = TopologyTestDriver::new(topology)?;
-    for (line_number, line) in text.lines().enumerate() {
-        driver.pipe_at(&TEXT_LINES, (), line.to_owned(), line_number as i64)?;
+    let mut config = args.app.config("wordcount", std::env::vars())?;
+    let broker = cli::connect(&mut config)?;
+    if let Some(path) = &args.input {
+        let lines = produce_input(&config, &broker, path, args.partitions)?;
+        eprintln!("produced {lines} lines to {}", TEXT_LINES.name());
     }
-    for (word, count) in driver.key_value_store::<String, u64>("counts")?.all()? {
+    let idle_exit = args.app.idle_exit_ms.map(Duration::from_millis);
+    let snapshots = cli::run(topology, config, &broker, idle_exit)?;
+    let mut counts = BTreeMap::new();
+    for snapshot in snapshots.iter().filter(|s| s.store == "counts") {
+        counts.extend(snapshot.decode::<String, u64>()?);
+    }
+    for (word, count) in counts {
         println!("{word}\t{count}");
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
+    cli::init_tracing();
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -180,6 +180,12 @@ pub enum StreamsError {
     /// A key or value could not be encoded or decoded outside a task.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A Kafka client failed in a way the runtime cannot recover from.
+    #[error("kafka: {0}")]
+    Kafka(String),
     /// The caller named a topic the topology does not know.
     #[error("topic `{0}` is neither read nor written by this topology")]
     UnknownTopic(String),

@@ -11,9 +11,13 @@
 //! - [`task`]: a sub-topology running on one partition, in timestamp order;
 //! - [`test_driver`]: the same tasks fed from memory, for tests.
 
+pub mod app;
+pub mod cli;
 pub mod codec;
+pub mod config;
 pub mod dsl;
 pub mod error;
+pub mod kafka;
 pub mod processor;
 pub mod record;
 pub mod state;
@@ -21,9 +25,12 @@ pub mod task;
 pub mod test_driver;
 pub mod topology;
 
+pub use app::{KafkaStreams, ShutdownHandle, State, UncaughtErrorPolicy};
 pub use codec::{Codec, CodecError, TopicCodec};
+pub use config::{ConfigError, StreamsConfig};
 pub use dsl::{BranchedKStream, Change, KGroupedStream, KStream, KTable, StreamsBuilder, Topic};
 pub use error::{ProcessError, StoreError, StreamsError, TopologyError};
+pub use kafka::{EmbeddedBroker, StoreSnapshot};
 pub use processor::{
     Data, InitContext, Processor, ProcessorContext, ProcessorFunction, PunctuationType,
     PunctuatorId,
@@ -50,6 +57,8 @@ pub mod prelude {
 /// What `#[processor]` expansions use. Not a stable API: the macro and this module change together.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cli::run_main;
+    pub use crate::dsl::StreamsBuilder;
     pub use crate::error::ProcessError;
     pub use crate::processor::{Data, InitContext, ProcessorContext, ProcessorFunction, emit};
     pub use crate::record::{Record, RecordContext};

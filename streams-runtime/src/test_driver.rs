@@ -118,7 +118,7 @@ impl TopologyTestDriver {
         let collector = Rc::new(RefCell::new(MemoryCollector::default()));
         let task_config = TaskConfig {
             application_id: config.application_id.as_str().into(),
-            deserialization_errors: config.deserialization_errors,
+            deserialization_errors: config.deserialization_errors.clone(),
             processing_errors: config.processing_errors,
         };
         let shared: Rc<RefCell<dyn RecordCollector>> = collector.clone();

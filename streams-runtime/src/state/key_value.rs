@@ -31,6 +31,13 @@ pub trait BytesKeyValueStore {
     fn approximate_len(&self) -> u64;
     /// Makes every write so far durable in the backend.
     fn flush(&mut self) -> Result<(), StoreError>;
+    /// Applies one changelog record while restoring (`None` deletes), without logging it again.
+    fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+        match value {
+            Some(value) => self.put(key, value),
+            None => self.delete(key).map(drop),
+        }
+    }
 }
 
 /// A [`BytesKeyValueStore`] in a sorted map.

@@ -9,9 +9,11 @@
 //! threads: a task and its stores live on one stream thread.
 
 mod key_value;
+mod logging;
 mod materialized;
 
 pub use key_value::{BytesKeyValueStore, InMemoryKeyValueStore, KeyValueStore};
+pub use logging::{ChangelogContext, changelog_topic};
 pub use materialized::Materialized;
 
 use std::any::TypeId;
@@ -105,12 +107,21 @@ impl StoreSpec {
         self.kind == other.kind && self.handle_type == other.handle_type
     }
 
-    fn open_backend(&self) -> OpenStore {
-        match (self.kind, self.backend) {
-            (StoreKind::KeyValue, StoreBackend::InMemory) => OpenStore::KeyValue(Rc::new(
-                RefCell::new(Box::new(InMemoryKeyValueStore::default())),
+    fn open_backend(&self, changelog: Option<&ChangelogContext>) -> OpenStore {
+        let backend: Box<dyn BytesKeyValueStore> = match (self.kind, self.backend) {
+            (StoreKind::KeyValue, StoreBackend::InMemory) => {
+                Box::new(InMemoryKeyValueStore::default())
+            }
+        };
+        let backend = match changelog {
+            Some(context) if self.logging => Box::new(logging::ChangeLoggingStore::new(
+                backend,
+                &self.name,
+                context.clone(),
             )),
-        }
+            _ => backend,
+        };
+        OpenStore::KeyValue(Rc::new(RefCell::new(backend)))
     }
 }
 
@@ -171,6 +182,29 @@ impl TaskStore {
             OpenStore::KeyValue(backend) => backend.borrow_mut().flush(),
         }
     }
+
+    /// Every entry, as bytes, in key order.
+    pub fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        match &self.open {
+            OpenStore::KeyValue(backend) => backend.borrow().scan(
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Unbounded,
+                &mut |k, v| {
+                    out.push((k.to_vec(), v.to_vec()));
+                    true
+                },
+            )?,
+        }
+        Ok(out)
+    }
+
+    /// Applies one changelog record (restoring), without logging it again.
+    pub fn restore(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+        match &self.open {
+            OpenStore::KeyValue(backend) => backend.borrow_mut().restore(key, value),
+        }
+    }
 }
 
 /// The stores of one task, created from the specs of its sub-topology.
@@ -180,13 +214,16 @@ pub struct TaskStores {
 }
 
 impl TaskStores {
-    pub(crate) fn open<'a>(specs: impl IntoIterator<Item = &'a StoreSpec>) -> Self {
+    pub(crate) fn open<'a>(
+        specs: impl IntoIterator<Item = &'a StoreSpec>,
+        changelog: Option<&ChangelogContext>,
+    ) -> Self {
         TaskStores {
             stores: specs
                 .into_iter()
                 .map(|spec| TaskStore {
                     spec: spec.clone(),
-                    open: spec.open_backend(),
+                    open: spec.open_backend(changelog),
                 })
                 .collect(),
         }

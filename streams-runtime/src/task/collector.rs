@@ -10,6 +10,8 @@ use crate::record::Headers;
 pub struct OutgoingRecord<'a> {
     /// The topic (full name).
     pub topic: &'a str,
+    /// The partition; `None` lets the collector choose from the key (changelogs name theirs).
+    pub partition: Option<i32>,
     /// The encoded key; `None` is a null key.
     pub key: Option<&'a [u8]>,
     /// The encoded value; `None` is a null value.

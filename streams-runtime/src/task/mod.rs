@@ -12,7 +12,7 @@ mod partition_group;
 
 pub use collector::{OutgoingRecord, RecordCollector};
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use partition_group::PartitionGroup;
 use crate::error::{ProcessError, StoreError, StreamsError};
 use crate::processor::{PunctuationSchedule, PunctuationType, TaskEnv};
 use crate::record::{Headers, RecordContext};
-use crate::state::TaskStores;
+use crate::state::{ChangelogContext, TaskStores};
 use crate::topology::Topology;
 use crate::topology::node::{BuildContext, BuiltNode, NodeInfo, NodeLifecycle, RawSource};
 
@@ -61,13 +61,19 @@ pub struct RawRecord {
 }
 
 /// What to do with an input record whose key or value cannot be decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum DeserializationErrorHandler {
     /// Stop with an error naming the topic, partition and offset (Kafka Streams' default).
     #[default]
     Fail,
     /// Log the error, count the record as dropped, and go on.
     LogAndContinue,
+    /// Send the raw record to `topic` with the error and its coordinates in `__streams.errors.*`
+    /// headers (as Kafka Streams' dead-letter queue does), count it as dropped, and go on.
+    DeadLetterQueue {
+        /// The dead-letter topic.
+        topic: Arc<str>,
+    },
 }
 
 /// What to do when a processor returns an error (a `#[processor]` function's `Err`).
@@ -122,6 +128,8 @@ pub struct StreamTask {
     env: TaskEnv,
     config: TaskConfig,
     metrics: TaskMetrics,
+    /// The timestamp change-logging stamps on changelog records.
+    current_timestamp: Rc<Cell<i64>>,
 }
 
 impl StreamTask {
@@ -142,7 +150,14 @@ impl StreamTask {
             subtopology,
             partition,
         };
-        let stores = TaskStores::open(&sub.stores);
+        let current_timestamp = Rc::new(Cell::new(-1));
+        let changelog = ChangelogContext {
+            application_id: config.application_id.to_string(),
+            partition,
+            collector: Rc::clone(&collector),
+            timestamp: Rc::clone(&current_timestamp),
+        };
+        let stores = TaskStores::open(&sub.stores, Some(&changelog));
         let ctx = BuildContext {
             application_id: &config.application_id,
         };
@@ -204,6 +219,7 @@ impl StreamTask {
             },
             config: config.clone(),
             metrics: TaskMetrics::default(),
+            current_timestamp,
         };
         for (_, lifecycle) in &task.lifecycles {
             lifecycle.init(&mut task.env, &task.stores)?;
@@ -247,6 +263,24 @@ impl StreamTask {
         self.queues.len()
     }
 
+    /// Whether the task may process now: every input partition has a buffered record, or some
+    /// has and the empty ones have kept the task waiting for `max_idle` (Kafka Streams'
+    /// `max.task.idle.ms`, which trades latency for timestamp order across partitions).
+    pub fn is_processable(&mut self, now_ms: i64, max_idle_ms: i64) -> bool {
+        self.queues.ready(now_ms, max_idle_ms)
+    }
+
+    /// For each input partition with records processed since the last call, the offset to commit
+    /// (the next one to read).
+    pub fn take_commit_offsets(&mut self) -> Vec<(Arc<str>, i32, i64)> {
+        self.queues.take_progress()
+    }
+
+    /// The input partitions of this task.
+    pub fn partitions(&self) -> Vec<(Arc<str>, i32)> {
+        self.queues.partitions()
+    }
+
     /// Processes the buffered record with the smallest timestamp. Returns `false` when nothing
     /// was buffered. Errors the configured handlers let through are returned.
     pub fn process_next(&mut self) -> Result<bool, ProcessError> {
@@ -261,26 +295,33 @@ impl StreamTask {
             return Ok(true);
         }
         self.env.stream_time = self.env.stream_time.max(record.timestamp);
+        self.current_timestamp.set(record.timestamp);
         self.env.record = Some(RecordContext {
             topic: Arc::clone(&record.topic),
             partition: record.partition,
             offset: record.offset,
             timestamp: record.timestamp,
         });
-        let result = source.process_raw(record, &mut self.env);
+        let mut record = record;
+        let result = source.process_raw(&mut record, &mut self.env);
         self.env.record = None;
         self.metrics.processed += 1;
         match result {
             Ok(()) => Ok(true),
-            Err(error) => self.handle(error).map(|()| true),
+            Err(error) => self.handle(error, record).map(|()| true),
         }
     }
 
-    fn handle(&mut self, error: ProcessError) -> Result<(), ProcessError> {
+    fn handle(&mut self, error: ProcessError, record: RawRecord) -> Result<(), ProcessError> {
         let skip = match &error {
-            ProcessError::Deserialization { .. } => {
-                self.config.deserialization_errors == DeserializationErrorHandler::LogAndContinue
-            }
+            ProcessError::Deserialization { .. } => match &self.config.deserialization_errors {
+                DeserializationErrorHandler::Fail => false,
+                DeserializationErrorHandler::LogAndContinue => true,
+                DeserializationErrorHandler::DeadLetterQueue { topic } => {
+                    self.send_to_dead_letter_queue(&Arc::clone(topic), &error, record)?;
+                    true
+                }
+            },
             ProcessError::Processor { .. } => {
                 self.config.processing_errors == ProcessingErrorHandler::LogAndContinue
             }
@@ -293,6 +334,43 @@ impl StreamTask {
         } else {
             Err(error)
         }
+    }
+
+    fn send_to_dead_letter_queue(
+        &mut self,
+        topic: &str,
+        error: &ProcessError,
+        record: RawRecord,
+    ) -> Result<(), ProcessError> {
+        let mut headers = record.headers;
+        headers
+            .add(
+                "__streams.errors.exception",
+                b"DeserializationError".to_vec(),
+            )
+            .add("__streams.errors.message", error.to_string().into_bytes())
+            .add("__streams.errors.topic", record.topic.as_bytes().to_vec())
+            .add(
+                "__streams.errors.partition",
+                record.partition.to_string().into_bytes(),
+            )
+            .add(
+                "__streams.errors.offset",
+                record.offset.to_string().into_bytes(),
+            );
+        self.env.collector.borrow_mut().send(OutgoingRecord {
+            topic,
+            partition: None,
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            timestamp: record.timestamp.max(0),
+            headers: &headers,
+        })
+    }
+
+    /// Drops every buffered input record (after a rebalance the consumer fetches them again).
+    pub fn clear_buffers(&mut self) {
+        self.queues.clear();
     }
 
     /// Fires every stream-time punctuation that is due; returns how many fired.
@@ -312,6 +390,7 @@ impl StreamTask {
 
     fn punctuate(&mut self, kind: PunctuationType, now: i64) -> Result<usize, ProcessError> {
         let mut fired = 0;
+        self.current_timestamp.set(now);
         while let Some((node, id)) = self.env.schedule.take_due(kind, now) {
             if let Some((_, lifecycle)) = self.lifecycles.iter().find(|(i, _)| *i == node) {
                 lifecycle.punctuate(id, now, &mut self.env)?;

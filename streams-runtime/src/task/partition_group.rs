@@ -10,6 +10,8 @@ struct Queue<S> {
     partition: i32,
     source: S,
     records: VecDeque<RawRecord>,
+    /// The offset of the last record taken out, until it is reported for commit.
+    progress: Option<i64>,
 }
 
 /// Buffers per input partition; [`pop`](Self::pop) returns the head with the smallest timestamp
@@ -17,6 +19,8 @@ struct Queue<S> {
 pub(super) struct PartitionGroup<S> {
     queues: Vec<Queue<S>>,
     len: usize,
+    /// Since when some partition has been empty while another had records.
+    waiting_since: Option<i64>,
 }
 
 impl<S> Default for PartitionGroup<S> {
@@ -24,6 +28,7 @@ impl<S> Default for PartitionGroup<S> {
         PartitionGroup {
             queues: Vec::new(),
             len: 0,
+            waiting_since: None,
         }
     }
 }
@@ -35,7 +40,39 @@ impl<S: Clone> PartitionGroup<S> {
             partition,
             source,
             records: VecDeque::new(),
+            progress: None,
         });
+    }
+
+    pub(super) fn partitions(&self) -> Vec<(Arc<str>, i32)> {
+        self.queues
+            .iter()
+            .map(|q| (Arc::clone(&q.topic), q.partition))
+            .collect()
+    }
+
+    /// Whether records may be taken now (see `StreamTask::is_processable`).
+    pub(super) fn ready(&mut self, now_ms: i64, max_idle_ms: i64) -> bool {
+        if self.len == 0 {
+            return false;
+        }
+        if self.queues.iter().all(|q| !q.records.is_empty()) || max_idle_ms <= 0 {
+            self.waiting_since = None;
+            return true;
+        }
+        let since = *self.waiting_since.get_or_insert(now_ms);
+        now_ms - since >= max_idle_ms
+    }
+
+    pub(super) fn take_progress(&mut self) -> Vec<(Arc<str>, i32, i64)> {
+        self.queues
+            .iter_mut()
+            .filter_map(|q| {
+                q.progress
+                    .take()
+                    .map(|offset| (Arc::clone(&q.topic), q.partition, offset + 1))
+            })
+            .collect()
     }
 
     pub(super) fn has_topic(&self, topic: &str) -> bool {
@@ -57,6 +94,14 @@ impl<S: Clone> PartitionGroup<S> {
         }
     }
 
+    pub(super) fn clear(&mut self) {
+        for queue in &mut self.queues {
+            queue.records.clear();
+        }
+        self.len = 0;
+        self.waiting_since = None;
+    }
+
     pub(super) fn len(&self) -> usize {
         self.len
     }
@@ -71,6 +116,7 @@ impl<S: Clone> PartitionGroup<S> {
             .1;
         let queue = &mut self.queues[index];
         let record = queue.records.pop_front()?;
+        queue.progress = Some(record.offset);
         self.len -= 1;
         Some((record, queue.source.clone()))
     }

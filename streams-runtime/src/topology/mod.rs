@@ -320,6 +320,22 @@ impl Topology {
             .collect()
     }
 
+    /// The repartition topics the sinks of sub-topology `id` write.
+    pub fn repartition_sinks_of(&self, id: u32) -> Vec<TopicRef> {
+        self.subtopologies
+            .get(id as usize)
+            .map(|sub| {
+                sub.nodes
+                    .iter()
+                    .filter_map(|&i| match &self.nodes[i].kind {
+                        NodeKind::Sink { topic } if topic.internal => Some(topic.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The sub-topology reading `topic` (full name, given the application id).
     pub fn subtopology_of(&self, topic: &str, application_id: &str) -> Option<&Subtopology> {
         self.subtopologies.iter().find(|s| {

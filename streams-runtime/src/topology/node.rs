@@ -46,7 +46,9 @@ pub(crate) trait NodeLifecycle {
 
 /// A source node: turns raw input records into typed ones.
 pub(crate) trait RawSource {
-    fn process_raw(&self, raw: RawRecord, env: &mut TaskEnv) -> Result<(), ProcessError>;
+    /// Decodes and processes `raw`; the record is left intact when decoding fails (for a
+    /// dead-letter queue), its headers are taken when it succeeds.
+    fn process_raw(&self, raw: &mut RawRecord, env: &mut TaskEnv) -> Result<(), ProcessError>;
 }
 
 /// One node built for a task.
@@ -216,7 +218,7 @@ where
     KC: Codec<K>,
     VC: Codec<V>,
 {
-    fn process_raw(&self, raw: RawRecord, env: &mut TaskEnv) -> Result<(), ProcessError> {
+    fn process_raw(&self, raw: &mut RawRecord, env: &mut TaskEnv) -> Result<(), ProcessError> {
         let error = |part, source| ProcessError::Deserialization {
             topic: raw.topic.to_string(),
             partition: raw.partition,
@@ -230,7 +232,7 @@ where
             key,
             value,
             timestamp: raw.timestamp,
-            headers: raw.headers,
+            headers: std::mem::take(&mut raw.headers),
         };
         forward_all(&self.children, record, env)
     }
@@ -303,6 +305,7 @@ where
             VC::encode(&record.value, value_buf).map_err(|e| error(RecordPart::Value, e))?;
         env.collector.borrow_mut().send(OutgoingRecord {
             topic: &self.topic,
+            partition: None,
             key: (key == Encoded::Bytes).then_some(&key_buf[..]),
             value: (value == Encoded::Bytes).then_some(&value_buf[..]),
             timestamp: record.timestamp,

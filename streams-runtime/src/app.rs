@@ -1,0 +1,290 @@
+//! The application instance (`KafkaStreams` in Kafka Streams): runs a topology on stream
+//! threads against a Kafka cluster, with a lifecycle and a state listener.
+//!
+//! States follow Kafka Streams: `Created` → `Rebalancing` → `Running` → `PendingShutdown` →
+//! `NotRunning`, or `Error` when a thread fails and the uncaught-error policy stops the client.
+//! Several instances with the same `application.id` share the work through the consumer group.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec};
+use crate::config::StreamsConfig;
+use crate::error::StreamsError;
+use crate::kafka::thread::{StreamThread, ThreadControl};
+use crate::kafka::{KafkaClients, StoreSnapshot, topics};
+use crate::topology::Topology;
+
+/// The lifecycle state of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Built, not started.
+    Created,
+    /// Threads are joining the group or moving tasks.
+    Rebalancing,
+    /// Every thread has its tasks and processes.
+    Running,
+    /// Closing: committing and leaving the group.
+    PendingShutdown,
+    /// Closed cleanly.
+    NotRunning,
+    /// Stopped by an error.
+    Error,
+}
+
+/// What a thread's unrecoverable error does to the instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UncaughtErrorPolicy {
+    /// Stop every thread and move to `Error` (Kafka Streams' `SHUTDOWN_CLIENT`, the default).
+    #[default]
+    ShutdownClient,
+    /// Stop only the failed thread; the instance goes to `Error` when none is left.
+    ShutdownThread,
+}
+
+type Listener = Arc<dyn Fn(State, State) + Send + Sync>;
+
+struct Lifecycle {
+    state: Mutex<State>,
+    listener: Mutex<Option<Listener>>,
+}
+
+impl Lifecycle {
+    fn set(&self, next: State) {
+        let previous = match self.state.lock() {
+            Ok(mut state) => {
+                let previous = *state;
+                // Terminal states stay.
+                if previous == next || matches!(previous, State::NotRunning | State::Error) {
+                    return;
+                }
+                *state = next;
+                previous
+            }
+            Err(_) => return,
+        };
+        tracing::info!(from = ?previous, to = ?next, "state change");
+        let listener = self.listener.lock().ok().and_then(|l| l.clone());
+        if let Some(listener) = listener {
+            listener(next, previous);
+        }
+    }
+
+    fn get(&self) -> State {
+        self.state.lock().map_or(State::Error, |s| *s)
+    }
+}
+
+/// Stops an instance from another thread (a signal handler, a test).
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    controls: Arc<Mutex<Vec<Arc<ThreadControl>>>>,
+}
+
+impl ShutdownHandle {
+    /// Asks every stream thread to commit, close its tasks and stop.
+    pub fn shutdown(&self) {
+        if let Ok(controls) = self.controls.lock() {
+            for control in controls.iter() {
+                control.shutdown.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// An application instance.
+pub struct KafkaStreams {
+    topology: Arc<Topology>,
+    config: Arc<StreamsConfig>,
+    lifecycle: Arc<Lifecycle>,
+    policy: UncaughtErrorPolicy,
+    controls: Arc<Mutex<Vec<Arc<ThreadControl>>>>,
+    threads: Vec<JoinHandle<Result<Vec<StoreSnapshot>, StreamsError>>>,
+    started: Instant,
+}
+
+impl KafkaStreams {
+    /// An instance of `topology` with `config` (checked now).
+    pub fn new(topology: Topology, config: StreamsConfig) -> Result<Self, StreamsError> {
+        config.validate()?;
+        Ok(KafkaStreams {
+            topology: Arc::new(topology),
+            config: Arc::new(config),
+            lifecycle: Arc::new(Lifecycle {
+                state: Mutex::new(State::Created),
+                listener: Mutex::new(None),
+            }),
+            policy: UncaughtErrorPolicy::default(),
+            controls: Arc::default(),
+            threads: Vec::new(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Calls `listener(new, old)` on every state change.
+    pub fn set_state_listener(&mut self, listener: impl Fn(State, State) + Send + Sync + 'static) {
+        if let Ok(mut slot) = self.lifecycle.listener.lock() {
+            *slot = Some(Arc::new(listener));
+        }
+    }
+
+    /// Chooses what a thread's unrecoverable error does.
+    pub fn set_uncaught_error_policy(&mut self, policy: UncaughtErrorPolicy) {
+        self.policy = policy;
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.lifecycle.get()
+    }
+
+    /// A handle that stops this instance from elsewhere.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            controls: Arc::clone(&self.controls),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &StreamsConfig {
+        &self.config
+    }
+
+    /// Creates the internal topics and starts the stream threads.
+    pub fn start(&mut self) -> Result<(), StreamsError> {
+        if self.lifecycle.get() != State::Created {
+            return Err(StreamsError::Kafka(
+                "the instance was already started".to_owned(),
+            ));
+        }
+        self.lifecycle.set(State::Rebalancing);
+        if let Err(error) = topics::prepare(&self.topology, &self.config) {
+            self.lifecycle.set(State::Error);
+            return Err(error);
+        }
+        let clients = KafkaClients::new(&self.config);
+        for index in 0..self.config.num_stream_threads {
+            let name = format!("{}-StreamThread-{}", self.config.application_id, index + 1);
+            let control = Arc::new(ThreadControl::new(self.started));
+            if let Ok(mut controls) = self.controls.lock() {
+                controls.push(Arc::clone(&control));
+            }
+            let lifecycle = Arc::clone(&self.lifecycle);
+            let all = self.shutdown_handle();
+            let policy = self.policy;
+            let controls = Arc::clone(&self.controls);
+            let topology = Arc::clone(&self.topology);
+            let config = Arc::clone(&self.config);
+            let clients = clients.clone();
+            let handle = std::thread::Builder::new()
+                .name(name.clone())
+                .spawn(move || {
+                    // Tasks and their stores never leave this thread: build them here.
+                    let result = StreamThread::new(
+                        name.clone(),
+                        topology,
+                        config,
+                        &clients,
+                        Arc::clone(&control),
+                    )
+                    .and_then(StreamThread::run);
+                    if let Err(error) = &result {
+                        tracing::error!(thread = %name, %error, "stream thread failed");
+                        control.failed.store(true, Ordering::Release);
+                        let all_failed = controls
+                            .lock()
+                            .map(|c| c.iter().all(|t| t.failed.load(Ordering::Acquire)))
+                            .unwrap_or(true);
+                        if policy == UncaughtErrorPolicy::ShutdownClient || all_failed {
+                            all.shutdown();
+                            lifecycle.set(State::Error);
+                        }
+                    }
+                    result
+                })
+                .map_err(|e| StreamsError::Kafka(format!("cannot spawn a stream thread: {e}")))?;
+            self.threads.push(handle);
+        }
+        Ok(())
+    }
+
+    /// Whether every thread has an assignment, no buffered work, and has seen no record or
+    /// rebalance for `quiet`. Updates the state to `Running` once every thread has its tasks.
+    pub fn is_idle(&self, quiet: Duration) -> bool {
+        let now = self.started.elapsed().as_millis() as i64;
+        let Ok(controls) = self.controls.lock() else {
+            return false;
+        };
+        if controls.is_empty() {
+            return false;
+        }
+        let assigned = controls
+            .iter()
+            .all(|c| c.last_activity_ms.load(Ordering::Acquire) >= 0);
+        if assigned && self.lifecycle.get() == State::Rebalancing {
+            self.lifecycle.set(State::Running);
+        }
+        assigned
+            && controls.iter().all(|c| {
+                !c.busy.load(Ordering::Acquire)
+                    && now - c.last_activity_ms.load(Ordering::Acquire) >= quiet.as_millis() as i64
+            })
+    }
+
+    /// Whether some thread stopped with an error.
+    pub fn has_failed(&self) -> bool {
+        self.lifecycle.get() == State::Error
+    }
+
+    /// Commits, closes every task, leaves the group and stops the threads. Returns the final
+    /// contents of the stores of the tasks this instance owned, or the first thread error.
+    pub fn close(mut self) -> Result<Vec<StoreSnapshot>, StreamsError> {
+        self.lifecycle.set(State::PendingShutdown);
+        self.shutdown_handle().shutdown();
+        let mut snapshots = Vec::new();
+        let mut first_error = None;
+        for handle in self.threads.drain(..) {
+            match handle.join() {
+                Ok(Ok(mut snapshot)) => snapshots.append(&mut snapshot),
+                Ok(Err(error)) => {
+                    first_error.get_or_insert(error);
+                }
+                Err(_) => {
+                    first_error
+                        .get_or_insert(StreamsError::Kafka("a stream thread panicked".to_owned()));
+                }
+            }
+        }
+        match first_error {
+            Some(error) => {
+                self.lifecycle.set(State::Error);
+                Err(error)
+            }
+            None => {
+                self.lifecycle.set(State::NotRunning);
+                Ok(snapshots)
+            }
+        }
+    }
+}
+
+impl StoreSnapshot {
+    /// The entries decoded with the default store codecs.
+    pub fn decode<K, V>(&self) -> Result<Vec<(K, V)>, StreamsError>
+    where
+        StoreKeyCodec: Codec<K>,
+        StoreValueCodec: Codec<V>,
+    {
+        self.entries
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    StoreKeyCodec::decode(Some(k))?,
+                    StoreValueCodec::decode(Some(v))?,
+                ))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,220 @@
+//! Binaries: the standard flags of a streams application, signals, tracing, the embedded broker,
+//! and the run loop that `#[streams::main]` expands to.
+//!
+//! Settings apply in this order, later ones winning: defaults, `STREAMS_*` environment variables,
+//! command-line flags. Without bootstrap servers the binary starts the embedded broker.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::app::{KafkaStreams, ShutdownHandle};
+use crate::config::StreamsConfig;
+use crate::dsl::StreamsBuilder;
+use crate::error::StreamsError;
+use crate::kafka::{EmbeddedBroker, StoreSnapshot};
+use crate::topology::Topology;
+
+/// The flags every streams binary accepts (flatten it into your own `clap` parser).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AppArgs {
+    /// Kafka bootstrap servers; without them an embedded broker is started in-process.
+    #[arg(long)]
+    pub bootstrap_servers: Option<String>,
+    /// The application id (consumer group and internal topic prefix).
+    #[arg(long)]
+    pub application_id: Option<String>,
+    /// The number of stream threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// The state directory.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// `at_least_once` or `exactly_once_v2`.
+    #[arg(long)]
+    pub processing_guarantee: Option<String>,
+    /// Print the topology and exit.
+    #[arg(long)]
+    pub describe: bool,
+    /// Exit cleanly once every assigned partition is drained and no record arrived for this many
+    /// milliseconds (default: run until SIGINT or SIGTERM).
+    #[arg(long)]
+    pub idle_exit_ms: Option<u64>,
+}
+
+impl AppArgs {
+    /// The configuration: defaults, then `STREAMS_*` variables from `env`, then these flags.
+    pub fn config(
+        &self,
+        default_application_id: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<StreamsConfig, StreamsError> {
+        let mut config = StreamsConfig::new(default_application_id);
+        config.apply_env(env)?;
+        if let Some(servers) = &self.bootstrap_servers {
+            config.set("bootstrap.servers", servers)?;
+        }
+        if let Some(id) = &self.application_id {
+            config.set("application.id", id)?;
+        }
+        if let Some(threads) = self.threads {
+            config.set("num.stream.threads", &threads.to_string())?;
+        }
+        if let Some(dir) = &self.state_dir {
+            config.state_dir = dir.clone();
+        }
+        if let Some(guarantee) = &self.processing_guarantee {
+            config.set("processing.guarantee", guarantee)?;
+        }
+        Ok(config)
+    }
+}
+
+/// Sends log output (`RUST_LOG`, default `info`) to stderr. Safe to call more than once.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Sets the returned flag on SIGINT or SIGTERM, and asks `handle` to shut down.
+pub fn shutdown_on_signals(handle: ShutdownHandle) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let signaled = Arc::clone(&flag);
+    let spawned = std::thread::Builder::new()
+        .name("streams-signals".to_owned())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch for signals");
+                    return;
+                }
+            };
+            runtime.block_on(async {
+                let mut terminate =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(signal) => signal,
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot watch for SIGTERM");
+                            let _ = tokio::signal::ctrl_c().await;
+                            return;
+                        }
+                    };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+                    _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+                }
+            });
+            signaled.store(true, Ordering::Release);
+            handle.shutdown();
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot watch for signals");
+    }
+    flag
+}
+
+/// Where the instance's broker comes from.
+pub enum Broker {
+    /// An external cluster named by `bootstrap.servers`.
+    External,
+    /// The in-process embedded broker (kept alive while the instance runs).
+    Embedded(EmbeddedBroker),
+}
+
+/// Starts the embedded broker when `config` names no servers, and points `config` at it.
+pub fn connect(config: &mut StreamsConfig) -> Result<Broker, StreamsError> {
+    if config.bootstrap_servers.is_some() {
+        return Ok(Broker::External);
+    }
+    let broker = EmbeddedBroker::start()?;
+    tracing::info!(
+        servers = broker.bootstrap_servers(),
+        "started the embedded broker"
+    );
+    config.bootstrap_servers = Some(broker.bootstrap_servers().to_owned());
+    Ok(Broker::Embedded(broker))
+}
+
+/// Runs `topology` until a signal, a failure, or (with `idle_exit`) quiet; then closes cleanly
+/// and returns the final store contents of the tasks this instance owned.
+pub fn run(
+    topology: Topology,
+    config: StreamsConfig,
+    broker: &Broker,
+    idle_exit: Option<Duration>,
+) -> Result<Vec<StoreSnapshot>, StreamsError> {
+    if let Broker::Embedded(embedded) = broker {
+        embedded.prepare(&topology, &config)?;
+    }
+    let mut app = KafkaStreams::new(topology, config)?;
+    let signaled = shutdown_on_signals(app.shutdown_handle());
+    app.start()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        if signaled.load(Ordering::Acquire) || app.has_failed() {
+            break;
+        }
+        if let Some(quiet) = idle_exit
+            && app.is_idle(quiet)
+        {
+            tracing::info!(quiet_ms = quiet.as_millis() as u64, "idle: shutting down");
+            break;
+        }
+        // Keeps the state current (`Running` once every thread has its tasks).
+        let _ = app.is_idle(Duration::MAX);
+    }
+    app.close()
+}
+
+/// The whole `main` of a `#[streams::main]` binary: flags, tracing, `--describe`, the
+/// embedded broker when no servers are given, signals, and a clean shutdown.
+pub fn run_main(
+    default_application_id: &'static str,
+    build: impl FnOnce(&StreamsBuilder),
+) -> ExitCode {
+    use clap::{Args, Command, FromArgMatches};
+    let command = AppArgs::augment_args(Command::new(default_application_id));
+    let args = match AppArgs::from_arg_matches(&command.get_matches()) {
+        Ok(args) => args,
+        Err(error) => error.exit(),
+    };
+    init_tracing();
+    let builder = StreamsBuilder::new();
+    build(&builder);
+    let result = builder
+        .build()
+        .map_err(StreamsError::from)
+        .and_then(|topology| {
+            if args.describe {
+                print!("{}", topology.describe());
+                return Ok(());
+            }
+            let mut config = args.config(default_application_id, std::env::vars())?;
+            let broker = connect(&mut config)?;
+            run(
+                topology,
+                config,
+                &broker,
+                args.idle_exit_ms.map(Duration::from_millis),
+            )
+            .map(drop)
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

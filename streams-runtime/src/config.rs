@@ -1,0 +1,436 @@
+//! Application configuration: Kafka Streams' keys, parsed once at startup into typed values.
+//!
+//! Settings come from [`StreamsConfig`]'s builder methods, from string key/value pairs
+//! ([`StreamsConfig::set`]) and from `STREAMS_*` environment variables
+//! ([`StreamsConfig::apply_env`]: `STREAMS_NUM_STREAM_THREADS=2` sets `num.stream.threads`). Every
+//! key is checked when it is set: an unknown key or an invalid value is a [`ConfigError`] naming
+//! it, never a silent default. Keys starting with `consumer.` or `producer.` pass through to
+//! librdkafka (TLS and SASL settings included); librdkafka itself rejects unknown ones when the
+//! clients are created.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::task::{DeserializationErrorHandler, ProcessingErrorHandler};
+
+/// A configuration mistake, found at startup.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The key is not one this library knows.
+    #[error(
+        "unknown configuration key `{key}`; known keys: {known}, and `consumer.*` / `producer.*` librdkafka properties"
+    )]
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// The known keys.
+        known: String,
+    },
+    /// The value does not parse for the key.
+    #[error("invalid value `{value}` for `{key}`: {expected}")]
+    InvalidValue {
+        /// The key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What the key accepts.
+        expected: String,
+    },
+    /// A required key is missing.
+    #[error("`{0}` is required")]
+    Missing(&'static str),
+    /// The key is managed by the runtime and cannot be overridden.
+    #[error("`{0}` is set by the runtime and cannot be overridden")]
+    Reserved(String),
+    /// The setting is recognized but not available yet.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// The processing guarantee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProcessingGuarantee {
+    /// Every record is processed at least once; a crash may redo work since the last commit.
+    #[default]
+    AtLeastOnce,
+    /// Outputs, state changes and input offsets commit atomically (Kafka transactions).
+    ExactlyOnceV2,
+}
+
+/// What to do when the producer reports that an output record could not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProductionErrorHandler {
+    /// Stop the stream thread with the error (Kafka Streams' default).
+    #[default]
+    Fail,
+    /// Log the error, count the record as dropped, and go on.
+    Continue,
+}
+
+/// What to do with an input record that cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum DeserializationErrors {
+    /// Stop with an error naming topic, partition and offset.
+    #[default]
+    Fail,
+    /// Log, count and skip the record.
+    LogAndContinue,
+    /// Write the raw record to a dead-letter topic, with the error and its source coordinates in
+    /// headers, then go on.
+    DeadLetterQueue {
+        /// The dead-letter topic.
+        topic: String,
+    },
+}
+
+impl DeserializationErrors {
+    pub(crate) fn task_handler(&self) -> DeserializationErrorHandler {
+        match self {
+            DeserializationErrors::Fail => DeserializationErrorHandler::Fail,
+            DeserializationErrors::LogAndContinue => DeserializationErrorHandler::LogAndContinue,
+            DeserializationErrors::DeadLetterQueue { topic } => {
+                DeserializationErrorHandler::DeadLetterQueue {
+                    topic: topic.as_str().into(),
+                }
+            }
+        }
+    }
+}
+
+/// The typed configuration of an application instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamsConfig {
+    /// `application.id`: the consumer group, and the prefix of internal topics.
+    pub application_id: String,
+    /// `bootstrap.servers`; `None` until set (the binaries then start an embedded broker).
+    pub bootstrap_servers: Option<String>,
+    /// `num.stream.threads` (default 1).
+    pub num_stream_threads: usize,
+    /// `commit.interval.ms` (default 30 000 at-least-once).
+    pub commit_interval: Duration,
+    /// `state.dir` (default `<temp>/streams`).
+    pub state_dir: PathBuf,
+    /// `processing.guarantee`.
+    pub processing_guarantee: ProcessingGuarantee,
+    /// `poll.ms`: how long a thread blocks waiting for records (default 100).
+    pub poll: Duration,
+    /// `max.task.idle.ms`: how long a task with an empty input partition waits for it before
+    /// processing the others (default 0).
+    pub max_task_idle: Duration,
+    /// `deserialization.exception.handler`: `fail`, `log_and_continue` or
+    /// `dead_letter_queue` (with `errors.dead.letter.queue.topic.name`).
+    pub deserialization_errors: DeserializationErrors,
+    /// `processing.exception.handler`: `fail` or `log_and_continue`.
+    pub processing_errors: ProcessingErrorHandler,
+    /// `production.exception.handler`: `fail` or `continue`.
+    pub production_errors: ProductionErrorHandler,
+    /// `consumer.*` properties, without the prefix.
+    pub consumer: BTreeMap<String, String>,
+    /// `producer.*` properties, without the prefix.
+    pub producer: BTreeMap<String, String>,
+    dead_letter_topic: Option<String>,
+    dead_letter_handler: bool,
+}
+
+const KEYS: &[&str] = &[
+    "application.id",
+    "bootstrap.servers",
+    "num.stream.threads",
+    "commit.interval.ms",
+    "state.dir",
+    "processing.guarantee",
+    "poll.ms",
+    "max.task.idle.ms",
+    "deserialization.exception.handler",
+    "errors.dead.letter.queue.topic.name",
+    "processing.exception.handler",
+    "production.exception.handler",
+];
+
+/// librdkafka properties the runtime sets itself.
+const RESERVED: &[&str] = &[
+    "group.id",
+    "bootstrap.servers",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "partition.assignment.strategy",
+    "isolation.level",
+    "transactional.id",
+];
+
+impl StreamsConfig {
+    /// Defaults for the given application id.
+    pub fn new(application_id: impl Into<String>) -> Self {
+        StreamsConfig {
+            application_id: application_id.into(),
+            bootstrap_servers: None,
+            num_stream_threads: 1,
+            commit_interval: Duration::from_secs(30),
+            state_dir: std::env::temp_dir().join("streams"),
+            processing_guarantee: ProcessingGuarantee::AtLeastOnce,
+            poll: Duration::from_millis(100),
+            max_task_idle: Duration::ZERO,
+            deserialization_errors: DeserializationErrors::Fail,
+            processing_errors: ProcessingErrorHandler::Fail,
+            production_errors: ProductionErrorHandler::Fail,
+            consumer: BTreeMap::new(),
+            producer: BTreeMap::new(),
+            dead_letter_topic: None,
+            dead_letter_handler: false,
+        }
+    }
+
+    /// Sets `bootstrap.servers`.
+    pub fn bootstrap_servers(mut self, servers: impl Into<String>) -> Self {
+        self.bootstrap_servers = Some(servers.into());
+        self
+    }
+
+    /// Sets `num.stream.threads`.
+    pub fn num_stream_threads(mut self, threads: usize) -> Self {
+        self.num_stream_threads = threads.max(1);
+        self
+    }
+
+    /// Sets `commit.interval.ms`.
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
+    /// Sets `state.dir`.
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = dir.into();
+        self
+    }
+
+    /// Sets one key from its string form, as in a properties file.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<&mut Self, ConfigError> {
+        let invalid = |expected: &str| ConfigError::InvalidValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            expected: expected.to_owned(),
+        };
+        let millis = || {
+            value
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| invalid("a whole number of milliseconds"))
+        };
+        if let Some(property) = key.strip_prefix("consumer.") {
+            Self::check_reserved(property)?;
+            self.consumer.insert(property.to_owned(), value.to_owned());
+            return Ok(self);
+        }
+        if let Some(property) = key.strip_prefix("producer.") {
+            Self::check_reserved(property)?;
+            self.producer.insert(property.to_owned(), value.to_owned());
+            return Ok(self);
+        }
+        match key {
+            "application.id" => {
+                if !crate::topology::is_legal_name(value) {
+                    return Err(invalid("1 to 249 ASCII letters, digits, '.', '_' or '-'"));
+                }
+                self.application_id = value.to_owned();
+            }
+            "bootstrap.servers" => {
+                if value.trim().is_empty() {
+                    return Err(invalid("a comma-separated list of host:port"));
+                }
+                self.bootstrap_servers = Some(value.to_owned());
+            }
+            "num.stream.threads" => {
+                self.num_stream_threads = match value.parse::<usize>() {
+                    Ok(n) if (1..=256).contains(&n) => n,
+                    _ => return Err(invalid("a number of threads from 1 to 256")),
+                }
+            }
+            "commit.interval.ms" => self.commit_interval = millis()?,
+            "state.dir" => {
+                if value.is_empty() {
+                    return Err(invalid("a directory path"));
+                }
+                self.state_dir = PathBuf::from(value);
+            }
+            "processing.guarantee" => {
+                self.processing_guarantee = match value {
+                    "at_least_once" => ProcessingGuarantee::AtLeastOnce,
+                    "exactly_once_v2" => ProcessingGuarantee::ExactlyOnceV2,
+                    _ => return Err(invalid("`at_least_once` or `exactly_once_v2`")),
+                }
+            }
+            "poll.ms" => self.poll = millis()?,
+            "max.task.idle.ms" => self.max_task_idle = millis()?,
+            "deserialization.exception.handler" => {
+                self.dead_letter_handler = false;
+                self.deserialization_errors = match value {
+                    "fail" => DeserializationErrors::Fail,
+                    "log_and_continue" => DeserializationErrors::LogAndContinue,
+                    "dead_letter_queue" => {
+                        self.dead_letter_handler = true;
+                        DeserializationErrors::DeadLetterQueue {
+                            topic: self.dead_letter_topic.clone().unwrap_or_default(),
+                        }
+                    }
+                    _ => return Err(invalid("`fail`, `log_and_continue` or `dead_letter_queue`")),
+                }
+            }
+            "errors.dead.letter.queue.topic.name" => {
+                if !crate::topology::is_legal_name(value) {
+                    return Err(invalid("a legal topic name"));
+                }
+                self.dead_letter_topic = Some(value.to_owned());
+                if self.dead_letter_handler {
+                    self.deserialization_errors = DeserializationErrors::DeadLetterQueue {
+                        topic: value.to_owned(),
+                    };
+                }
+            }
+            "processing.exception.handler" => {
+                self.processing_errors = match value {
+                    "fail" => ProcessingErrorHandler::Fail,
+                    "log_and_continue" => ProcessingErrorHandler::LogAndContinue,
+                    _ => return Err(invalid("`fail` or `log_and_continue`")),
+                }
+            }
+            "production.exception.handler" => {
+                self.production_errors = match value {
+                    "fail" => ProductionErrorHandler::Fail,
+                    "continue" => ProductionErrorHandler::Continue,
+                    _ => return Err(invalid("`fail` or `continue`")),
+                }
+            }
+            _ => {
+                return Err(ConfigError::UnknownKey {
+                    key: key.to_owned(),
+                    known: KEYS.join(", "),
+                });
+            }
+        }
+        Ok(self)
+    }
+
+    fn check_reserved(property: &str) -> Result<(), ConfigError> {
+        if RESERVED.contains(&property) {
+            Err(ConfigError::Reserved(property.to_owned()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Applies every `STREAMS_*` variable of `vars` (for example `std::env::vars()`):
+    /// `STREAMS_COMMIT_INTERVAL_MS` sets `commit.interval.ms`.
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<&mut Self, ConfigError> {
+        let mut settings: Vec<(String, String)> = vars
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let key = name.strip_prefix("STREAMS_")?;
+                Some((key.to_ascii_lowercase().replace('_', "."), value))
+            })
+            .collect();
+        // The handler choice first, so the dead-letter topic applies to it whatever the order.
+        settings.sort_by_key(|(key, _)| key != "deserialization.exception.handler");
+        for (key, value) in settings {
+            // Underscores are part of a few values' names, never of a key.
+            self.set(&key, &value)?;
+        }
+        Ok(self)
+    }
+
+    /// Checks the settings as a whole before the application starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.application_id.is_empty() {
+            return Err(ConfigError::Missing("application.id"));
+        }
+        if self.bootstrap_servers.is_none() {
+            return Err(ConfigError::Missing("bootstrap.servers"));
+        }
+        if self.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2 {
+            return Err(ConfigError::Unsupported(
+                "processing.guarantee=exactly_once_v2 needs transactional state stores, which are not available yet; use at_least_once".to_owned(),
+            ));
+        }
+        if let DeserializationErrors::DeadLetterQueue { topic } = &self.deserialization_errors
+            && topic.is_empty()
+        {
+            return Err(ConfigError::Missing("errors.dead.letter.queue.topic.name"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_variables_map_to_keys() {
+        let mut config = StreamsConfig::new("app");
+        config
+            .apply_env(env(&[
+                ("STREAMS_NUM_STREAM_THREADS", "3"),
+                ("STREAMS_COMMIT_INTERVAL_MS", "250"),
+                ("STREAMS_CONSUMER_SESSION_TIMEOUT_MS", "6000"),
+                ("STREAMS_ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME", "dlq"),
+                (
+                    "STREAMS_DESERIALIZATION_EXCEPTION_HANDLER",
+                    "dead_letter_queue",
+                ),
+                ("PATH", "/bin"),
+            ]))
+            .unwrap();
+        assert_eq!(config.num_stream_threads, 3);
+        assert_eq!(config.commit_interval, Duration::from_millis(250));
+        assert_eq!(config.consumer["session.timeout.ms"], "6000");
+        assert_eq!(
+            config.deserialization_errors,
+            DeserializationErrors::DeadLetterQueue {
+                topic: "dlq".into()
+            }
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let mut config = StreamsConfig::new("app");
+        let unknown = config.set("num.stream.thread", "2").unwrap_err();
+        assert!(
+            unknown
+                .to_string()
+                .contains("unknown configuration key `num.stream.thread`")
+        );
+        let invalid = config.set("commit.interval.ms", "soon").unwrap_err();
+        assert_eq!(
+            invalid.to_string(),
+            "invalid value `soon` for `commit.interval.ms`: a whole number of milliseconds"
+        );
+        assert_eq!(
+            config.set("consumer.group.id", "x").unwrap_err(),
+            ConfigError::Reserved("group.id".into())
+        );
+        assert_eq!(
+            config.validate().unwrap_err(),
+            ConfigError::Missing("bootstrap.servers")
+        );
+        config.set("bootstrap.servers", "localhost:9092").unwrap();
+        config
+            .set("processing.guarantee", "exactly_once_v2")
+            .unwrap();
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::Unsupported(_))
+        ));
+    }
+}

@@ -1,0 +1,115 @@
+//! The Kafka record collector: hands every record a thread's tasks produce to its producer, and
+//! collects the producer's delivery failures for the production-error handler.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Message};
+
+use crate::error::ProcessError;
+use crate::task::{OutgoingRecord, RecordCollector};
+
+/// Counts deliveries and keeps the first failure, which the stream thread reports.
+#[derive(Default)]
+pub(crate) struct DeliveryTracker {
+    pub(crate) failed: AtomicU64,
+    pub(crate) first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, message)) = result {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            let text = format!(
+                "cannot deliver a record to topic `{}` partition {}: {error}",
+                message.topic(),
+                message.partition()
+            );
+            tracing::warn!("{text}");
+            if let Ok(mut first) = self.first_error.lock() {
+                first.get_or_insert(text);
+            }
+        }
+    }
+}
+
+impl DeliveryTracker {
+    /// Takes the first failure since the last call.
+    pub(crate) fn take_error(&self) -> Option<String> {
+        self.first_error.lock().ok()?.take()
+    }
+}
+
+/// The producer of one stream thread.
+pub(crate) type ThreadProducer = BaseProducer<DeliveryTracker>;
+
+/// Sends records through the thread's producer.
+pub(crate) struct KafkaCollector {
+    producer: Arc<ThreadProducer>,
+}
+
+impl KafkaCollector {
+    pub(crate) fn new(producer: Arc<ThreadProducer>) -> Self {
+        KafkaCollector { producer }
+    }
+}
+
+impl RecordCollector for KafkaCollector {
+    fn send(&mut self, record: OutgoingRecord<'_>) -> Result<(), ProcessError> {
+        let headers = (!record.headers.is_empty()).then(|| {
+            record
+                .headers
+                .iter()
+                .fold(OwnedHeaders::new(), |headers, h| {
+                    headers.insert(KafkaHeader {
+                        key: &h.key,
+                        value: h.value.as_deref(),
+                    })
+                })
+        });
+        let mut base: BaseRecord<'_, [u8], [u8]> =
+            BaseRecord::to(record.topic).timestamp(record.timestamp);
+        if let Some(key) = record.key {
+            base = base.key(key);
+        }
+        if let Some(value) = record.value {
+            base = base.payload(value);
+        }
+        if let Some(partition) = record.partition {
+            base = base.partition(partition);
+        }
+        if let Some(headers) = headers {
+            base = base.headers(headers);
+        }
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    // Back-pressure: serve delivery reports until the queue has room.
+                    base = returned;
+                    self.producer.poll(Duration::from_millis(50));
+                }
+                Err((error, _)) => {
+                    return Err(ProcessError::Send {
+                        topic: record.topic.to_owned(),
+                        message: error.to_string(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Flushes `producer`, waiting up to `timeout`.
+pub(crate) fn flush(producer: &ThreadProducer, timeout: Duration) -> Result<(), KafkaError> {
+    producer.flush(timeout)
+}

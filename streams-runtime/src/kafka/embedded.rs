@@ -1,0 +1,78 @@
+//! The embedded broker: librdkafka's in-process mock cluster, so demos and tests need no Kafka.
+//!
+//! It speaks the Kafka protocol (consumer groups, offsets, transactions, fault injection) but
+//! has no CreateTopics request: [`EmbeddedBroker::create_topic`] and
+//! [`EmbeddedBroker::prepare`] create topics through its own API instead. It is a test broker:
+//! slow, and it shows aborted transactional records to `read_committed` readers.
+
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+
+use super::KafkaClients;
+use super::topics::{self, InternalTopic};
+use crate::config::StreamsConfig;
+use crate::error::StreamsError;
+use crate::topology::Topology;
+
+/// An in-process Kafka-protocol broker on a loopback port.
+pub struct EmbeddedBroker {
+    cluster: MockCluster<'static, DefaultProducerContext>,
+    servers: String,
+}
+
+impl std::fmt::Debug for EmbeddedBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBroker")
+            .field("servers", &self.servers)
+            .finish()
+    }
+}
+
+impl EmbeddedBroker {
+    /// Starts a one-broker cluster.
+    pub fn start() -> Result<Self, StreamsError> {
+        let cluster = MockCluster::new(1)
+            .map_err(|e| StreamsError::Kafka(format!("cannot start the embedded broker: {e}")))?;
+        let servers = cluster.bootstrap_servers();
+        Ok(EmbeddedBroker { cluster, servers })
+    }
+
+    /// The `bootstrap.servers` value that reaches it.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.servers
+    }
+
+    /// Creates `topic` with `partitions` partitions (a no-op if it exists with that many).
+    pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), StreamsError> {
+        self.cluster
+            .create_topic(topic, partitions, 1)
+            .map_err(|e| StreamsError::Kafka(format!("cannot create topic `{topic}`: {e}")))
+    }
+
+    /// Creates the internal topics `topology` needs under `config` with the right partition
+    /// counts (the mock broker would otherwise auto-create them with its default of 4).
+    pub fn prepare(
+        &self,
+        topology: &Topology,
+        config: &StreamsConfig,
+    ) -> Result<Vec<InternalTopic>, StreamsError> {
+        let mut config = config.clone();
+        config.bootstrap_servers = Some(self.servers.clone());
+        let metadata = KafkaClients::new(&config)
+            .admin_config()
+            .create()
+            .map_err(|e| StreamsError::Kafka(format!("cannot create a metadata client: {e}")))?;
+        let planned = topics::plan(topology, &config.application_id, |t| {
+            topics::partition_count(&metadata, t)
+        })?;
+        for topic in &planned {
+            self.create_topic(&topic.name, topic.partitions)?;
+        }
+        Ok(planned)
+    }
+
+    /// The mock cluster, for fault injection (`broker_down`, `request_errors`, ...).
+    pub fn cluster(&self) -> &MockCluster<'static, DefaultProducerContext> {
+        &self.cluster
+    }
+}

@@ -1,0 +1,114 @@
+//! The Kafka side of the runtime: stream threads over rdkafka, the record collector, changelog
+//! restoration, internal topics and the embedded broker. Nothing outside this module (and the
+//! application in `app`) sees an rdkafka type: tasks, processors and stores run unchanged on the
+//! test driver.
+
+mod collector;
+pub mod embedded;
+mod restore;
+pub(crate) mod thread;
+pub mod topics;
+
+use rdkafka::config::ClientConfig;
+
+use crate::config::StreamsConfig;
+use crate::task::TaskId;
+
+pub use embedded::EmbeddedBroker;
+/// The Kafka client library the runtime uses, for programs that also talk to Kafka directly.
+pub use rdkafka;
+
+/// The contents of one store of one task, as bytes, taken when its thread stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSnapshot {
+    /// The task that owned the store.
+    pub task: TaskId,
+    /// The store's name.
+    pub store: String,
+    /// Its entries in key order.
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Builds the librdkafka configurations of an instance's clients from its typed settings.
+#[derive(Debug, Clone)]
+pub struct KafkaClients {
+    config: StreamsConfig,
+}
+
+impl KafkaClients {
+    /// Client configurations for `config`.
+    pub fn new(config: &StreamsConfig) -> Self {
+        KafkaClients {
+            config: config.clone(),
+        }
+    }
+
+    fn base(&self, client_id: &str) -> ClientConfig {
+        let mut client = ClientConfig::new();
+        if let Some(servers) = &self.config.bootstrap_servers {
+            client.set("bootstrap.servers", servers);
+        }
+        client.set("client.id", client_id);
+        client
+    }
+
+    /// The group consumer of a stream thread: manual commits, eager `range` assignment (keeps
+    /// co-partitioned inputs together), earliest offsets for new groups.
+    pub fn consumer_config(&self, client_id: &str) -> ClientConfig {
+        let mut client = self.base(client_id);
+        client
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000");
+        for (key, value) in &self.config.consumer {
+            client.set(key, value);
+        }
+        client
+            .set("group.id", &self.config.application_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("partition.assignment.strategy", "range");
+        client
+    }
+
+    /// The producer of a stream thread: Java's default partitioner, so keys land where other
+    /// Kafka clients put them.
+    pub fn producer_config(&self, client_id: &str) -> ClientConfig {
+        let mut client = self.base(client_id);
+        client
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set("message.timeout.ms", "120000");
+        for (key, value) in &self.config.producer {
+            client.set(key, value);
+        }
+        client
+    }
+
+    /// The consumer that restores stores from changelogs: assigned partitions only, no commits.
+    pub fn restore_config(&self, client_id: &str) -> ClientConfig {
+        let mut client = self.base(&format!("{client_id}-restore"));
+        for (key, value) in &self.config.consumer {
+            client.set(key, value);
+        }
+        client
+            .set(
+                "group.id",
+                format!("{}-restore", self.config.application_id),
+            )
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "earliest");
+        client
+    }
+
+    /// An admin or metadata client.
+    pub fn admin_config(&self) -> ClientConfig {
+        let mut client = self.base(&format!("{}-admin", self.config.application_id));
+        for (key, value) in &self.config.producer {
+            client.set(key, value);
+        }
+        client
+    }
+}

@@ -1,0 +1,467 @@
+//! The stream thread: one consumer, one producer, and the tasks of the partitions the group
+//! assigned to it.
+//!
+//! The loop polls a batch of records without blocking while work is buffered, hands each record
+//! to its task, lets every processable task drain its buffers in timestamp order, fires
+//! punctuations, and commits on the commit interval: flush stores → flush the producer → commit
+//! the offsets of processed records. Nothing on that path takes a lock or an async hop per record;
+//! the offsets a rebalance must commit are published once per loop.
+//!
+//! Assignment uses the consumer group's eager `range` assignor, which gives a member the same
+//! partition numbers of every topic with the same partition count, so a task's co-partitioned
+//! inputs always land together. On revocation (inside `poll`, in the rebalance callback) the
+//! thread flushes its producer and commits what it processed; after the rebalance it closes the
+//! tasks it lost, restores the stores of the tasks it gained from their changelogs, and drops
+//! buffered records, which the consumer fetches again from the committed offsets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{BorrowedMessage, Headers as _, Message};
+use rdkafka::producer::Producer;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::collector::{DeliveryTracker, KafkaCollector, ThreadProducer, flush};
+use super::restore::ChangelogReader;
+use super::{KafkaClients, StoreSnapshot};
+use crate::config::{ProductionErrorHandler, StreamsConfig};
+use crate::error::StreamsError;
+use crate::record::Headers;
+use crate::task::{RawRecord, RecordCollector, StreamTask, TaskConfig, TaskId};
+use crate::topology::Topology;
+
+/// How many records one poll round takes at most before processing them.
+const MAX_POLL_BATCH: usize = 2_000;
+
+/// What the rebalance callback shares with the loop; touched once per loop, never per record.
+pub(crate) struct ThreadShared {
+    producer: Arc<ThreadProducer>,
+    /// Offsets (next to read) of processed records not yet committed.
+    pending: Mutex<BTreeMap<(String, i32), i64>>,
+    rebalanced: AtomicBool,
+    commit_timeout: Duration,
+}
+
+/// The consumer context: commits processed work before partitions are revoked.
+pub(crate) struct ThreadContext {
+    shared: Arc<ThreadShared>,
+}
+
+impl ClientContext for ThreadContext {}
+
+impl ConsumerContext for ThreadContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = rebalance {
+            // Outputs first, then the offsets that vouch for them.
+            if let Err(error) = flush(&self.shared.producer, self.shared.commit_timeout) {
+                tracing::warn!(%error, "cannot flush the producer before a rebalance; uncommitted work will be redone");
+                return;
+            }
+            let pending = match self.shared.pending.lock() {
+                Ok(mut pending) => std::mem::take(&mut *pending),
+                Err(_) => return,
+            };
+            if let Err(error) = commit_offsets(consumer, &pending) {
+                tracing::warn!(%error, "cannot commit before a rebalance; uncommitted work will be redone");
+            }
+        }
+        self.shared.rebalanced.store(true, Ordering::Release);
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Error(error) = rebalance {
+            tracing::warn!(%error, "rebalance error");
+        }
+        self.shared.rebalanced.store(true, Ordering::Release);
+    }
+}
+
+fn commit_offsets<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    offsets: &BTreeMap<(String, i32), i64>,
+) -> Result<(), rdkafka::error::KafkaError> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), offset) in offsets {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+    }
+    consumer.commit(&list, CommitMode::Sync)
+}
+
+/// Signals between a thread and its application.
+pub(crate) struct ThreadControl {
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) failed: AtomicBool,
+    /// Milliseconds (since the application's start) of the thread's last activity: a record, a
+    /// rebalance, or the start; -1 while the thread has no assignment yet.
+    pub(crate) last_activity_ms: AtomicI64,
+    /// Whether the thread has buffered records or uncommitted work.
+    pub(crate) busy: AtomicBool,
+    pub(crate) started: Instant,
+}
+
+impl ThreadControl {
+    pub(crate) fn new(started: Instant) -> Self {
+        ThreadControl {
+            shutdown: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            last_activity_ms: AtomicI64::new(-1),
+            busy: AtomicBool::new(true),
+            started,
+        }
+    }
+
+    fn touch(&self) {
+        let now = self.started.elapsed().as_millis() as i64;
+        self.last_activity_ms.store(now, Ordering::Release);
+    }
+}
+
+/// One stream thread's state.
+pub(crate) struct StreamThread {
+    name: String,
+    topology: Arc<Topology>,
+    config: Arc<StreamsConfig>,
+    task_config: TaskConfig,
+    consumer: BaseConsumer<ThreadContext>,
+    producer: Arc<ThreadProducer>,
+    collector: std::rc::Rc<std::cell::RefCell<KafkaCollector>>,
+    shared: Arc<ThreadShared>,
+    control: Arc<ThreadControl>,
+    tasks: BTreeMap<TaskId, StreamTask>,
+    /// Topic (full name) → the sub-topology reading it.
+    topic_subtopology: HashMap<String, u32>,
+    restorer: ChangelogReader,
+    dropped_by_producer: u64,
+}
+
+impl StreamThread {
+    pub(crate) fn new(
+        name: String,
+        topology: Arc<Topology>,
+        config: Arc<StreamsConfig>,
+        clients: &KafkaClients,
+        control: Arc<ThreadControl>,
+    ) -> Result<Self, StreamsError> {
+        let producer: Arc<ThreadProducer> = Arc::new(
+            clients
+                .producer_config(&name)
+                .create_with_context(DeliveryTracker::default())
+                .map_err(|e| StreamsError::Kafka(format!("cannot create the producer: {e}")))?,
+        );
+        let shared = Arc::new(ThreadShared {
+            producer: Arc::clone(&producer),
+            pending: Mutex::new(BTreeMap::new()),
+            rebalanced: AtomicBool::new(false),
+            commit_timeout: Duration::from_secs(30),
+        });
+        let consumer: BaseConsumer<ThreadContext> = clients
+            .consumer_config(&name)
+            .create_with_context(ThreadContext {
+                shared: Arc::clone(&shared),
+            })
+            .map_err(|e| StreamsError::Kafka(format!("cannot create the consumer: {e}")))?;
+        let application_id = config.application_id.clone();
+        let topic_subtopology = topology
+            .subtopologies()
+            .iter()
+            .flat_map(|s| {
+                s.source_topics
+                    .iter()
+                    .map(|t| (t.full_name(&application_id), s.id))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let task_config = TaskConfig {
+            application_id: application_id.as_str().into(),
+            deserialization_errors: config.deserialization_errors.task_handler(),
+            processing_errors: config.processing_errors,
+        };
+        let restorer = ChangelogReader::new(clients.restore_config(&name))?;
+        Ok(StreamThread {
+            name,
+            collector: std::rc::Rc::new(std::cell::RefCell::new(KafkaCollector::new(Arc::clone(
+                &producer,
+            )))),
+            topology,
+            config,
+            task_config,
+            consumer,
+            producer,
+            shared,
+            control,
+            tasks: BTreeMap::new(),
+            topic_subtopology,
+            restorer,
+            dropped_by_producer: 0,
+        })
+    }
+
+    /// Runs until shutdown is requested or an error stops the thread; returns the final contents
+    /// of the stores of the tasks the thread owned.
+    pub(crate) fn run(mut self) -> Result<Vec<StoreSnapshot>, StreamsError> {
+        let topics: Vec<String> = self.topic_subtopology.keys().cloned().collect();
+        let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        self.consumer
+            .subscribe(&topic_refs)
+            .map_err(|e| StreamsError::Kafka(format!("cannot subscribe to {topics:?}: {e}")))?;
+        tracing::info!(thread = %self.name, ?topics, "stream thread started");
+        let result = self.run_loop();
+        let outcome = match result {
+            Ok(()) => self.commit().map(|()| self.snapshot()),
+            Err(error) => Err(error),
+        };
+        for (_, task) in std::mem::take(&mut self.tasks) {
+            task.close();
+        }
+        self.consumer.unsubscribe();
+        tracing::info!(thread = %self.name, ok = outcome.is_ok(), "stream thread stopped");
+        outcome
+    }
+
+    fn run_loop(&mut self) -> Result<(), StreamsError> {
+        let mut last_commit = Instant::now();
+        let mut batch: Vec<RawRecord> = Vec::with_capacity(MAX_POLL_BATCH);
+        while !self.control.shutdown.load(Ordering::Acquire) {
+            let buffered: usize = self.tasks.values().map(StreamTask::buffered).sum();
+            let mut timeout = if buffered > 0 {
+                Duration::ZERO
+            } else {
+                self.config.poll
+            };
+            while batch.len() < MAX_POLL_BATCH {
+                match self.consumer.poll(timeout) {
+                    None => break,
+                    Some(Ok(message)) => batch.push(raw_record(&message)),
+                    Some(Err(error)) => {
+                        // Broker and network errors are retried by librdkafka; keep going.
+                        tracing::debug!(thread = %self.name, %error, "consumer error");
+                        break;
+                    }
+                }
+                timeout = Duration::ZERO;
+            }
+            if self.shared.rebalanced.swap(false, Ordering::AcqRel) {
+                self.on_rebalance()?;
+                self.control.touch();
+            }
+            if !batch.is_empty() {
+                self.control.touch();
+            }
+            for record in batch.drain(..) {
+                self.route(record)?;
+            }
+            self.process()?;
+            self.producer.poll(Duration::ZERO);
+            self.check_deliveries()?;
+            self.publish_progress();
+            if last_commit.elapsed() >= self.config.commit_interval {
+                self.commit()?;
+                last_commit = Instant::now();
+            }
+            let idle = self.tasks.values().all(|t| t.buffered() == 0);
+            self.control.busy.store(!idle, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    fn route(&mut self, record: RawRecord) -> Result<(), StreamsError> {
+        let Some(&subtopology) = self.topic_subtopology.get(&*record.topic) else {
+            return Ok(());
+        };
+        let id = TaskId {
+            subtopology,
+            partition: record.partition,
+        };
+        match self.tasks.get_mut(&id) {
+            Some(task) => {
+                // A record of a partition the task does not read cannot come from our subscription.
+                let _ = task.add_record(record);
+            }
+            None => {
+                tracing::debug!(thread = %self.name, task = %id, "dropping a record of an unassigned partition");
+            }
+        }
+        Ok(())
+    }
+
+    fn process(&mut self) -> Result<(), StreamsError> {
+        let now = self.control.started.elapsed().as_millis() as i64;
+        let idle_ms = self.config.max_task_idle.as_millis() as i64;
+        let wall_clock = wall_clock_ms();
+        for task in self.tasks.values_mut() {
+            while task.is_processable(now, idle_ms) {
+                match task.process_next() {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(error) => return Err(error.into()),
+                }
+                task.punctuate_stream_time()?;
+            }
+            task.punctuate_wall_clock(wall_clock)?;
+        }
+        Ok(())
+    }
+
+    fn check_deliveries(&mut self) -> Result<(), StreamsError> {
+        let tracker = self.producer.context();
+        let failed = tracker.failed.load(Ordering::Relaxed);
+        if failed > self.dropped_by_producer {
+            let error = tracker.take_error().unwrap_or_default();
+            match self.config.production_errors {
+                ProductionErrorHandler::Fail => {
+                    return Err(StreamsError::Kafka(error));
+                }
+                ProductionErrorHandler::Continue => {
+                    tracing::warn!(thread = %self.name, dropped = failed - self.dropped_by_producer, "continuing after failed deliveries: {error}");
+                    self.dropped_by_producer = failed;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands the offsets of processed records to the shared map the rebalance callback commits.
+    fn publish_progress(&mut self) {
+        let progress: Vec<_> = self
+            .tasks
+            .values_mut()
+            .flat_map(StreamTask::take_commit_offsets)
+            .collect();
+        if progress.is_empty() {
+            return;
+        }
+        if let Ok(mut pending) = self.shared.pending.lock() {
+            for (topic, partition, offset) in progress {
+                pending.insert((topic.to_string(), partition), offset);
+            }
+        }
+    }
+
+    /// flush stores → flush the producer → commit the processed offsets.
+    fn commit(&mut self) -> Result<(), StreamsError> {
+        self.publish_progress();
+        for task in self.tasks.values_mut() {
+            task.flush()?;
+        }
+        flush(&self.producer, self.shared.commit_timeout)
+            .map_err(|e| StreamsError::Kafka(format!("cannot flush the producer: {e}")))?;
+        self.check_deliveries()?;
+        let pending = match self.shared.pending.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return Ok(()),
+        };
+        if let Err(error) = commit_offsets(&self.consumer, &pending) {
+            // A commit that fails during a rebalance is redone by the next owner: at-least-once.
+            tracing::warn!(thread = %self.name, %error, "offset commit failed; the records will be processed again");
+        }
+        Ok(())
+    }
+
+    fn on_rebalance(&mut self) -> Result<(), StreamsError> {
+        let assignment = self
+            .consumer
+            .assignment()
+            .map_err(|e| StreamsError::Kafka(format!("cannot read the assignment: {e}")))?;
+        let mut wanted: BTreeMap<TaskId, ()> = BTreeMap::new();
+        for element in assignment.elements() {
+            if let Some(&subtopology) = self.topic_subtopology.get(element.topic()) {
+                wanted.insert(
+                    TaskId {
+                        subtopology,
+                        partition: element.partition(),
+                    },
+                    (),
+                );
+            }
+        }
+        let lost: Vec<TaskId> = self
+            .tasks
+            .keys()
+            .filter(|id| !wanted.contains_key(id))
+            .copied()
+            .collect();
+        for id in &lost {
+            if let Some(task) = self.tasks.remove(id) {
+                task.close();
+            }
+        }
+        // The consumer fetches again from the committed offsets: drop what was buffered.
+        let kept: Vec<TaskId> = self.tasks.keys().copied().collect();
+        for task in self.tasks.values_mut() {
+            task.clear_buffers();
+            let _ = task.take_commit_offsets();
+        }
+        if let Ok(mut pending) = self.shared.pending.lock() {
+            pending.clear();
+        }
+        let collector: std::rc::Rc<std::cell::RefCell<dyn RecordCollector>> =
+            self.collector.clone();
+        let mut created = Vec::new();
+        let missing: Vec<TaskId> = wanted
+            .keys()
+            .filter(|id| !self.tasks.contains_key(id))
+            .copied()
+            .collect();
+        for id in &missing {
+            let mut task = StreamTask::new(
+                &self.topology,
+                id.subtopology,
+                id.partition,
+                &self.task_config,
+                std::rc::Rc::clone(&collector),
+                wall_clock_ms(),
+            )?;
+            self.restorer
+                .restore(&mut task, &self.config.application_id)?;
+            created.push(*id);
+            self.tasks.insert(*id, task);
+        }
+        tracing::info!(thread = %self.name, ?created, ?kept, ?lost, "tasks after rebalance");
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Vec<StoreSnapshot> {
+        self.tasks
+            .iter()
+            .flat_map(|(id, task)| {
+                task.stores().iter().map(move |store| StoreSnapshot {
+                    task: *id,
+                    store: store.spec().name().to_owned(),
+                    entries: store.entries().unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+}
+
+pub(crate) fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn raw_record(message: &BorrowedMessage<'_>) -> RawRecord {
+    let headers = message.headers().map_or_else(Headers::new, |headers| {
+        let mut out = Headers::new();
+        for header in headers.iter() {
+            out.add(header.key, header.value.map(<[u8]>::to_vec));
+        }
+        out
+    });
+    RawRecord {
+        topic: message.topic().into(),
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp: message.timestamp().to_millis().unwrap_or(-1),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers,
+    }
+}

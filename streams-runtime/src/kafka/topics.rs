@@ -1,0 +1,248 @@
+//! Internal topics: plans the repartition and changelog topics of a topology, creates them, and
+//! checks source topics (they must exist, and co-partitioned ones must agree on partitions).
+//!
+//! Topics are created through the admin API. A broker without CreateTopics (librdkafka's mock
+//! cluster) falls back to auto-creation through a metadata request; either way the partition
+//! counts are read back and checked: a changelog needs a partition for every task.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::KafkaClients;
+use crate::config::StreamsConfig;
+use crate::error::StreamsError;
+use crate::state::changelog_topic;
+use crate::topology::Topology;
+
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the runtime owns a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InternalTopicKind {
+    /// Carries re-keyed records between sub-topologies (`cleanup.policy=delete`).
+    Repartition,
+    /// The durable copy of a store (`cleanup.policy=compact`).
+    Changelog,
+}
+
+/// One internal topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InternalTopic {
+    /// Full name, with the application id prefix.
+    pub name: String,
+    /// Partitions: those of the sub-topology that writes it (repartition) or owns it (changelog).
+    pub partitions: i32,
+    /// Its role.
+    pub kind: InternalTopicKind,
+}
+
+/// The partition count of `topic`, if it exists.
+pub fn partition_count(client: &BaseProducer, topic: &str) -> Result<Option<i32>, StreamsError> {
+    let metadata = client
+        .client()
+        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        .map_err(|e| StreamsError::Kafka(format!("cannot read the metadata of `{topic}`: {e}")))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len() as i32))
+}
+
+/// Plans the internal topics of `topology`, given the partition counts of its source topics
+/// (`source_partitions(topic)`), checking that co-partitioned sources agree.
+pub fn plan(
+    topology: &Topology,
+    application_id: &str,
+    mut source_partitions: impl FnMut(&str) -> Result<Option<i32>, StreamsError>,
+) -> Result<Vec<InternalTopic>, StreamsError> {
+    let mut planned: BTreeMap<String, InternalTopic> = BTreeMap::new();
+    for sub in topology.subtopologies() {
+        let mut counts: Vec<(String, i32)> = Vec::new();
+        for topic in &sub.source_topics {
+            let name = topic.full_name(application_id);
+            let count = if topic.internal {
+                planned.get(&name).map(|t| t.partitions)
+            } else {
+                source_partitions(&name)?
+            };
+            let count = count.ok_or_else(|| {
+                StreamsError::Kafka(format!(
+                    "source topic `{name}` does not exist; create it first"
+                ))
+            })?;
+            if let Some((other, other_count)) = counts.iter().find(|(_, c)| *c != count) {
+                return Err(StreamsError::Kafka(format!(
+                    "topics `{other}` ({other_count} partitions) and `{name}` ({count} partitions) are read by one task and must be co-partitioned: give them the same number of partitions"
+                )));
+            }
+            counts.push((name, count));
+        }
+        let partitions = counts.iter().map(|(_, c)| *c).max().unwrap_or(1);
+        for store in sub.stores.iter().filter(|s| s.logging_enabled()) {
+            let name = changelog_topic(application_id, store.name());
+            planned.insert(
+                name.clone(),
+                InternalTopic {
+                    name,
+                    partitions,
+                    kind: InternalTopicKind::Changelog,
+                },
+            );
+        }
+        for sink in topology.repartition_sinks_of(sub.id) {
+            let name = sink.full_name(application_id);
+            planned.insert(
+                name.clone(),
+                InternalTopic {
+                    name,
+                    partitions,
+                    kind: InternalTopicKind::Repartition,
+                },
+            );
+        }
+    }
+    Ok(planned.into_values().collect())
+}
+
+/// Creates the internal topics of `topology` (or checks the ones that exist).
+pub fn prepare(
+    topology: &Topology,
+    config: &StreamsConfig,
+) -> Result<Vec<InternalTopic>, StreamsError> {
+    let clients = KafkaClients::new(config);
+    let metadata: BaseProducer = clients
+        .admin_config()
+        .create()
+        .map_err(|e| StreamsError::Kafka(format!("cannot create a metadata client: {e}")))?;
+    let topics = plan(topology, &config.application_id, |t| {
+        partition_count(&metadata, t)
+    })?;
+    let mut missing = Vec::new();
+    for topic in &topics {
+        if partition_count(&metadata, &topic.name)?.is_none() {
+            missing.push(topic);
+        }
+    }
+    if missing.is_empty() {
+        return verify(&metadata, topics);
+    }
+    let admin: AdminClient<DefaultClientContext> = clients
+        .admin_config()
+        .create()
+        .map_err(|e| StreamsError::Kafka(format!("cannot create an admin client: {e}")))?;
+    let new_topics: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|t| {
+            let topic = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(-1));
+            match t.kind {
+                InternalTopicKind::Changelog => topic.set("cleanup.policy", "compact"),
+                InternalTopicKind::Repartition => topic.set("cleanup.policy", "delete"),
+            }
+        })
+        .collect();
+    match futures_executor::block_on(admin.create_topics(&new_topics, &admin_options())) {
+        Ok(results) => {
+            for result in results {
+                match result {
+                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((name, code)) => {
+                        tracing::info!(topic = %name, error = %code, "cannot create an internal topic; relying on auto-creation");
+                    }
+                }
+            }
+        }
+        Err(error) => {
+            tracing::info!(%error, "the broker does not create topics on request; relying on auto-creation");
+        }
+    }
+    verify(&metadata, topics)
+}
+
+/// Waits for every planned topic to exist and checks that changelogs have enough partitions.
+fn verify(
+    metadata: &BaseProducer,
+    topics: Vec<InternalTopic>,
+) -> Result<Vec<InternalTopic>, StreamsError> {
+    for topic in &topics {
+        let actual = wait_for_topic(metadata, &topic.name)?;
+        if topic.kind == InternalTopicKind::Changelog && actual < topic.partitions {
+            return Err(StreamsError::Kafka(format!(
+                "changelog topic `{}` has {actual} partitions but its tasks need {}",
+                topic.name, topic.partitions
+            )));
+        }
+    }
+    Ok(topics)
+}
+
+/// Admin requests time out quickly: a broker without CreateTopics never answers them.
+fn admin_options() -> AdminOptions {
+    AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(5)))
+        .request_timeout(Some(Duration::from_secs(5)))
+}
+
+/// Creates each `(topic, partitions)` that does not exist yet (through the admin API, or
+/// auto-creation where the broker has no CreateTopics); returns the partition counts found.
+pub fn ensure_topics(
+    config: &StreamsConfig,
+    wanted: &[(&str, i32)],
+) -> Result<Vec<i32>, StreamsError> {
+    let clients = KafkaClients::new(config);
+    let metadata: BaseProducer = clients
+        .admin_config()
+        .create()
+        .map_err(|e| StreamsError::Kafka(format!("cannot create a metadata client: {e}")))?;
+    let admin: AdminClient<DefaultClientContext> = clients
+        .admin_config()
+        .create()
+        .map_err(|e| StreamsError::Kafka(format!("cannot create an admin client: {e}")))?;
+    let mut new_topics = Vec::new();
+    for (name, partitions) in wanted {
+        if partition_count(&metadata, name)?.is_none() {
+            new_topics.push(NewTopic::new(
+                name,
+                *partitions,
+                TopicReplication::Fixed(-1),
+            ));
+        }
+    }
+    if new_topics.is_empty() {
+        return wanted
+            .iter()
+            .map(|(name, _)| wait_for_topic(&metadata, name))
+            .collect();
+    }
+    if let Err(error) =
+        futures_executor::block_on(admin.create_topics(&new_topics, &admin_options()))
+    {
+        tracing::info!(%error, "the broker does not create topics on request; relying on auto-creation");
+    }
+    wanted
+        .iter()
+        .map(|(name, _)| wait_for_topic(&metadata, name))
+        .collect()
+}
+
+/// Waits until `topic` exists (a metadata request also triggers auto-creation where the broker
+/// allows it); returns its partition count.
+fn wait_for_topic(client: &BaseProducer, topic: &str) -> Result<i32, StreamsError> {
+    let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
+    loop {
+        if let Some(count) = partition_count(client, topic)? {
+            return Ok(count);
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(StreamsError::Kafka(format!(
+                "internal topic `{topic}` could not be created; create it by hand"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
