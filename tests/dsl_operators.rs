@@ -153,7 +153,7 @@ fn split_routes_each_record_to_its_first_matching_branch() {
 }
 
 #[test]
-fn merge_interleaves_by_timestamp_within_a_task() {
+fn merge_combines_both_streams_in_one_task() {
     let builder = StreamsBuilder::new();
     let other = Topic::<String, i64>::new("other");
     builder
@@ -319,8 +319,11 @@ fn table_source_materializes_and_forwards_tombstones() {
     d.pipe(&prices, "tea".into(), 3).unwrap();
     d.pipe(&prices, "tea".into(), 4).unwrap();
     d.pipe_raw("prices", Some(b"tea"), None, 0).unwrap();
-    d.pipe_raw("prices", Some(b"cake"), None, 0).unwrap(); // absent key: nothing to forward
-    assert_eq!(d.read_values(&changes).unwrap(), [Some(3), Some(4), None]);
+    d.pipe_raw("prices", Some(b"cake"), None, 0).unwrap(); // forwarded too, as Kafka Streams does
+    assert_eq!(
+        d.read_values(&changes).unwrap(),
+        [Some(3), Some(4), None, None]
+    );
     let store = d.key_value_store::<String, u32>(&store_name).unwrap();
     assert_eq!(store.get(&"tea".into()).unwrap(), None);
 }
@@ -366,9 +369,88 @@ fn custom_codecs_are_used_on_the_wire() {
     d.pipe_raw("json-in", Some(b"k"), Some(b"[1,300]"), 0)
         .unwrap();
     assert_eq!(d.read_values(&output).unwrap(), [vec![1, 300]]);
-    // The same bytes read back as raw bytes: postcard varints, 2 elements.
-    let raw = output.recoded::<TopicCodec, TopicCodec>();
-    let raw = Topic::<String, Vec<u8>>::named(raw.name());
+    // The bytes on the output topic, read raw: postcard's length 2, then varints 1 and 300.
+    let raw = Topic::<String, Vec<u8>>::named(output.name());
     d.pipe_raw("json-in", Some(b"k"), Some(b"[2]"), 0).unwrap();
-    assert_eq!(d.read_values(&raw).unwrap().len(), 1);
+    assert_eq!(d.read_values(&raw).unwrap(), [vec![1, 2]]);
+    let mut d = driver({
+        let b = StreamsBuilder::new();
+        b.stream(&input).to(&output);
+        b
+    });
+    d.pipe_raw("json-in", Some(b"k"), Some(b"[1,300]"), 0)
+        .unwrap();
+    assert_eq!(d.read_values(&raw).unwrap(), [vec![2, 1, 172, 2]]);
+}
+
+#[test]
+fn aggregates_carry_the_largest_timestamp_so_far() {
+    let builder = StreamsBuilder::new();
+    let counts = Topic::<String, Option<u64>>::new("counts");
+    builder
+        .stream(&NUMBERS)
+        .group_by_key()
+        .count()
+        .to_stream()
+        .to(&counts);
+    let mut d = driver(builder);
+    pipe_all(
+        &mut d,
+        &[("a", 1, 10), ("a", 1, 5), ("b", 1, 3), ("a", 1, 12)],
+    );
+    let out = d.read_output(&counts).unwrap();
+    assert_eq!(
+        out.iter()
+            .map(|r| (r.key.as_str(), r.value, r.timestamp))
+            .collect::<Vec<_>>(),
+        [
+            ("a", Some(1), 10),
+            ("a", Some(2), 10),
+            ("b", Some(1), 3),
+            ("a", Some(3), 12)
+        ]
+    );
+}
+
+#[test]
+fn null_keys_and_null_values_are_skipped_by_aggregations() {
+    let builder = StreamsBuilder::new();
+    let input = Topic::<Option<String>, Option<u32>>::new("maybe");
+    let sums = Topic::<Option<String>, Option<Option<u32>>>::new("sums");
+    let counts = Topic::<Option<String>, Option<u64>>::new("counts");
+    let grouped = builder.stream(&input).group_by_key();
+    grouped
+        .clone()
+        .reduce(|a, b| Some(a.unwrap_or(0) + b.unwrap_or(0)))
+        .to_stream()
+        .to(&sums);
+    grouped.count().to_stream().to(&counts);
+    let mut d = driver(builder);
+    d.pipe(&input, Some("k".into()), Some(1)).unwrap();
+    d.pipe(&input, None, Some(5)).unwrap();
+    d.pipe(&input, Some("k".into()), None).unwrap();
+    d.pipe(&input, Some("k".into()), Some(2)).unwrap();
+    // reduce skips the null key and the null value; count skips only the null key.
+    assert_eq!(
+        d.read_values(&sums).unwrap(),
+        [Some(Some(1)), Some(Some(3))]
+    );
+    assert_eq!(d.read_values(&counts).unwrap(), [Some(1), Some(2), Some(3)]);
+    assert_eq!(d.metrics().dropped_records, 3);
+}
+
+#[test]
+fn handles_of_another_builder_are_an_error_not_a_panic() {
+    let first = StreamsBuilder::new();
+    let second = StreamsBuilder::new();
+    let other = Topic::<String, i64>::new("other");
+    first.stream(&NUMBERS).merge(second.stream(&other)).to(&OUT);
+    assert!(matches!(
+        first.build(),
+        Err(streams::TopologyError::ForeignHandle)
+    ));
+    let builder = StreamsBuilder::new();
+    let stream = builder.stream(&NUMBERS);
+    builder.build().unwrap();
+    stream.to(&OUT); // after build: recorded, not a panic
 }

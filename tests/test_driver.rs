@@ -215,6 +215,7 @@ fn describe_matches_kafka_streams_layout() {
         .count_with(Materialized::named("counts"))
         .to_stream()
         .to(&counts);
+    // Kafka Streams' own rendering of this topology (names, order and spacing).
     let expected = "\
 Topologies:
    Sub-topology: 0
@@ -224,22 +225,26 @@ Topologies:
       --> KSTREAM-KEY-SELECT-0000000002
       <-- KSTREAM-SOURCE-0000000000
     Processor: KSTREAM-KEY-SELECT-0000000002 (stores: [])
-      --> KSTREAM-SINK-0000000003
+      --> counts-repartition-filter
       <-- KSTREAM-FLATMAPVALUES-0000000001
-    Sink: KSTREAM-SINK-0000000003 (topic: counts-repartition)
+    Processor: counts-repartition-filter (stores: [])
+      --> counts-repartition-sink
       <-- KSTREAM-KEY-SELECT-0000000002
+    Sink: counts-repartition-sink (topic: counts-repartition)
+      <-- counts-repartition-filter
 
-   Sub-topology: 1
-    Source: KSTREAM-SOURCE-0000000004 (topics: [counts-repartition])
-      --> KSTREAM-AGGREGATE-0000000005
-    Processor: KSTREAM-AGGREGATE-0000000005 (stores: [counts])
-      --> KTABLE-TOSTREAM-0000000006
-      <-- KSTREAM-SOURCE-0000000004
-    Processor: KTABLE-TOSTREAM-0000000006 (stores: [])
-      --> KSTREAM-SINK-0000000007
-      <-- KSTREAM-AGGREGATE-0000000005
-    Sink: KSTREAM-SINK-0000000007 (topic: word-counts)
-      <-- KTABLE-TOSTREAM-0000000006
+  Sub-topology: 1
+    Source: counts-repartition-source (topics: [counts-repartition])
+      --> KSTREAM-AGGREGATE-0000000003
+    Processor: KSTREAM-AGGREGATE-0000000003 (stores: [counts])
+      --> KTABLE-TOSTREAM-0000000004
+      <-- counts-repartition-source
+    Processor: KTABLE-TOSTREAM-0000000004 (stores: [])
+      --> KSTREAM-SINK-0000000005
+      <-- KSTREAM-AGGREGATE-0000000003
+    Sink: KSTREAM-SINK-0000000005 (topic: word-counts)
+      <-- KTABLE-TOSTREAM-0000000004
+
 ";
     assert_eq!(builder.build().unwrap().describe().to_string(), expected);
 }
@@ -307,4 +312,38 @@ fn processors_forward_to_named_children() {
     }
     assert_eq!(d.read_values(&left).unwrap(), [1, 4]);
     assert_eq!(d.read_values(&right).unwrap(), [2]);
+}
+
+/// Forwards the task's stream time as seen while processing each record.
+struct Clock;
+
+impl Processor<String, u32> for Clock {
+    type KeyOut = String;
+    type ValueOut = String;
+
+    fn process(
+        &mut self,
+        record: Record<String, u32>,
+        ctx: &mut ProcessorContext<'_, String, String>,
+    ) -> Result<(), ProcessError> {
+        let now = ctx.stream_time().to_string();
+        ctx.forward(record.with_value(now))
+    }
+}
+
+#[test]
+fn an_undecodable_record_does_not_move_stream_time() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&IN)
+        .process_with("clock", || Clock, [])
+        .to(&OUT);
+    let config = TestDriverConfig {
+        deserialization_errors: DeserializationErrorHandler::LogAndContinue,
+        ..TestDriverConfig::default()
+    };
+    let mut d = TopologyTestDriver::with_config(builder.build().unwrap(), config).unwrap();
+    d.pipe_raw("in", Some(b"k"), Some(b"bad"), 1_000).unwrap();
+    d.pipe_at(&IN, "k".into(), 1, 5).unwrap();
+    assert_eq!(d.read_values(&OUT).unwrap(), ["5"]);
 }

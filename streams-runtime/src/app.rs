@@ -280,9 +280,14 @@ impl StoreSnapshot {
         self.entries
             .iter()
             .map(|(k, v)| {
+                let value = if self.timestamped {
+                    crate::state::split_timestamp(v).map_or(&[][..], |(_, value)| value)
+                } else {
+                    v
+                };
                 Ok((
                     StoreKeyCodec::decode(Some(k))?,
-                    StoreValueCodec::decode(Some(v))?,
+                    StoreValueCodec::decode(Some(value))?,
                 ))
             })
             .collect()

@@ -44,6 +44,9 @@ pub enum TopologyError {
         /// The child node.
         to: String,
     },
+    /// A handle of another builder, or of one already built, was wired into this one.
+    #[error("a stream handle from another StreamsBuilder (or one already built) was used")]
+    ForeignHandle,
     /// The topology has no source.
     #[error("the topology has no source: add `StreamsBuilder::stream` or `StreamsBuilder::table`")]
     NoSources,

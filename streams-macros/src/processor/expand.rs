@@ -48,22 +48,22 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
         .map(|(ty, name)| quote_spanned!(ty.span()=> <#ty as #private::StateStore>::spec(#name)));
     let opens = model
         .stores()
-        .map(|(ty, name)| quote_spanned!(ty.span()=> ctx.store::<#ty>(#name)?));
+        .map(|(ty, name)| quote_spanned!(ty.span()=> __streams_ctx.store::<#ty>(#name)?));
 
     let mut store_index = 0usize;
     let args = model.roles.iter().map(|role| match role {
-        Role::Key { by_ref: true, .. } => quote!(&key),
-        Role::Key { by_ref: false, .. } => quote!(::core::clone::Clone::clone(&key)),
-        Role::Value { by_ref: true, .. } => quote!(&value),
-        Role::Value { by_ref: false, .. } => quote!(value),
-        Role::Context { by_ref: true } => quote!(#private::emit::record_context(ctx)?),
+        Role::Key { by_ref: true, .. } => quote!(&__streams_key),
+        Role::Key { by_ref: false, .. } => quote!(::core::clone::Clone::clone(&__streams_key)),
+        Role::Value { by_ref: true, .. } => quote!(&__streams_value),
+        Role::Value { by_ref: false, .. } => quote!(__streams_value),
+        Role::Context { by_ref: true } => quote!(#private::emit::record_context(__streams_ctx)?),
         Role::Context { by_ref: false } => {
-            quote!(::core::clone::Clone::clone(#private::emit::record_context(ctx)?))
+            quote!(::core::clone::Clone::clone(#private::emit::record_context(__streams_ctx)?))
         }
         Role::Store { .. } => {
             let index = syn::Index::from(store_index);
             store_index += 1;
-            quote!(&mut state.#index)
+            quote!(&mut __streams_state.#index)
         }
     });
     let emit = emit(&model.shape, &private, node_name);
@@ -95,7 +95,7 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
 
                 fn open(
                     &self,
-                    ctx: &mut #private::InitContext<'_>,
+                    __streams_ctx: &mut #private::InitContext<'_>,
                 ) -> ::core::result::Result<Self::State, #private::ProcessError> {
                     ::core::result::Result::Ok((#(#opens,)*))
                 }
@@ -103,12 +103,17 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
                 #[allow(unused_variables, clippy::unit_arg)]
                 fn call(
                     &self,
-                    state: &mut Self::State,
-                    record: #private::Record<#key, #value>,
-                    ctx: &mut #private::ProcessorContext<'_, #key, Self::Output>,
+                    __streams_state: &mut Self::State,
+                    __streams_record: #private::Record<#key, #value>,
+                    __streams_ctx: &mut #private::ProcessorContext<'_, #key, Self::Output>,
                 ) -> ::core::result::Result<(), #private::ProcessError> {
-                    let #private::Record { key, value, timestamp, headers } = record;
-                    let output = #ident(#(#args),*);
+                    let #private::Record {
+                        key: __streams_key,
+                        value: __streams_value,
+                        timestamp: __streams_timestamp,
+                        headers: __streams_headers,
+                    } = __streams_record;
+                    let __streams_output = #ident(#(#args),*);
                     #emit
                 }
             }
@@ -117,14 +122,21 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
 }
 
 fn emit(shape: &Shape, private: &TokenStream, node_name: &syn::LitStr) -> TokenStream {
+    let parts = quote!(
+        __streams_ctx,
+        __streams_key,
+        __streams_timestamp,
+        __streams_headers,
+        __streams_output
+    );
     match shape {
-        Shape::One => quote!(#private::emit::one(ctx, key, timestamp, headers, output)),
-        Shape::Optional => quote!(#private::emit::optional(ctx, key, timestamp, headers, output)),
-        Shape::Many => quote!(#private::emit::many(ctx, key, timestamp, headers, output)),
+        Shape::One => quote!(#private::emit::one(#parts)),
+        Shape::Optional => quote!(#private::emit::optional(#parts)),
+        Shape::Many => quote!(#private::emit::many(#parts)),
         Shape::Fallible(inner) => {
             let inner = emit(inner, private, node_name);
             quote! {
-                let output = #private::emit::fallible(#node_name, output)?;
+                let __streams_output = #private::emit::fallible(#node_name, __streams_output)?;
                 #inner
             }
         }

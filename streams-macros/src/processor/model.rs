@@ -100,7 +100,12 @@ impl ProcessorModel {
                 format!("#[processor] function `{ident}` cannot have an ABI"),
             );
         }
-        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        let lifetimes_only = sig
+            .generics
+            .params
+            .iter()
+            .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+        if !lifetimes_only || sig.generics.where_clause.is_some() {
             errors.error_spanned_by(
                 &sig.generics,
                 format!("#[processor] function `{ident}` cannot be generic: a topology node has concrete key and value types"),

@@ -21,7 +21,7 @@
 
 mod auto;
 
-pub use auto::Auto;
+pub use auto::{Auto, is_null};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

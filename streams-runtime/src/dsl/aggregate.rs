@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::codec::Codec;
+use serde::Serialize;
+
+use crate::codec::{Codec, is_null};
 use crate::error::{ProcessError, StoreError};
 use crate::processor::{Data, InitContext, Processor, ProcessorContext};
 use crate::record::Record;
@@ -59,16 +61,20 @@ fn opened<'s, S>(store: &'s mut Option<S>, name: &str) -> Result<&'s mut S, Proc
         .ok_or_else(|| ProcessError::Store(StoreError::NotFound(name.to_owned())))
 }
 
-/// Folds each record into its key's aggregate in a store and forwards the change.
+/// Folds each record into its key's aggregate in a store and forwards the change, stamped with
+/// the largest timestamp that contributed to the aggregate.
 pub(crate) struct Aggregate<K, VA, KC, VC, F> {
     pub(crate) store_name: String,
     pub(crate) store: Option<KeyValueStore<K, VA, KC, VC>>,
     pub(crate) fold: Arc<F>,
+    /// `reduce` and `aggregate` skip null values; `count` counts them.
+    pub(crate) skip_null_values: bool,
 }
 
 impl<K, V, VA, KC, VC, F> Processor<K, V> for Aggregate<K, VA, KC, VC, F>
 where
-    K: Data,
+    K: Data + Serialize,
+    V: Serialize,
     VA: Data,
     KC: Codec<K>,
     VC: Codec<VA>,
@@ -87,17 +93,25 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, K, Change<VA>>,
     ) -> Result<(), ProcessError> {
+        if is_null(&r.key) || (self.skip_null_values && is_null(&r.value)) {
+            ctx.record_dropped();
+            return Ok(());
+        }
         let store = opened(&mut self.store, &self.store_name)?;
-        let old = store.get(&r.key)?;
+        let (old, old_timestamp) = match store.get_with_timestamp(&r.key)? {
+            Some((value, timestamp)) => (Some(value), timestamp),
+            None => (None, i64::MIN),
+        };
         let new = self.fold.fold(&r.key, r.value, old.clone());
-        store.put(&r.key, &new)?;
+        let timestamp = r.timestamp.max(old_timestamp);
+        store.put_with_timestamp(&r.key, &new, timestamp)?;
         ctx.forward(Record {
             key: r.key,
             value: Change {
                 new: Some(new),
                 old,
             },
-            timestamp: r.timestamp,
+            timestamp,
             headers: r.headers,
         })
     }
@@ -111,7 +125,7 @@ pub(crate) struct TableSource<K, V, KC, VC> {
 
 impl<K, V, KC, VC> Processor<K, Option<V>> for TableSource<K, V, KC, VC>
 where
-    K: Data,
+    K: Data + Serialize,
     V: Data,
     KC: Codec<K>,
     VC: Codec<V>,
@@ -129,19 +143,20 @@ where
         r: Record<K, Option<V>>,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
     ) -> Result<(), ProcessError> {
+        if is_null(&r.key) {
+            ctx.record_dropped();
+            return Ok(());
+        }
         let store = opened(&mut self.store, &self.store_name)?;
         let old = match &r.value {
             Some(value) => {
                 let old = store.get(&r.key)?;
-                store.put(&r.key, value)?;
+                store.put_with_timestamp(&r.key, value, r.timestamp)?;
                 old
             }
+            // A tombstone is forwarded even for an absent key, as Kafka Streams does.
             None => store.delete(&r.key)?,
         };
-        if old.is_none() && r.value.is_none() {
-            // Deleting an absent key changes nothing downstream.
-            return Ok(());
-        }
         ctx.forward(Record {
             key: r.key,
             value: Change { new: r.value, old },

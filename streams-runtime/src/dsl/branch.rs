@@ -86,10 +86,13 @@ impl<K: Data, V: Data> BranchedKStream<K, V> {
             false,
         );
         let base = splitter.graph.borrow().node_name(splitter.node).to_owned();
+        // Kafka Streams names branches `<split><position>`, counting from 1, the default `0`.
+        let predicate_count = branch_count - usize::from(with_default);
         (0..branch_count)
             .map(|i| {
+                let position = if i < predicate_count { i + 1 } else { 0 };
                 let node = splitter.graph.borrow_mut().add_node(
-                    format!("{base}-{}", i + 1),
+                    format!("{base}{position}"),
                     NodeKind::Processor,
                     &[splitter.node],
                     Arc::new(ProcessorFactory::<K, V, _>::new(|| PassThrough)),

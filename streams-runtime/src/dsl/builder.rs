@@ -164,19 +164,20 @@ impl StreamsBuilder {
     /// ```
     pub fn table<K, V, KC, VC>(&self, topic: &Topic<K, V, KC, VC>) -> KTable<K, V>
     where
-        K: Data,
+        K: Data + serde::Serialize,
         V: Data,
         KC: Codec<K>,
         VC: Codec<V>,
         StoreKeyCodec: Codec<K>,
         StoreValueCodec: Codec<V>,
     {
-        let source = self.add_source::<K, Option<V>, KC, Nullable<VC>>(topic.name());
-        let mut graph = self.graph.borrow_mut();
+        // Kafka Streams names the store first: `<topic>-STATE-STORE-0000000000`.
         let store_name = {
-            let generated = graph.generate_name("STATE-STORE");
+            let generated = self.graph.borrow_mut().generate_name("STATE-STORE");
             format!("{}-{generated}", topic.name())
         };
+        let source = self.add_source::<K, Option<V>, KC, Nullable<VC>>(topic.name());
+        let mut graph = self.graph.borrow_mut();
         let name = graph.generate_name("KTABLE-SOURCE");
         let spec = Materialized::<K, V>::named(store_name.clone()).into_spec(String::new);
         let supplier_store = store_name.clone();

@@ -1,11 +1,14 @@
 //! [`KGroupedStream`]: a stream grouped by key, and its aggregations into tables.
 
 use std::rc::Rc;
+
+use serde::Serialize;
 use std::sync::Arc;
 
 use super::aggregate::{Aggregate, Aggregator, Fold, Reducer};
+use super::ops::Filter;
 use super::{KStream, KTable};
-use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec, TopicCodec};
+use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec, TopicCodec, is_null};
 use crate::processor::Data;
 use crate::state::Materialized;
 use crate::topology::node::{ProcessorFactory, SourceFactory};
@@ -20,16 +23,26 @@ pub struct KGroupedStream<K, V> {
     stream: KStream<K, V>,
 }
 
-impl<K, V> KGroupedStream<K, V>
-where
-    K: Data,
-    V: Data,
-    TopicCodec: Codec<K> + Codec<V>,
-{
+impl<K, V> Clone for KGroupedStream<K, V> {
+    fn clone(&self) -> Self {
+        KGroupedStream {
+            stream: self.stream.clone(),
+        }
+    }
+}
+
+impl<K, V> KGroupedStream<K, V> {
     pub(crate) fn new(stream: KStream<K, V>) -> Self {
         KGroupedStream { stream }
     }
+}
 
+impl<K, V> KGroupedStream<K, V>
+where
+    K: Data + Serialize,
+    V: Data + Serialize,
+    TopicCodec: Codec<K> + Codec<V>,
+{
     /// Counts records per key.
     ///
     /// Words hello, kafka, streams, kafka, kafka, streams count 1, 1, 1, 2, 3, 2:
@@ -86,6 +99,7 @@ where
                 initializer: || 0u64,
                 aggregator: |_: &K, _: V, count: u64| count + 1,
             },
+            false,
         )
     }
 
@@ -127,7 +141,7 @@ where
         KC: Codec<K>,
         VC: Codec<V>,
     {
-        self.fold("KSTREAM-REDUCE", materialized, Reducer(reducer))
+        self.fold("KSTREAM-REDUCE", materialized, Reducer(reducer), true)
     }
 
     /// Folds the values of each key into an aggregate of another type, starting from
@@ -190,6 +204,7 @@ where
                 initializer,
                 aggregator,
             },
+            true,
         )
     }
 
@@ -199,6 +214,7 @@ where
         prefix: &str,
         materialized: Materialized<K, VA, KC, VC>,
         fold: F,
+        skip_null_values: bool,
     ) -> KTable<K, VA>
     where
         VA: Data,
@@ -213,13 +229,20 @@ where
         };
         let store_name = spec.name().to_owned();
         let input = if self.stream.repartition_required {
+            // As Kafka Streams: `<store>-repartition-filter` drops null keys, then the sink and
+            // the source of `<store>-repartition`; these names take no generated index.
             let topic = format!("{store_name}-repartition");
-            self.stream
-                .sink::<TopicCodec, TopicCodec>(topic.clone(), true);
-            let mut g = graph.borrow_mut();
-            let name = g.generate_name("KSTREAM-SOURCE");
-            g.add_node(
-                name,
+            let filtered = self.stream.then_named(
+                format!("{topic}-filter"),
+                || Filter {
+                    predicate: Arc::new(|key: &K, _: &V| !is_null(key)),
+                    keep: true,
+                },
+                false,
+            );
+            filtered.sink::<TopicCodec, TopicCodec>(format!("{topic}-sink"), topic.clone(), true);
+            graph.borrow_mut().add_node(
+                format!("{topic}-source"),
                 NodeKind::Source {
                     topics: vec![TopicRef {
                         name: topic,
@@ -250,6 +273,7 @@ where
                 store_name: supplier_store.clone(),
                 store: None,
                 fold: Arc::clone(&fold),
+                skip_null_values,
             })),
         );
         g.connect_store(node, spec);

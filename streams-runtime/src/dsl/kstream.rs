@@ -75,16 +75,27 @@ impl<K: Data, V: Data> KStream<K, V> {
         P: Processor<K, V>,
         S: Fn() -> P + Send + Sync + 'static,
     {
-        let node = {
-            let mut graph = self.graph.borrow_mut();
-            let name = graph.generate_name(prefix);
-            graph.add_node(
-                name,
-                NodeKind::Processor,
-                &[self.node],
-                Arc::new(ProcessorFactory::<K, V, S>::new(supplier)),
-            )
-        };
+        let name = self.graph.borrow_mut().generate_name(prefix);
+        self.then_named(name, supplier, key_changes)
+    }
+
+    /// Adds a processor node with the given name fed by this stream.
+    pub(crate) fn then_named<P, S>(
+        &self,
+        name: String,
+        supplier: S,
+        key_changes: bool,
+    ) -> KStream<P::KeyOut, P::ValueOut>
+    where
+        P: Processor<K, V>,
+        S: Fn() -> P + Send + Sync + 'static,
+    {
+        let node = self.graph.borrow_mut().add_node(
+            name,
+            NodeKind::Processor,
+            &[self.node],
+            Arc::new(ProcessorFactory::<K, V, S>::new(supplier)),
+        );
         KStream::new(
             Rc::clone(&self.graph),
             node,
@@ -436,6 +447,12 @@ impl<K: Data, V: Data> KStream<K, V> {
     /// # Ok::<(), streams::StreamsError>(())
     /// ```
     pub fn merge(self, other: KStream<K, V>) -> KStream<K, V> {
+        if !Rc::ptr_eq(&self.graph, &other.graph) {
+            self.graph
+                .borrow_mut()
+                .record_error(crate::error::TopologyError::ForeignHandle);
+            return self;
+        }
         let node = {
             let mut graph = self.graph.borrow_mut();
             let name = graph.generate_name("KSTREAM-MERGE");
@@ -474,12 +491,17 @@ impl<K: Data, V: Data> KStream<K, V> {
         KC: Codec<K>,
         VC: Codec<V>,
     {
-        self.sink::<KC, VC>(topic.name().to_owned(), false);
+        let name = self.graph.borrow_mut().generate_name("KSTREAM-SINK");
+        self.sink::<KC, VC>(name, topic.name().to_owned(), false);
     }
 
-    pub(crate) fn sink<KC: Codec<K>, VC: Codec<V>>(&self, topic: String, internal: bool) -> usize {
+    pub(crate) fn sink<KC: Codec<K>, VC: Codec<V>>(
+        &self,
+        name: String,
+        topic: String,
+        internal: bool,
+    ) -> usize {
         let mut graph = self.graph.borrow_mut();
-        let name = graph.generate_name("KSTREAM-SINK");
         let factory = Arc::new(SinkFactory::<K, V, KC, VC>::new(topic.clone(), internal));
         graph.add_node(
             name,

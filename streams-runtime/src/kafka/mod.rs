@@ -25,8 +25,10 @@ pub struct StoreSnapshot {
     pub task: TaskId,
     /// The store's name.
     pub store: String,
-    /// Its entries in key order.
+    /// Its entries in key order, as stored.
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Whether values carry an 8-byte timestamp prefix.
+    pub timestamped: bool,
 }
 
 /// Builds the librdkafka configurations of an instance's clients from its typed settings.

@@ -435,6 +435,7 @@ impl StreamThread {
                     task: *id,
                     store: store.spec().name().to_owned(),
                     entries: store.entries().unwrap_or_default(),
+                    timestamped: store.spec().is_timestamped(),
                 })
             })
             .collect()

@@ -20,8 +20,12 @@ pub(crate) struct TaskEnv {
     pub(crate) stream_time: i64,
     pub(crate) wall_clock: i64,
     pub(crate) record: Option<RecordContext>,
+    /// The timestamp of the record (or punctuation) being processed, shared with change logging.
+    pub(crate) current_timestamp: Rc<std::cell::Cell<i64>>,
     pub(crate) collector: Rc<RefCell<dyn RecordCollector>>,
     pub(crate) schedule: PunctuationSchedule,
+    /// Records processors skipped (null keys, late records), for the task's metrics.
+    pub(crate) dropped: u64,
 }
 
 /// What a processor may use in [`Processor::init`](super::Processor::init).
@@ -154,6 +158,11 @@ impl<K, V> ProcessorContext<'_, K, V> {
         self.env
             .schedule
             .schedule(self.node.index, interval, kind, now)
+    }
+
+    /// Counts a record this processor skipped in the task's `dropped_records` metric.
+    pub fn record_dropped(&mut self) {
+        self.env.dropped += 1;
     }
 
     /// Cancels a punctuation.

@@ -94,12 +94,13 @@ pub mod emit {
     }
 
     /// `Result<T, E>`: the `Ok` value, or the error as a [`ProcessError::Processor`] of `node`,
-    /// for the task's processing-error handler.
-    pub fn fallible<T, E: Into<BoxError>>(
+    /// for the task's processing-error handler. Any displayable error works (`Box<dyn Error>`,
+    /// `String`, `anyhow::Error`, ...); its message is kept, since errors cross threads.
+    pub fn fallible<T, E: std::fmt::Display>(
         node: &str,
         result: Result<T, E>,
     ) -> Result<T, ProcessError> {
-        result.map_err(|error| ProcessError::processor(node, error))
+        result.map_err(|error| ProcessError::processor(node, BoxError::from(error.to_string())))
     }
 
     /// The input record's coordinates, for a function that takes a `&RecordContext`.

@@ -74,11 +74,17 @@ impl BytesKeyValueStore for InMemoryKeyValueStore {
         to: Bound<&[u8]>,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) =
-            (from, to)
-            && a > b
-        {
-            return Ok(());
+        // BTreeMap::range panics on an empty or inverted range: answer it here.
+        match (from, to) {
+            (Bound::Included(a), Bound::Included(b)) if a > b => return Ok(()),
+            (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b))
+                if a >= b
+                    && !(matches!(from, Bound::Included(_))
+                        && matches!(to, Bound::Included(_))) =>
+            {
+                return Ok(());
+            }
+            _ => {}
         }
         for (k, v) in self.map.range::<[u8], _>((from, to)) {
             if !visit(k, v) {
@@ -117,6 +123,8 @@ pub struct KeyValueStore<K, V, KC = StoreKeyCodec, VC = StoreValueCodec> {
     name: Rc<str>,
     backend: Rc<RefCell<Box<dyn BytesKeyValueStore>>>,
     scratch: Vec<u8>,
+    /// Values carry an 8-byte timestamp prefix (see [`StoreSpec::is_timestamped`]).
+    timestamped: bool,
     types: PhantomData<fn() -> (K, V, KC, VC)>,
 }
 
@@ -126,6 +134,7 @@ impl<K, V, KC, VC> Clone for KeyValueStore<K, V, KC, VC> {
             name: Rc::clone(&self.name),
             backend: Rc::clone(&self.backend),
             scratch: Vec::new(),
+            timestamped: self.timestamped,
             types: PhantomData,
         }
     }
@@ -158,6 +167,7 @@ where
             name: name.into(),
             backend: Rc::new(RefCell::new(backend)),
             scratch: Vec::new(),
+            timestamped: false,
             types: PhantomData,
         }
     }
@@ -169,18 +179,37 @@ where
 
     /// The value under `key`.
     pub fn get(&self, key: &K) -> Result<Option<V>, StoreError> {
+        Ok(self.get_with_timestamp(key)?.map(|(value, _)| value))
+    }
+
+    /// The value under `key` with the timestamp of its last update (-1 where the store keeps
+    /// no timestamps).
+    pub fn get_with_timestamp(&self, key: &K) -> Result<Option<(V, i64)>, StoreError> {
         let mut key_bytes = Vec::new();
         self.encode_key(key, &mut key_bytes)?;
         let bytes = self.backend.borrow().get(&key_bytes)?;
-        bytes.map(|b| self.decode_value(&b)).transpose()
+        bytes.map(|b| self.decode_entry(&b)).transpose()
     }
 
     /// Stores `value` under `key`.
     pub fn put(&mut self, key: &K, value: &V) -> Result<(), StoreError> {
+        self.put_with_timestamp(key, value, -1)
+    }
+
+    /// Stores `value` under `key`, updated at `timestamp` (kept only by timestamped stores).
+    pub fn put_with_timestamp(
+        &mut self,
+        key: &K,
+        value: &V,
+        timestamp: i64,
+    ) -> Result<(), StoreError> {
         let mut buffer = std::mem::take(&mut self.scratch);
         buffer.clear();
         self.encode_key(key, &mut buffer)?;
         let split = buffer.len();
+        if self.timestamped {
+            buffer.extend_from_slice(&timestamp.to_be_bytes());
+        }
         let present = VC::encode(value, &mut buffer).map_err(|e| self.codec_error(e))?;
         let result = match present {
             Encoded::Bytes => self
@@ -275,7 +304,22 @@ where
     }
 
     fn decode_value(&self, bytes: &[u8]) -> Result<V, StoreError> {
-        VC::decode(Some(bytes)).map_err(|e| self.codec_error(e))
+        self.decode_entry(bytes).map(|(value, _)| value)
+    }
+
+    fn decode_entry(&self, bytes: &[u8]) -> Result<(V, i64), StoreError> {
+        let (timestamp, value) = if self.timestamped {
+            split_timestamp(bytes).ok_or_else(|| {
+                self.codec_error(CodecError::decode::<V>(
+                    VC::NAME,
+                    "a timestamped value needs 8 bytes of timestamp",
+                ))
+            })?
+        } else {
+            (-1, bytes)
+        };
+        let value = VC::decode(Some(value)).map_err(|e| self.codec_error(e))?;
+        Ok((value, timestamp))
     }
 
     fn codec_error(&self, source: CodecError) -> StoreError {
@@ -284,6 +328,12 @@ where
             source,
         }
     }
+}
+
+/// Splits a timestamped value into its timestamp and the encoded value.
+pub(crate) fn split_timestamp(bytes: &[u8]) -> Option<(i64, &[u8])> {
+    let (timestamp, value) = bytes.split_first_chunk::<8>()?;
+    Some((i64::from_be_bytes(*timestamp), value))
 }
 
 impl<K, V, KC, VC> StateStore for KeyValueStore<K, V, KC, VC>
@@ -303,6 +353,7 @@ where
             name: store.spec().name().into(),
             backend: store.key_value_backend(),
             scratch: Vec::new(),
+            timestamped: store.spec().is_timestamped(),
             types: PhantomData,
         })
     }
@@ -349,6 +400,38 @@ mod tests {
             Vec::<String>::new()
         );
         assert_eq!(keys(s.all().unwrap()), ["a", "ab", "abc", "b", "c"]);
+    }
+
+    #[test]
+    fn degenerate_ranges_are_empty_not_panics() {
+        let s = store();
+        let backend = s.backend.borrow();
+        for (from, to) in [
+            (Bound::Excluded(&b"a"[..]), Bound::Excluded(&b"a"[..])),
+            (Bound::Included(&b"a"[..]), Bound::Excluded(&b"a"[..])),
+            (Bound::Excluded(&b"b"[..]), Bound::Included(&b"a"[..])),
+        ] {
+            let mut seen = 0;
+            backend
+                .scan(from, to, &mut |_, _| {
+                    seen += 1;
+                    true
+                })
+                .unwrap();
+            assert_eq!(seen, 0);
+        }
+        let mut seen = 0;
+        backend
+            .scan(
+                Bound::Included(&b"a"[..]),
+                Bound::Included(&b"a"[..]),
+                &mut |_, _| {
+                    seen += 1;
+                    true
+                },
+            )
+            .unwrap();
+        assert_eq!(seen, 1);
     }
 
     #[test]

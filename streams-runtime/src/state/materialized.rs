@@ -93,8 +93,11 @@ where
 
     pub(crate) fn into_spec(self, generated_name: impl FnOnce() -> String) -> StoreSpec {
         let name = self.name.unwrap_or_else(generated_name);
-        let spec =
-            <KeyValueStore<K, V, KC, VC> as StateStore>::spec(&name).with_backend(self.backend);
+        // Aggregations and tables keep each value's timestamp, as Kafka Streams' timestamped
+        // stores do; typed handles still read and write plain values.
+        let spec = <KeyValueStore<K, V, KC, VC> as StateStore>::spec(&name)
+            .with_backend(self.backend)
+            .with_timestamps();
         if self.logging {
             spec
         } else {

@@ -12,6 +12,7 @@ mod key_value;
 mod logging;
 mod materialized;
 
+pub(crate) use key_value::split_timestamp;
 pub use key_value::{BytesKeyValueStore, InMemoryKeyValueStore, KeyValueStore};
 pub use logging::{ChangelogContext, changelog_topic};
 pub use materialized::Materialized;
@@ -43,6 +44,7 @@ pub struct StoreSpec {
     kind: StoreKind,
     backend: StoreBackend,
     logging: bool,
+    timestamped: bool,
     handle_type: TypeId,
     handle_type_name: &'static str,
 }
@@ -55,6 +57,7 @@ impl StoreSpec {
             kind,
             backend: StoreBackend::InMemory,
             logging: true,
+            timestamped: false,
             handle_type: TypeId::of::<H>(),
             handle_type_name: std::any::type_name::<H>(),
         }
@@ -83,6 +86,18 @@ impl StoreSpec {
     /// The same spec under another name.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// Whether each value is stored with the timestamp of its last update (8 bytes before the
+    /// value, as Kafka Streams' timestamped stores do); typed handles read and write the value.
+    pub fn is_timestamped(&self) -> bool {
+        self.timestamped
+    }
+
+    /// The same spec, keeping a timestamp with every value.
+    pub fn with_timestamps(mut self) -> Self {
+        self.timestamped = true;
         self
     }
 

@@ -128,8 +128,6 @@ pub struct StreamTask {
     env: TaskEnv,
     config: TaskConfig,
     metrics: TaskMetrics,
-    /// The timestamp change-logging stamps on changelog records.
-    current_timestamp: Rc<Cell<i64>>,
 }
 
 impl StreamTask {
@@ -214,12 +212,13 @@ impl StreamTask {
                 stream_time: -1,
                 wall_clock,
                 record: None,
+                current_timestamp,
                 collector,
                 schedule: PunctuationSchedule::default(),
+                dropped: 0,
             },
             config: config.clone(),
             metrics: TaskMetrics::default(),
-            current_timestamp,
         };
         for (_, lifecycle) in &task.lifecycles {
             lifecycle.init(&mut task.env, &task.stores)?;
@@ -239,7 +238,10 @@ impl StreamTask {
 
     /// The task's counters.
     pub fn metrics(&self) -> TaskMetrics {
-        self.metrics
+        TaskMetrics {
+            dropped_records: self.metrics.dropped_records + self.env.dropped,
+            ..self.metrics
+        }
     }
 
     /// The task's stream time (-1 before the first record).
@@ -294,8 +296,6 @@ impl StreamTask {
             self.metrics.dropped_records += 1;
             return Ok(true);
         }
-        self.env.stream_time = self.env.stream_time.max(record.timestamp);
-        self.current_timestamp.set(record.timestamp);
         self.env.record = Some(RecordContext {
             topic: Arc::clone(&record.topic),
             partition: record.partition,
@@ -390,7 +390,7 @@ impl StreamTask {
 
     fn punctuate(&mut self, kind: PunctuationType, now: i64) -> Result<usize, ProcessError> {
         let mut fired = 0;
-        self.current_timestamp.set(now);
+        self.env.current_timestamp.set(now);
         while let Some((node, id)) = self.env.schedule.take_due(kind, now) {
             if let Some((_, lifecycle)) = self.lifecycles.iter().find(|(i, _)| *i == node) {
                 lifecycle.punctuate(id, now, &mut self.env)?;
@@ -411,5 +411,105 @@ impl StreamTask {
         for (_, lifecycle) in &self.lifecycles {
             lifecycle.close();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsl::{StreamsBuilder, Topic};
+
+    #[derive(Default)]
+    struct Collected(Vec<(String, Option<Vec<u8>>, i64)>);
+
+    impl RecordCollector for Collected {
+        fn send(&mut self, record: OutgoingRecord<'_>) -> Result<(), ProcessError> {
+            self.0.push((
+                record.topic.to_owned(),
+                record.value.map(<[u8]>::to_vec),
+                record.timestamp,
+            ));
+            Ok(())
+        }
+    }
+
+    fn raw(topic: &str, offset: i64, timestamp: i64, value: u8) -> RawRecord {
+        RawRecord {
+            topic: topic.into(),
+            partition: 3,
+            offset,
+            timestamp,
+            key: Some(b"k".to_vec()),
+            value: Some(vec![value]),
+            headers: Headers::new(),
+        }
+    }
+
+    #[test]
+    fn a_task_merges_its_partitions_by_timestamp_and_reports_offsets() {
+        let (a, b) = (Topic::<String, u8>::new("a"), Topic::<String, u8>::new("b"));
+        let builder = StreamsBuilder::new();
+        builder
+            .stream(&a)
+            .merge(builder.stream(&b))
+            .to(&Topic::<String, u8>::new("out"));
+        let topology = builder.build().unwrap();
+        let collected = Rc::new(RefCell::new(Collected::default()));
+        let collector: Rc<RefCell<dyn RecordCollector>> = collected.clone();
+        let mut task =
+            StreamTask::new(&topology, 0, 3, &TaskConfig::new("app"), collector, 0).unwrap();
+        assert_eq!(task.id().to_string(), "0_3");
+        for record in [
+            raw("a", 10, 5, 1),
+            raw("a", 11, 9, 2),
+            raw("b", 20, 7, 3),
+            raw("b", 21, 8, 4),
+        ] {
+            task.add_record(record).unwrap();
+        }
+        assert!(task.add_record(raw("c", 0, 0, 0)).is_err());
+        while task.process_next().unwrap() {}
+        let order: Vec<(Option<Vec<u8>>, i64)> = collected
+            .borrow()
+            .0
+            .iter()
+            .map(|(_, v, ts)| (v.clone(), *ts))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (Some(vec![1]), 5),
+                (Some(vec![3]), 7),
+                (Some(vec![4]), 8),
+                (Some(vec![2]), 9)
+            ]
+        );
+        assert_eq!(task.stream_time(), 9);
+        let mut offsets = task.take_commit_offsets();
+        offsets.sort();
+        assert_eq!(offsets, [("a".into(), 3, 12), ("b".into(), 3, 22)]);
+        assert!(task.take_commit_offsets().is_empty());
+    }
+
+    #[test]
+    fn max_task_idle_waits_for_empty_partitions() {
+        let (a, b) = (Topic::<String, u8>::new("a"), Topic::<String, u8>::new("b"));
+        let builder = StreamsBuilder::new();
+        builder
+            .stream(&a)
+            .merge(builder.stream(&b))
+            .to(&Topic::<String, u8>::new("out"));
+        let topology = builder.build().unwrap();
+        let collector: Rc<RefCell<dyn RecordCollector>> =
+            Rc::new(RefCell::new(Collected::default()));
+        let mut task =
+            StreamTask::new(&topology, 0, 0, &TaskConfig::new("app"), collector, 0).unwrap();
+        let mut record = raw("a", 0, 1, 1);
+        record.partition = 0;
+        task.add_record(record).unwrap();
+        assert!(task.is_processable(1_000, 0), "no idling configured");
+        assert!(!task.is_processable(1_000, 100), "b is empty: wait");
+        assert!(!task.is_processable(1_050, 100));
+        assert!(task.is_processable(1_100, 100), "waited long enough");
     }
 }

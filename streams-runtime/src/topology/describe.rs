@@ -125,12 +125,11 @@ fn list(items: &[String]) -> String {
 
 impl fmt::Display for TopologyDescription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Topologies:")?;
-        for (n, sub) in self.subtopologies.iter().enumerate() {
-            if n > 0 {
-                writeln!(f)?;
-            }
-            writeln!(f, "   Sub-topology: {}", sub.id)?;
+        // Kafka Streams' layout, quirks included: "Topologies:\n " then each sub-topology as
+        // "  Sub-topology: N\n" + nodes + a blank line.
+        write!(f, "Topologies:\n ")?;
+        for sub in &self.subtopologies {
+            writeln!(f, "  Sub-topology: {}", sub.id)?;
             for node in &sub.nodes {
                 match node {
                     NodeDescription::Source {
@@ -161,6 +160,7 @@ impl fmt::Display for TopologyDescription {
                     }
                 }
             }
+            writeln!(f)?;
         }
         Ok(())
     }

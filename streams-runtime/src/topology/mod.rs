@@ -81,6 +81,10 @@ impl GraphBuilder {
         factory: Arc<dyn NodeFactory>,
     ) -> usize {
         let index = self.nodes.len();
+        if parents.iter().any(|&p| p >= index) {
+            self.errors.push(TopologyError::ForeignHandle);
+            return index;
+        }
         if self.nodes.iter().any(|n| n.name == name) {
             self.errors
                 .push(TopologyError::DuplicateNodeName(name.clone()));
@@ -118,6 +122,10 @@ impl GraphBuilder {
 
     /// Declares `spec` (once per name) and connects it to `node`.
     pub(crate) fn connect_store(&mut self, node: usize, spec: StoreSpec) {
+        if node >= self.nodes.len() {
+            self.errors.push(TopologyError::ForeignHandle);
+            return;
+        }
         match self.stores.iter().find(|s| s.name() == spec.name()) {
             Some(existing) if !existing.same_type(&spec) => {
                 self.errors.push(TopologyError::ConflictingStore {
@@ -150,6 +158,10 @@ impl GraphBuilder {
     }
 
     pub(crate) fn rename(&mut self, node: usize, name: String) {
+        if node >= self.nodes.len() {
+            self.errors.push(TopologyError::ForeignHandle);
+            return;
+        }
         if self
             .nodes
             .iter()

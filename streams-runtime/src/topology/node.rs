@@ -228,6 +228,10 @@ where
         };
         let key = KC::decode(raw.key.as_deref()).map_err(|e| error(RecordPart::Key, e))?;
         let value = VC::decode(raw.value.as_deref()).map_err(|e| error(RecordPart::Value, e))?;
+        // Only a record that decodes moves stream time (Kafka Streams skips corrupted records
+        // before they reach the task's clock).
+        env.stream_time = env.stream_time.max(raw.timestamp);
+        env.current_timestamp.set(raw.timestamp);
         let record = Record {
             key,
             value,

@@ -38,6 +38,24 @@ pub fn total(value: u64) -> u64 {
     total
 }
 
+/// Named like the expansion's locals once were.
+#[processor]
+pub fn value(key: &String, value: &u64) -> u64 {
+    key.len() as u64 + value
+}
+
+/// Lifetimes alone are not generics that matter.
+#[processor]
+pub fn state<'a>(ctx: &'a RecordContext, value: &'a u64) -> u64 {
+    ctx.offset as u64 + value
+}
+
+/// Any displayable error is accepted.
+#[processor]
+pub fn checked(value: u64) -> std::result::Result<u64, Box<dyn std::error::Error>> {
+    if value > 100 { Err("too big".into()) } else { Ok(value) }
+}
+
 /// Keeps even values.
 #[processor]
 pub fn even(value: &u64) -> std::option::Option<u64> {
@@ -57,6 +75,9 @@ fn main() {
     builder
         .stream(&Topic::<String, u64>::new("in"))
         .process(double::Processor)
+        .process(value::Processor)
+        .process(state::Processor)
+        .process(checked::Processor)
         .process(total::Processor)
         .map_values(total)
         .process(even::Processor)
