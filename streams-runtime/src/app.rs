@@ -220,15 +220,21 @@ impl KafkaStreams {
         if controls.is_empty() {
             return false;
         }
-        let assigned = controls
-            .iter()
-            .all(|c| c.last_activity_ms.load(Ordering::Acquire) >= 0);
-        if assigned && self.lifecycle.get() == State::Rebalancing {
-            self.lifecycle.set(State::Running);
+        let assigned = controls.iter().all(|c| {
+            c.last_activity_ms.load(Ordering::Acquire) >= 0
+                && !c.rebalancing.load(Ordering::Acquire)
+        });
+        match (assigned, self.lifecycle.get()) {
+            (true, State::Rebalancing) => self.lifecycle.set(State::Running),
+            (false, State::Running) => self.lifecycle.set(State::Rebalancing),
+            _ => {}
         }
         assigned
             && controls.iter().all(|c| {
-                !c.busy.load(Ordering::Acquire)
+                // A thread without tasks waits for work rather than calling itself done.
+                c.tasks.load(Ordering::Acquire) > 0
+                    && !c.busy.load(Ordering::Acquire)
+                    && c.drained.load(Ordering::Acquire)
                     && now - c.last_activity_ms.load(Ordering::Acquire) >= quiet.as_millis() as i64
             })
     }

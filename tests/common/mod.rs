@@ -1,6 +1,6 @@
 //! Helpers shared by the broker tests: random names, producing and reading topics directly.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -47,7 +47,8 @@ pub fn produce(servers: &str, topic: &str, records: &[(Option<&[u8]>, Option<&[u
 
 /// Produces lines with null keys.
 pub fn produce_lines(servers: &str, topic: &str, lines: &[&str]) {
-    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> = lines.iter().map(|l| (None, Some(l.as_bytes()))).collect();
+    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> =
+        lines.iter().map(|l| (None, Some(l.as_bytes()))).collect();
     produce(servers, topic, &records);
 }
 
@@ -73,13 +74,20 @@ pub fn read_all(servers: &str, topic: &str) -> Vec<Read> {
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
-    let partitions: Vec<i32> = metadata.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    let partitions: Vec<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.id())
+        .collect();
     let mut list = TopicPartitionList::new();
     let mut remaining = 0;
     for &p in &partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks");
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .expect("watermarks");
         if high > low {
-            list.add_partition_offset(topic, p, Offset::Offset(low)).expect("partition");
+            list.add_partition_offset(topic, p, Offset::Offset(low))
+                .expect("partition");
             remaining += 1;
         }
     }
@@ -97,7 +105,11 @@ pub fn read_all(servers: &str, topic: &str) -> Vec<Read> {
                 value: m.payload().map(<[u8]>::to_vec),
                 headers: m
                     .headers()
-                    .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect())
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                            .collect()
+                    })
                     .unwrap_or_default(),
             }),
             Some(Err(KafkaError::PartitionEOF(_))) => remaining -= 1,
@@ -123,7 +135,10 @@ pub fn latest_counts(servers: &str, topic: &str) -> BTreeMap<String, u64> {
 pub fn expected_counts(lines: &[String]) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     for line in lines {
-        for word in line.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        for word in line
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
             *counts.entry(word.to_lowercase()).or_insert(0) += 1;
         }
     }
@@ -132,18 +147,68 @@ pub fn expected_counts(lines: &[String]) -> BTreeMap<String, u64> {
 
 /// Deterministic pseudo-random lines of words.
 pub fn lines(count: usize, seed: u64) -> Vec<String> {
-    const WORDS: [&str; 12] = ["kafka", "streams", "rust", "state", "table", "join", "window", "Topic", "record", "TASK", "offset", "commit"];
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    const WORDS: [&str; 12] = [
+        "kafka", "streams", "rust", "state", "table", "join", "window", "Topic", "record", "TASK",
+        "offset", "commit",
+    ];
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..count)
         .map(|_| {
             let n = 1 + (x % 7) as usize;
             let line: Vec<&str> = (0..n)
                 .map(|_| {
-                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     WORDS[((x >> 33) % WORDS.len() as u64) as usize]
                 })
                 .collect();
             line.join(if x % 2 == 0 { " " } else { ", " })
         })
+        .collect()
+}
+
+use streams::prelude::*;
+
+/// The word-count topology of `examples/wordcount.rs`, over the given topic names.
+pub fn wordcount_topology(lines_topic: &str, counts_topic: &str) -> Topology {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&Topic::<(), String>::named(lines_topic))
+        .flat_map_values(|line: String| {
+            line.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+        })
+        .group_by(|_, word| word.clone())
+        .count_with(Materialized::named("counts"))
+        .to_stream()
+        .map_values(|count| count.map(|n| n.to_string()))
+        .to(&Topic::<String, Option<String>>::named(counts_topic));
+    builder.build().expect("topology")
+}
+
+/// Waits until `app` is idle for `quiet` (or fails, or `limit` passes).
+pub fn wait_idle(app: &streams::KafkaStreams, quiet: Duration, limit: Duration) {
+    // Records produced just before this call may not have been fetched yet: give the consumer
+    // a quiet period's time to see them before trusting "no record arrived".
+    std::thread::sleep(quiet);
+    let deadline = Instant::now() + limit;
+    while !app.is_idle(quiet) {
+        assert!(!app.has_failed(), "the application failed");
+        assert!(Instant::now() < deadline, "not idle after {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Merges the `counts` snapshots of a closed instance.
+pub fn snapshot_counts(snapshots: &[streams::StoreSnapshot]) -> BTreeMap<String, u64> {
+    snapshots
+        .iter()
+        .filter(|s| s.store == "counts")
+        .flat_map(|s| s.decode::<String, u64>().expect("decode"))
         .collect()
 }

@@ -5,8 +5,11 @@
 //! [`EmbeddedBroker::prepare`] create topics through its own API instead. It is a test broker:
 //! slow, and it shows aborted transactional records to `read_committed` readers.
 
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
+use rdkafka::types::RDKafkaErrorCode;
 
 use super::KafkaClients;
 use super::topics::{self, InternalTopic};
@@ -44,9 +47,12 @@ impl EmbeddedBroker {
 
     /// Creates `topic` with `partitions` partitions (a no-op if it exists with that many).
     pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), StreamsError> {
-        self.cluster
-            .create_topic(topic, partitions, 1)
-            .map_err(|e| StreamsError::Kafka(format!("cannot create topic `{topic}`: {e}")))
+        match self.cluster.create_topic(topic, partitions, 1) {
+            Ok(()) | Err(KafkaError::MockCluster(RDKafkaErrorCode::TopicAlreadyExists)) => Ok(()),
+            Err(e) => Err(StreamsError::Kafka(format!(
+                "cannot create topic `{topic}`: {e}"
+            ))),
+        }
     }
 
     /// Creates the internal topics `topology` needs under `config` with the right partition
@@ -58,12 +64,13 @@ impl EmbeddedBroker {
     ) -> Result<Vec<InternalTopic>, StreamsError> {
         let mut config = config.clone();
         config.bootstrap_servers = Some(self.servers.clone());
-        let metadata = KafkaClients::new(&config)
-            .admin_config()
+        let mut lookup = KafkaClients::new(&config).admin_config();
+        lookup.set("allow.auto.create.topics", "false");
+        let metadata: BaseConsumer = lookup
             .create()
             .map_err(|e| StreamsError::Kafka(format!("cannot create a metadata client: {e}")))?;
         let planned = topics::plan(topology, &config.application_id, |t| {
-            topics::partition_count(&metadata, t)
+            topics::partition_count(metadata.client(), t)
         })?;
         for topic in &planned {
             self.create_topic(&topic.name, topic.partitions)?;

@@ -34,6 +34,9 @@ use crate::record::Headers;
 use crate::task::{RawRecord, RecordCollector, StreamTask, TaskConfig, TaskId};
 use crate::topology::Topology;
 
+/// How long a thread must see no records before it asks the broker whether it is drained.
+const DRAIN_CHECK: Duration = Duration::from_millis(300);
+
 /// How many records one poll round takes at most before processing them.
 const MAX_POLL_BATCH: usize = 2_000;
 
@@ -43,6 +46,8 @@ pub(crate) struct ThreadShared {
     /// Offsets (next to read) of processed records not yet committed.
     pending: Mutex<BTreeMap<(String, i32), i64>>,
     rebalanced: AtomicBool,
+    /// Between a revocation and the next assignment: the thread owns nothing it can rely on.
+    in_rebalance: AtomicBool,
     commit_timeout: Duration,
 }
 
@@ -56,6 +61,7 @@ impl ClientContext for ThreadContext {}
 impl ConsumerContext for ThreadContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(_) = rebalance {
+            self.shared.in_rebalance.store(true, Ordering::Release);
             // Outputs first, then the offsets that vouch for them.
             if let Err(error) = flush(&self.shared.producer, self.shared.commit_timeout) {
                 tracing::warn!(%error, "cannot flush the producer before a rebalance; uncommitted work will be redone");
@@ -73,6 +79,9 @@ impl ConsumerContext for ThreadContext {
     }
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            self.shared.in_rebalance.store(false, Ordering::Release);
+        }
         if let Rebalance::Error(error) = rebalance {
             tracing::warn!(%error, "rebalance error");
         }
@@ -103,6 +112,12 @@ pub(crate) struct ThreadControl {
     pub(crate) last_activity_ms: AtomicI64,
     /// Whether the thread has buffered records or uncommitted work.
     pub(crate) busy: AtomicBool,
+    /// Whether the thread is between a revocation and its next assignment.
+    pub(crate) rebalancing: AtomicBool,
+    /// Whether every assigned partition was read up to its high watermark at the last check.
+    pub(crate) drained: AtomicBool,
+    /// How many tasks the thread runs.
+    pub(crate) tasks: std::sync::atomic::AtomicUsize,
     pub(crate) started: Instant,
 }
 
@@ -113,6 +128,9 @@ impl ThreadControl {
             failed: AtomicBool::new(false),
             last_activity_ms: AtomicI64::new(-1),
             busy: AtomicBool::new(true),
+            rebalancing: AtomicBool::new(true),
+            drained: AtomicBool::new(false),
+            tasks: std::sync::atomic::AtomicUsize::new(0),
             started,
         }
     }
@@ -159,6 +177,7 @@ impl StreamThread {
             producer: Arc::clone(&producer),
             pending: Mutex::new(BTreeMap::new()),
             rebalanced: AtomicBool::new(false),
+            in_rebalance: AtomicBool::new(true),
             commit_timeout: Duration::from_secs(30),
         });
         let consumer: BaseConsumer<ThreadContext> = clients
@@ -227,6 +246,8 @@ impl StreamThread {
 
     fn run_loop(&mut self) -> Result<(), StreamsError> {
         let mut last_commit = Instant::now();
+        let mut last_record = Instant::now();
+        let mut last_drain_check = Instant::now();
         let mut batch: Vec<RawRecord> = Vec::with_capacity(MAX_POLL_BATCH);
         while !self.control.shutdown.load(Ordering::Acquire) {
             let buffered: usize = self.tasks.values().map(StreamTask::buffered).sum();
@@ -247,12 +268,26 @@ impl StreamThread {
                 }
                 timeout = Duration::ZERO;
             }
+            self.control.rebalancing.store(
+                self.shared.in_rebalance.load(Ordering::Acquire),
+                Ordering::Release,
+            );
             if self.shared.rebalanced.swap(false, Ordering::AcqRel) {
                 self.on_rebalance()?;
                 self.control.touch();
             }
             if !batch.is_empty() {
                 self.control.touch();
+                self.control.drained.store(false, Ordering::Release);
+                last_record = Instant::now();
+            } else if last_record.elapsed() >= DRAIN_CHECK
+                && last_drain_check.elapsed() >= DRAIN_CHECK
+            {
+                // Quiet: ask the broker whether anything is left (a network round trip, so
+                // only while nothing arrives).
+                last_drain_check = Instant::now();
+                let drained = self.drained();
+                self.control.drained.store(drained, Ordering::Release);
             }
             for record in batch.drain(..) {
                 self.route(record)?;
@@ -269,6 +304,61 @@ impl StreamThread {
             self.control.busy.store(!idle, Ordering::Release);
         }
         Ok(())
+    }
+
+    /// Whether every assigned partition has been read up to its high watermark.
+    fn drained(&self) -> bool {
+        let timeout = Duration::from_secs(5);
+        let (Ok(assignment), Ok(positions)) =
+            (self.consumer.assignment(), self.consumer.position())
+        else {
+            return false;
+        };
+        let mut unknown = TopicPartitionList::new();
+        let mut positions_by_partition = BTreeMap::new();
+        for element in positions.elements() {
+            match element.offset() {
+                Offset::Offset(offset) => {
+                    positions_by_partition
+                        .insert((element.topic().to_owned(), element.partition()), offset);
+                }
+                _ => {
+                    let _ = unknown.add_partition_offset(
+                        element.topic(),
+                        element.partition(),
+                        Offset::Invalid,
+                    );
+                }
+            }
+        }
+        if unknown.count() > 0 {
+            // Nothing consumed there yet: the committed offset is where reading resumes.
+            match self.consumer.committed_offsets(unknown, timeout) {
+                Ok(committed) => {
+                    for element in committed.elements() {
+                        let offset = match element.offset() {
+                            Offset::Offset(offset) => offset,
+                            _ => 0,
+                        };
+                        positions_by_partition
+                            .insert((element.topic().to_owned(), element.partition()), offset);
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        assignment.elements().iter().all(|element| {
+            let key = (element.topic().to_owned(), element.partition());
+            match self
+                .consumer
+                .fetch_watermarks(element.topic(), element.partition(), timeout)
+            {
+                Ok((low, high)) => {
+                    high <= low || positions_by_partition.get(&key).is_some_and(|&p| p >= high)
+                }
+                Err(_) => false,
+            }
+        })
     }
 
     fn route(&mut self, record: RawRecord) -> Result<(), StreamsError> {
@@ -423,6 +513,9 @@ impl StreamThread {
             created.push(*id);
             self.tasks.insert(*id, task);
         }
+        self.control
+            .tasks
+            .store(self.tasks.len(), Ordering::Release);
         tracing::info!(thread = %self.name, ?created, ?kept, ?lost, "tasks after rebalance");
         Ok(())
     }

@@ -8,8 +8,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{Client, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -42,9 +44,11 @@ pub struct InternalTopic {
 }
 
 /// The partition count of `topic`, if it exists.
-pub fn partition_count(client: &BaseProducer, topic: &str) -> Result<Option<i32>, StreamsError> {
+pub fn partition_count<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+) -> Result<Option<i32>, StreamsError> {
     let metadata = client
-        .client()
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
         .map_err(|e| StreamsError::Kafka(format!("cannot read the metadata of `{topic}`: {e}")))?;
     Ok(metadata
@@ -116,16 +120,13 @@ pub fn prepare(
     config: &StreamsConfig,
 ) -> Result<Vec<InternalTopic>, StreamsError> {
     let clients = KafkaClients::new(config);
-    let metadata: BaseProducer = clients
-        .admin_config()
-        .create()
-        .map_err(|e| StreamsError::Kafka(format!("cannot create a metadata client: {e}")))?;
+    let (lookup, metadata) = metadata_clients(&clients)?;
     let topics = plan(topology, &config.application_id, |t| {
-        partition_count(&metadata, t)
+        partition_count(lookup.client(), t)
     })?;
     let mut missing = Vec::new();
     for topic in &topics {
-        if partition_count(&metadata, &topic.name)?.is_none() {
+        if partition_count(lookup.client(), &topic.name)?.is_none() {
             missing.push(topic);
         }
     }
@@ -181,6 +182,18 @@ fn verify(
     Ok(topics)
 }
 
+/// A consumer that looks topics up without creating them, and a producer whose metadata
+/// requests auto-create them where the broker allows it.
+fn metadata_clients(clients: &KafkaClients) -> Result<(BaseConsumer, BaseProducer), StreamsError> {
+    let error = |e| StreamsError::Kafka(format!("cannot create a metadata client: {e}"));
+    let mut lookup = clients.admin_config();
+    lookup.set("allow.auto.create.topics", "false");
+    Ok((
+        lookup.create().map_err(error)?,
+        clients.admin_config().create().map_err(error)?,
+    ))
+}
+
 /// Admin requests time out quickly: a broker without CreateTopics never answers them.
 fn admin_options() -> AdminOptions {
     AdminOptions::new()
@@ -195,17 +208,14 @@ pub fn ensure_topics(
     wanted: &[(&str, i32)],
 ) -> Result<Vec<i32>, StreamsError> {
     let clients = KafkaClients::new(config);
-    let metadata: BaseProducer = clients
-        .admin_config()
-        .create()
-        .map_err(|e| StreamsError::Kafka(format!("cannot create a metadata client: {e}")))?;
+    let (lookup, metadata) = metadata_clients(&clients)?;
     let admin: AdminClient<DefaultClientContext> = clients
         .admin_config()
         .create()
         .map_err(|e| StreamsError::Kafka(format!("cannot create an admin client: {e}")))?;
     let mut new_topics = Vec::new();
     for (name, partitions) in wanted {
-        if partition_count(&metadata, name)?.is_none() {
+        if partition_count(lookup.client(), name)?.is_none() {
             new_topics.push(NewTopic::new(
                 name,
                 *partitions,
@@ -235,7 +245,7 @@ pub fn ensure_topics(
 fn wait_for_topic(client: &BaseProducer, topic: &str) -> Result<i32, StreamsError> {
     let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
     loop {
-        if let Some(count) = partition_count(client, topic)? {
+        if let Some(count) = partition_count(client.client(), topic)? {
             return Ok(count);
         }
         if std::time::Instant::now() > deadline {

@@ -1,0 +1,283 @@
+//! The Kafka runtime on the embedded broker (librdkafka's mock cluster): word count end to end,
+//! restarts from committed offsets and changelogs, two instances sharing and handing over work,
+//! poison pills through each handler, and shutdown on SIGTERM.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use streams::prelude::*;
+use streams::{EmbeddedBroker, KafkaStreams, State, StreamsConfig};
+
+fn config(broker: &EmbeddedBroker, application_id: &str) -> StreamsConfig {
+    let mut config = StreamsConfig::new(application_id)
+        .bootstrap_servers(broker.bootstrap_servers())
+        .commit_interval(Duration::from_millis(200));
+    config.set("consumer.session.timeout.ms", "3000").unwrap();
+    config.set("consumer.heartbeat.interval.ms", "500").unwrap();
+    config
+}
+
+struct WordCount {
+    broker: EmbeddedBroker,
+    lines_topic: String,
+    counts_topic: String,
+    application_id: String,
+}
+
+impl WordCount {
+    fn new(partitions: i32) -> Self {
+        streams::cli::init_tracing();
+        let broker = EmbeddedBroker::start().unwrap();
+        let lines_topic = unique("lines");
+        let counts_topic = unique("counts");
+        broker.create_topic(&lines_topic, partitions).unwrap();
+        broker.create_topic(&counts_topic, partitions).unwrap();
+        WordCount {
+            broker,
+            lines_topic,
+            counts_topic,
+            application_id: unique("wordcount"),
+        }
+    }
+
+    fn produce(&self, lines: &[String]) {
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        produce_lines(self.broker.bootstrap_servers(), &self.lines_topic, &refs);
+    }
+
+    fn instance(&self) -> KafkaStreams {
+        let topology = wordcount_topology(&self.lines_topic, &self.counts_topic);
+        let config = config(&self.broker, &self.application_id);
+        self.broker.prepare(&topology, &config).unwrap();
+        KafkaStreams::new(topology, config).unwrap()
+    }
+
+    fn output(&self) -> BTreeMap<String, u64> {
+        latest_counts(self.broker.bootstrap_servers(), &self.counts_topic)
+    }
+}
+
+const QUIET: Duration = Duration::from_millis(1500);
+const LIMIT: Duration = Duration::from_secs(90);
+
+#[test]
+fn word_count_end_to_end() {
+    let wc = WordCount::new(4);
+    let input = lines(300, 1);
+    wc.produce(&input);
+    let mut app = wc.instance();
+    let states = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&states);
+    app.set_state_listener(move |new, old| seen.lock().unwrap().push((old, new)));
+    app.start().unwrap();
+    wait_idle(&app, QUIET, LIMIT);
+    let snapshots = app.close().unwrap();
+    let expected = expected_counts(&input);
+    assert_eq!(snapshot_counts(&snapshots), expected);
+    assert_eq!(wc.output(), expected);
+    // Every store write reached the changelog: one record per word occurrence.
+    let changelog = read_all(
+        wc.broker.bootstrap_servers(),
+        &format!("{}-counts-changelog", wc.application_id),
+    );
+    assert_eq!(changelog.len() as u64, expected.values().sum::<u64>());
+    assert_eq!(
+        *states.lock().unwrap(),
+        [
+            (State::Created, State::Rebalancing),
+            (State::Rebalancing, State::Running),
+            (State::Running, State::PendingShutdown),
+            (State::PendingShutdown, State::NotRunning),
+        ]
+    );
+}
+
+#[test]
+fn a_restart_resumes_from_committed_offsets_and_restores_state() {
+    let wc = WordCount::new(2);
+    let first = lines(120, 2);
+    let second = lines(80, 3);
+    wc.produce(&first);
+    let mut app = wc.instance();
+    app.start().unwrap();
+    wait_idle(&app, QUIET, LIMIT);
+    assert_eq!(
+        snapshot_counts(&app.close().unwrap()),
+        expected_counts(&first)
+    );
+
+    wc.produce(&second);
+    let mut app = wc.instance();
+    app.start().unwrap();
+    wait_idle(&app, QUIET, LIMIT);
+    let all: Vec<String> = first.iter().chain(&second).cloned().collect();
+    let expected = expected_counts(&all);
+    assert_eq!(
+        snapshot_counts(&app.close().unwrap()),
+        expected,
+        "nothing lost, nothing counted twice"
+    );
+    assert_eq!(wc.output(), expected);
+}
+
+#[test]
+fn two_instances_split_the_partitions_then_one_takes_over() {
+    let wc = WordCount::new(4);
+    let mut a = wc.instance();
+    let mut b = wc.instance();
+    a.start().unwrap();
+    b.start().unwrap();
+    // Both in the group before any input, so the first assignment already splits the work.
+    std::thread::sleep(Duration::from_secs(5));
+    let first = lines(200, 4);
+    wc.produce(&first);
+    wait_idle(&a, QUIET, LIMIT);
+    wait_idle(&b, QUIET, LIMIT);
+    let b_counts = snapshot_counts(&b.close().unwrap());
+    assert!(!b_counts.is_empty(), "the second instance owned some tasks");
+
+    let second = lines(100, 5);
+    wc.produce(&second);
+    wait_idle(&a, QUIET, LIMIT);
+    let a_counts = snapshot_counts(&a.close().unwrap());
+    let all: Vec<String> = first.iter().chain(&second).cloned().collect();
+    let expected = expected_counts(&all);
+    assert_eq!(
+        a_counts, expected,
+        "the survivor restored and continued every task"
+    );
+    assert_eq!(wc.output(), expected);
+}
+
+const NUMBERS: Topic<String, u32> = Topic::new("numbers-in");
+
+fn poison_run(
+    handler: &str,
+    extra: &[(&str, &str)],
+) -> (EmbeddedBroker, String, String, Result<(), String>) {
+    let broker = EmbeddedBroker::start().unwrap();
+    let input = unique("numbers");
+    let output = unique("doubled");
+    broker.create_topic(&input, 1).unwrap();
+    broker.create_topic(&output, 1).unwrap();
+    let four = 4u32.to_be_bytes();
+    let six = 6u32.to_be_bytes();
+    produce(
+        broker.bootstrap_servers(),
+        &input,
+        &[
+            (Some(b"a"), Some(&four)),
+            (Some(b"bad"), Some(b"xyz")),
+            (Some(b"c"), Some(&six)),
+        ],
+    );
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&Topic::<String, u32>::named(&input))
+        .map_values(|v| v * 2)
+        .to(&Topic::<String, u32>::named(&output));
+    let _ = NUMBERS;
+    let mut config = config(&broker, &unique("poison"));
+    config
+        .set("deserialization.exception.handler", handler)
+        .unwrap();
+    for (k, v) in extra {
+        config.set(k, v).unwrap();
+    }
+    let topology = builder.build().unwrap();
+    broker.prepare(&topology, &config).unwrap();
+    let mut app = KafkaStreams::new(topology, config).unwrap();
+    app.start().unwrap();
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !app.has_failed() && !app.is_idle(QUIET) {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let result = app.close().map(drop).map_err(|e| e.to_string());
+    (broker, input, output, result)
+}
+
+#[test]
+fn a_poison_pill_stops_the_application_naming_its_coordinates() {
+    let (broker, input, output, result) = poison_run("fail", &[]);
+    let error = result.unwrap_err();
+    assert!(
+        error.contains(&format!("topic `{input}` partition 0 offset 1")),
+        "{error}"
+    );
+    // The record before the pill was processed; nothing after it.
+    let out = read_all(broker.bootstrap_servers(), &output);
+    assert_eq!(
+        out.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
+        [Some(8u32.to_be_bytes().to_vec())]
+    );
+}
+
+#[test]
+fn a_poison_pill_can_be_skipped() {
+    let (broker, _, output, result) = poison_run("log_and_continue", &[]);
+    result.unwrap();
+    let out = read_all(broker.bootstrap_servers(), &output);
+    assert_eq!(
+        out.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
+        [
+            Some(8u32.to_be_bytes().to_vec()),
+            Some(12u32.to_be_bytes().to_vec())
+        ]
+    );
+}
+
+#[test]
+fn a_poison_pill_can_go_to_a_dead_letter_topic() {
+    let dlq = unique("dlq");
+    let (broker, input, output, result) = poison_run(
+        "dead_letter_queue",
+        &[("errors.dead.letter.queue.topic.name", dlq.as_str())],
+    );
+    result.unwrap();
+    assert_eq!(read_all(broker.bootstrap_servers(), &output).len(), 2);
+    let dead = read_all(broker.bootstrap_servers(), &dlq);
+    assert_eq!(dead.len(), 1);
+    let record = &dead[0];
+    assert_eq!(
+        (record.key.as_deref(), record.value.as_deref()),
+        (Some(&b"bad"[..]), Some(&b"xyz"[..]))
+    );
+    let header = |name: &str| {
+        record
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| v.clone())
+            .map(|v| String::from_utf8(v).unwrap())
+    };
+    assert_eq!(header("__streams.errors.topic"), Some(input));
+    assert_eq!(header("__streams.errors.partition").as_deref(), Some("0"));
+    assert_eq!(header("__streams.errors.offset").as_deref(), Some("1"));
+    assert!(
+        header("__streams.errors.message")
+            .unwrap()
+            .contains("cannot deserialize the value")
+    );
+}
+
+#[test]
+fn configuration_mistakes_are_startup_errors() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let mut config = config(&broker, "app");
+    assert!(
+        config.set("consumer.no.such.property", "1").is_ok(),
+        "librdkafka decides"
+    );
+    let topology = wordcount_topology("missing-lines", "missing-counts");
+    let mut app = KafkaStreams::new(topology, config).unwrap();
+    let error = app.start().unwrap_err().to_string();
+    assert!(
+        error.contains("source topic `missing-lines` does not exist"),
+        "{error}"
+    );
+    assert_eq!(app.state(), State::Error);
+}
