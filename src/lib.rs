@@ -29,7 +29,7 @@
 //! # Ok::<(), streams::StreamsError>(())
 //! ```
 
-pub use streams_macros::processor;
+pub use streams_macros::{main, processor};
 pub use streams_runtime::*;
 
 /// The names most programs need, for a glob import, with the `#[processor]` macro.

@@ -7,6 +7,7 @@
 //! keeps compiling and IDEs keep working.
 
 mod errors;
+mod main_attr;
 mod processor;
 
 use proc_macro::TokenStream;
@@ -30,4 +31,22 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn processor(args: TokenStream, item: TokenStream) -> TokenStream {
     processor::expand(args.into(), item.into()).into()
+}
+
+/// Turns a function that builds a topology into the whole `main` of a streams binary.
+///
+/// ```ignore
+/// #[streams::main]
+/// fn topology(builder: &StreamsBuilder) {
+///     builder.stream(&INPUT).filter(|_, v| !v.is_empty()).to(&OUTPUT);
+/// }
+/// ```
+///
+/// The binary takes `--bootstrap-servers` (absent: an embedded broker), `--application-id`
+/// (default: the crate's name), `--threads`, `--state-dir`, `--processing-guarantee`,
+/// `--describe` and `--idle-exit-ms`, reads `STREAMS_*` variables, logs through `tracing`
+/// (`RUST_LOG`), and shuts down cleanly on SIGINT or SIGTERM.
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    main_attr::expand(args.into(), item.into()).into()
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod process;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -211,4 +213,69 @@ pub fn snapshot_counts(snapshots: &[streams::StoreSnapshot]) -> BTreeMap<String,
         .filter(|s| s.store == "counts")
         .flat_map(|s| s.decode::<String, u64>().expect("decode"))
         .collect()
+}
+
+/// Follows a `word-counts`-like topic and keeps the latest count per word.
+pub struct CountsTail {
+    consumer: BaseConsumer,
+    pub latest: BTreeMap<String, u64>,
+}
+
+impl CountsTail {
+    /// Starts reading every partition of `topic` from the beginning.
+    pub fn new(servers: &str, topic: &str) -> Self {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", servers)
+            .set("group.id", unique("tail"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
+        let mut list = TopicPartitionList::new();
+        for partition in metadata.topics()[0].partitions() {
+            list.add_partition_offset(topic, partition.id(), Offset::Beginning)
+                .expect("partition");
+        }
+        consumer.assign(&list).expect("assign");
+        CountsTail {
+            consumer,
+            latest: BTreeMap::new(),
+        }
+    }
+
+    /// Reads until the latest counts equal `expected`; panics after `limit` with what it saw.
+    pub fn wait_for(&mut self, expected: &BTreeMap<String, u64>, limit: Duration) {
+        self.wait_until(expected, limit, |latest| latest == expected);
+    }
+
+    /// Reads until `done(latest counts)`; panics after `limit` with what it saw.
+    pub fn wait_until(
+        &mut self,
+        expected: &BTreeMap<String, u64>,
+        limit: Duration,
+        done: impl Fn(&BTreeMap<String, u64>) -> bool,
+    ) {
+        let deadline = Instant::now() + limit;
+        while !done(&self.latest) {
+            assert!(
+                Instant::now() < deadline,
+                "counts did not reach the expected values: {} of {} word occurrences, {} of {} words",
+                self.latest.values().sum::<u64>(),
+                expected.values().sum::<u64>(),
+                self.latest.len(),
+                expected.len()
+            );
+            if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(200)) {
+                let key = m.key().and_then(|k| String::from_utf8(k.to_vec()).ok());
+                let value = m
+                    .payload()
+                    .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+                if let (Some(key), Some(value)) = (key, value) {
+                    self.latest.insert(key, value);
+                }
+            }
+        }
+    }
 }

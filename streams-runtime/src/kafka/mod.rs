@@ -100,7 +100,6 @@ impl KafkaClients {
             )
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "true")
             .set("auto.offset.reset", "earliest");
         client
     }

@@ -272,7 +272,11 @@ impl StreamThread {
                 self.shared.in_rebalance.load(Ordering::Acquire),
                 Ordering::Release,
             );
-            if self.shared.rebalanced.swap(false, Ordering::AcqRel) {
+            // Once shutting down, keep the tasks owned now: their work is committed on close,
+            // and tasks gained now would only be restored to be closed again.
+            if self.shared.rebalanced.swap(false, Ordering::AcqRel)
+                && !self.control.shutdown.load(Ordering::Acquire)
+            {
                 self.on_rebalance()?;
                 self.control.touch();
             }
@@ -500,7 +504,7 @@ impl StreamThread {
             .copied()
             .collect();
         for id in &missing {
-            let mut task = StreamTask::new(
+            let task = StreamTask::new(
                 &self.topology,
                 id.subtopology,
                 id.partition,
@@ -508,8 +512,7 @@ impl StreamThread {
                 std::rc::Rc::clone(&collector),
                 wall_clock_ms(),
             )?;
-            self.restorer
-                .restore(&mut task, &self.config.application_id)?;
+            self.restorer.restore(&task, &self.config.application_id)?;
             created.push(*id);
             self.tasks.insert(*id, task);
         }
