@@ -20,7 +20,7 @@ pub fn example(name: &str) -> PathBuf {
     let path = profile_dir.join("examples").join(name);
     assert!(
         path.exists(),
-        "{} is missing: run the tests with `cargo test` (it builds examples)",
+        "{} is missing: build the examples first (`cargo build --examples`; `scripts/test` does)",
         path.display()
     );
     path
