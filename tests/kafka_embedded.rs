@@ -281,3 +281,69 @@ fn configuration_mistakes_are_startup_errors() {
     );
     assert_eq!(app.state(), State::Error);
 }
+
+/// For every partition number an instance has of one co-partitioned topic, it has it of the other.
+fn assert_co_partitioned(app: &KafkaStreams, left: &str, right: &str) {
+    let assigned = app.assigned_partitions();
+    let numbers = |topic: &str| -> Vec<i32> {
+        assigned
+            .iter()
+            .filter(|(t, _)| t == topic)
+            .map(|(_, p)| *p)
+            .collect()
+    };
+    assert_eq!(numbers(left), numbers(right), "assignment {assigned:?}");
+}
+
+#[test]
+fn co_partitioned_inputs_stay_together_across_rebalances() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let (left, right, out) = (unique("left"), unique("right"), unique("merged"));
+    for topic in [&left, &right, &out] {
+        broker.create_topic(topic, 4).unwrap();
+    }
+    let application_id = unique("copartition");
+    let instance = || {
+        let builder = StreamsBuilder::new();
+        builder
+            .stream(&Topic::<String, String>::named(&left))
+            .merge(builder.stream(&Topic::<String, String>::named(&right)))
+            .group_by_key()
+            .count()
+            .to_stream()
+            .to(&Topic::<String, Option<u64>>::named(&out));
+        let topology = builder.build().unwrap();
+        let config = config(&broker, &application_id);
+        broker.prepare(&topology, &config).unwrap();
+        KafkaStreams::new(topology, config).unwrap()
+    };
+    let mut a = instance();
+    a.start().unwrap();
+    wait_idle(&a, QUIET, LIMIT);
+    assert_eq!(
+        a.assigned_partitions().len(),
+        8,
+        "alone, it has both topics' 4 partitions"
+    );
+    assert_co_partitioned(&a, &left, &right);
+
+    let mut b = instance();
+    b.start().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    wait_idle(&a, QUIET, LIMIT);
+    wait_idle(&b, QUIET, LIMIT);
+    assert_co_partitioned(&a, &left, &right);
+    assert_co_partitioned(&b, &left, &right);
+    assert_eq!(
+        a.assigned_partitions().len() + b.assigned_partitions().len(),
+        8
+    );
+    assert!(!b.assigned_partitions().is_empty());
+
+    b.close().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    wait_idle(&a, QUIET, LIMIT);
+    assert_eq!(a.assigned_partitions().len(), 8);
+    assert_co_partitioned(&a, &left, &right);
+    a.close().unwrap();
+}

@@ -239,6 +239,22 @@ impl KafkaStreams {
             })
     }
 
+    /// The partitions assigned to this instance's threads, sorted (topic, partition).
+    pub fn assigned_partitions(&self) -> Vec<(String, i32)> {
+        let mut partitions: Vec<(String, i32)> = self
+            .controls
+            .lock()
+            .map(|controls| {
+                controls
+                    .iter()
+                    .flat_map(|c| c.assignment.lock().map(|a| a.clone()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        partitions.sort();
+        partitions
+    }
+
     /// Whether some thread stopped with an error.
     pub fn has_failed(&self) -> bool {
         self.lifecycle.get() == State::Error

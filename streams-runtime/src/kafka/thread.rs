@@ -118,6 +118,8 @@ pub(crate) struct ThreadControl {
     pub(crate) drained: AtomicBool,
     /// How many tasks the thread runs.
     pub(crate) tasks: std::sync::atomic::AtomicUsize,
+    /// The partitions assigned to the thread, as of its last rebalance.
+    pub(crate) assignment: Mutex<Vec<(String, i32)>>,
     pub(crate) started: Instant,
 }
 
@@ -131,6 +133,7 @@ impl ThreadControl {
             rebalancing: AtomicBool::new(true),
             drained: AtomicBool::new(false),
             tasks: std::sync::atomic::AtomicUsize::new(0),
+            assignment: Mutex::new(Vec::new()),
             started,
         }
     }
@@ -463,6 +466,13 @@ impl StreamThread {
             .consumer
             .assignment()
             .map_err(|e| StreamsError::Kafka(format!("cannot read the assignment: {e}")))?;
+        if let Ok(mut published) = self.control.assignment.lock() {
+            *published = assignment
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect();
+        }
         let mut wanted: BTreeMap<TaskId, ()> = BTreeMap::new();
         for element in assignment.elements() {
             if let Some(&subtopology) = self.topic_subtopology.get(element.topic()) {
