@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers as _, Message};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::collector::{DeliveryTracker, KafkaCollector, ThreadProducer, flush};
@@ -87,6 +89,17 @@ impl ConsumerContext for ThreadContext {
         }
         self.shared.rebalanced.store(true, Ordering::Release);
     }
+}
+
+/// Whether a commit failed because this member is no longer in the group's current generation.
+fn task_migrated(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::FencedInstanceId
+    )
 }
 
 fn commit_offsets<C: ConsumerContext>(
@@ -454,9 +467,22 @@ impl StreamThread {
             Ok(mut pending) => std::mem::take(&mut *pending),
             Err(_) => return Ok(()),
         };
-        if let Err(error) = commit_offsets(&self.consumer, &pending) {
-            // A commit that fails during a rebalance is redone by the next owner: at-least-once.
-            tracing::warn!(thread = %self.name, %error, "offset commit failed; the records will be processed again");
+        match commit_offsets(&self.consumer, &pending) {
+            Ok(()) => {}
+            Err(KafkaError::ConsumerCommit(code)) if task_migrated(code) => {
+                // The group moved on without this member: its tasks may already run elsewhere.
+                // Drop them (their changelogs hold their state) and rebuild from the assignment
+                // the consumer rejoins with, as Kafka Streams does on a TaskMigratedException.
+                tracing::warn!(thread = %self.name, error = %code, "tasks migrated: closing them and rejoining");
+                for (_, task) in std::mem::take(&mut self.tasks) {
+                    task.close();
+                }
+                self.shared.rebalanced.store(true, Ordering::Release);
+            }
+            Err(error) => {
+                // Redone by whoever owns the partitions next: at-least-once.
+                tracing::warn!(thread = %self.name, %error, "offset commit failed; the records will be processed again");
+            }
         }
         Ok(())
     }
