@@ -259,14 +259,19 @@ impl CountsTail {
     ) {
         let deadline = Instant::now() + limit;
         while !done(&self.latest) {
-            assert!(
-                Instant::now() < deadline,
-                "counts did not reach the expected values: {} of {} word occurrences, {} of {} words",
-                self.latest.values().sum::<u64>(),
-                expected.values().sum::<u64>(),
-                self.latest.len(),
-                expected.len()
-            );
+            if Instant::now() >= deadline {
+                let differences: Vec<String> = expected
+                    .iter()
+                    .filter(|(word, count)| self.latest.get(*word) != Some(*count))
+                    .map(|(word, count)| format!("{word}: {:?} of {count}", self.latest.get(word)))
+                    .collect();
+                panic!(
+                    "counts did not reach the expected values: {} of {} word occurrences; {}",
+                    self.latest.values().sum::<u64>(),
+                    expected.values().sum::<u64>(),
+                    differences.join(", ")
+                );
+            }
             if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(200)) {
                 let key = m.key().and_then(|k| String::from_utf8(k.to_vec()).ok());
                 let value = m

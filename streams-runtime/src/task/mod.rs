@@ -445,8 +445,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_task_merges_its_partitions_by_timestamp_and_reports_offsets() {
+    /// A task on partition 3 of `a` merged with `b`, writing to a collector the test reads.
+    fn merged_task() -> (StreamTask, Rc<RefCell<Collected>>) {
         let (a, b) = (Topic::<String, u8>::new("a"), Topic::<String, u8>::new("b"));
         let builder = StreamsBuilder::new();
         builder
@@ -456,8 +456,13 @@ mod tests {
         let topology = builder.build().unwrap();
         let collected = Rc::new(RefCell::new(Collected::default()));
         let collector: Rc<RefCell<dyn RecordCollector>> = collected.clone();
-        let mut task =
-            StreamTask::new(&topology, 0, 3, &TaskConfig::new("app"), collector, 0).unwrap();
+        let task = StreamTask::new(&topology, 0, 3, &TaskConfig::new("app"), collector, 0).unwrap();
+        (task, collected)
+    }
+
+    #[test]
+    fn a_task_merges_its_partitions_by_timestamp_and_reports_offsets() {
+        let (mut task, collected) = merged_task();
         assert_eq!(task.id().to_string(), "0_3");
         for record in [
             raw("a", 10, 5, 1),
@@ -493,20 +498,8 @@ mod tests {
 
     #[test]
     fn max_task_idle_waits_for_empty_partitions() {
-        let (a, b) = (Topic::<String, u8>::new("a"), Topic::<String, u8>::new("b"));
-        let builder = StreamsBuilder::new();
-        builder
-            .stream(&a)
-            .merge(builder.stream(&b))
-            .to(&Topic::<String, u8>::new("out"));
-        let topology = builder.build().unwrap();
-        let collector: Rc<RefCell<dyn RecordCollector>> =
-            Rc::new(RefCell::new(Collected::default()));
-        let mut task =
-            StreamTask::new(&topology, 0, 0, &TaskConfig::new("app"), collector, 0).unwrap();
-        let mut record = raw("a", 0, 1, 1);
-        record.partition = 0;
-        task.add_record(record).unwrap();
+        let (mut task, _) = merged_task();
+        task.add_record(raw("a", 0, 1, 1)).unwrap();
         assert!(task.is_processable(1_000, 0), "no idling configured");
         assert!(!task.is_processable(1_000, 100), "b is empty: wait");
         assert!(!task.is_processable(1_050, 100));
