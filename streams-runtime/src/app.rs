@@ -210,19 +210,15 @@ impl KafkaStreams {
         Ok(())
     }
 
-    /// Whether every thread has an assignment, no buffered work, and has seen no record or
-    /// rebalance for `quiet`. Updates the state to `Running` once every thread has its tasks.
-    pub fn is_idle(&self, quiet: Duration) -> bool {
-        let now = self.started.elapsed().as_millis() as i64;
-        let Ok(controls) = self.controls.lock() else {
-            return false;
-        };
-        if controls.is_empty() {
-            return false;
-        }
-        let assigned = controls.iter().all(|c| {
-            c.last_activity_ms.load(Ordering::Acquire) >= 0
-                && !c.rebalancing.load(Ordering::Acquire)
+    /// Moves the state between `Rebalancing` and `Running` as the threads' assignments settle;
+    /// returns whether every thread has one.
+    pub fn refresh_state(&self) -> bool {
+        let assigned = self.controls.lock().is_ok_and(|controls| {
+            !controls.is_empty()
+                && controls.iter().all(|c| {
+                    c.last_activity_ms.load(Ordering::Acquire) >= 0
+                        && !c.rebalancing.load(Ordering::Acquire)
+                })
         });
         match (assigned, self.lifecycle.get()) {
             (true, State::Rebalancing) => self.lifecycle.set(State::Running),
@@ -230,13 +226,25 @@ impl KafkaStreams {
             _ => {}
         }
         assigned
-            && controls.iter().all(|c| {
+    }
+
+    /// Whether every thread has tasks and an assignment, no buffered work, has read every
+    /// assigned partition to its end, and has seen no record or rebalance for `quiet`.
+    pub fn is_idle(&self, quiet: Duration) -> bool {
+        if !self.refresh_state() {
+            return false;
+        }
+        let now = self.started.elapsed().as_millis() as i64;
+        let quiet = i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX);
+        self.controls.lock().is_ok_and(|controls| {
+            controls.iter().all(|c| {
                 // A thread without tasks waits for work rather than calling itself done.
                 c.tasks.load(Ordering::Acquire) > 0
                     && !c.busy.load(Ordering::Acquire)
                     && c.drained.load(Ordering::Acquire)
-                    && now - c.last_activity_ms.load(Ordering::Acquire) >= quiet.as_millis() as i64
+                    && now - c.last_activity_ms.load(Ordering::Acquire) >= quiet
             })
+        })
     }
 
     /// The partitions assigned to this instance's threads, sorted (topic, partition).

@@ -171,8 +171,7 @@ pub fn run(
             tracing::info!(quiet_ms = quiet.as_millis() as u64, "idle: shutting down");
             break;
         }
-        // Keeps the state current (`Running` once every thread has its tasks).
-        let _ = app.is_idle(Duration::MAX);
+        app.refresh_state();
     }
     app.close()
 }

@@ -44,6 +44,9 @@ pub enum TopologyError {
         /// The child node.
         to: String,
     },
+    /// A task was asked for a sub-topology the topology does not have.
+    #[error("the topology has no sub-topology {0}")]
+    UnknownSubtopology(u32),
     /// A handle of another builder, or of one already built, was wired into this one.
     #[error("a stream handle from another StreamsBuilder (or one already built) was used")]
     ForeignHandle,

@@ -31,6 +31,13 @@ pub struct StoreSnapshot {
     pub timestamped: bool,
 }
 
+/// Applies the user's `consumer.*` or `producer.*` properties.
+fn set_all(client: &mut ClientConfig, properties: &std::collections::BTreeMap<String, String>) {
+    for (key, value) in properties {
+        client.set(key, value);
+    }
+}
+
 /// Builds the librdkafka configurations of an instance's clients from its typed settings.
 #[derive(Debug, Clone)]
 pub struct KafkaClients {
@@ -62,9 +69,7 @@ impl KafkaClients {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000");
-        for (key, value) in &self.config.consumer {
-            client.set(key, value);
-        }
+        set_all(&mut client, &self.config.consumer);
         client
             .set("group.id", &self.config.application_id)
             .set("enable.auto.commit", "false")
@@ -81,18 +86,14 @@ impl KafkaClients {
             .set("partitioner", "murmur2_random")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "120000");
-        for (key, value) in &self.config.producer {
-            client.set(key, value);
-        }
+        set_all(&mut client, &self.config.producer);
         client
     }
 
     /// The consumer that restores stores from changelogs: assigned partitions only, no commits.
     pub fn restore_config(&self, client_id: &str) -> ClientConfig {
         let mut client = self.base(&format!("{client_id}-restore"));
-        for (key, value) in &self.config.consumer {
-            client.set(key, value);
-        }
+        set_all(&mut client, &self.config.consumer);
         client
             .set(
                 "group.id",
@@ -107,9 +108,7 @@ impl KafkaClients {
     /// An admin or metadata client.
     pub fn admin_config(&self) -> ClientConfig {
         let mut client = self.base(&format!("{}-admin", self.config.application_id));
-        for (key, value) in &self.config.producer {
-            client.set(key, value);
-        }
+        set_all(&mut client, &self.config.producer);
         client
     }
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use partition_group::PartitionGroup;
 
-use crate::error::{ProcessError, StoreError, StreamsError};
+use crate::error::{ProcessError, StoreError, StreamsError, TopologyError};
 use crate::processor::{PunctuationSchedule, PunctuationType, TaskEnv};
 use crate::record::{Headers, RecordContext};
 use crate::state::{ChangelogContext, TaskStores};
@@ -143,7 +143,7 @@ impl StreamTask {
         let sub = topology
             .subtopologies()
             .get(subtopology as usize)
-            .ok_or_else(|| StreamsError::UnknownTopic(format!("sub-topology {subtopology}")))?;
+            .ok_or(TopologyError::UnknownSubtopology(subtopology))?;
         let id = TaskId {
             subtopology,
             partition,
