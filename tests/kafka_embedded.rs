@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use streams::prelude::*;
-use streams::{EmbeddedBroker, KafkaStreams, State, StreamsConfig};
+use streams::{EmbeddedBroker, KafkaStreams, State, StreamsConfig, UncaughtErrorPolicy};
 
 fn config(broker: &EmbeddedBroker, application_id: &str) -> StreamsConfig {
     let mut config = StreamsConfig::new(application_id)
@@ -346,4 +346,142 @@ fn co_partitioned_inputs_stay_together_across_rebalances() {
     assert_eq!(a.assigned_partitions().len(), 8);
     assert_co_partitioned(&a, &left, &right);
     a.close().unwrap();
+}
+
+/// Runs `map_values(|v| v * 2)` over one record while the broker rejects the output's first
+/// produce request (a permanent error, so librdkafka does not retry it), then over two more.
+fn rejected_output_run(handler: &str) -> (EmbeddedBroker, String, String, KafkaStreams) {
+    let broker = EmbeddedBroker::start().unwrap();
+    let (input, output) = (unique("numbers"), unique("doubled"));
+    broker.create_topic(&input, 1).unwrap();
+    broker.create_topic(&output, 1).unwrap();
+    produce(
+        broker.bootstrap_servers(),
+        &input,
+        &[(Some(b"a"), Some(&4u32.to_be_bytes()))],
+    );
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&Topic::<String, u32>::named(&input))
+        .map_values(|v| v * 2)
+        .to(&Topic::<String, u32>::named(&output));
+    let mut config = config(&broker, &unique("rejected"));
+    config.set("production.exception.handler", handler).unwrap();
+    let topology = builder.build().unwrap();
+    broker.prepare(&topology, &config).unwrap();
+    broker
+        .cluster()
+        .request_errors(
+            streams::kafka::rdkafka::types::RDKafkaApiKey::Produce,
+            &[streams::kafka::rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
+        );
+    let mut app = KafkaStreams::new(topology, config).unwrap();
+    app.start().unwrap();
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !app.has_failed() && !app.is_idle(QUIET) {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (broker, input, output, app)
+}
+
+fn values(records: &[Read]) -> Vec<Option<Vec<u8>>> {
+    records.iter().map(|r| r.value.clone()).collect()
+}
+
+#[test]
+fn a_rejected_output_record_stops_the_application_by_default() {
+    let (broker, _, output, app) = rejected_output_run("fail");
+    assert!(app.has_failed());
+    let error = app.close().unwrap_err().to_string();
+    assert!(
+        error.contains(&format!("cannot deliver a record to topic `{output}`")),
+        "{error}"
+    );
+    assert!(read_all(broker.bootstrap_servers(), &output).is_empty());
+}
+
+#[test]
+fn a_rejected_output_record_can_be_dropped_and_processing_continues() {
+    let (broker, input, output, app) = rejected_output_run("continue");
+    assert!(!app.has_failed());
+    assert!(read_all(broker.bootstrap_servers(), &output).is_empty());
+    produce(
+        broker.bootstrap_servers(),
+        &input,
+        &[
+            (Some(b"b"), Some(&5u32.to_be_bytes())),
+            (Some(b"c"), Some(&6u32.to_be_bytes())),
+        ],
+    );
+    wait_idle(&app, QUIET, LIMIT);
+    app.close().unwrap();
+    assert_eq!(
+        values(&read_all(broker.bootstrap_servers(), &output)),
+        [
+            Some(10u32.to_be_bytes().to_vec()),
+            Some(12u32.to_be_bytes().to_vec())
+        ],
+        "the rejected record is dropped, the later ones delivered"
+    );
+}
+
+static UNLUCKY_ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Doubles a number; fails the first time it meets 13 (a transient error).
+#[streams::processor]
+fn double_after_one_failure(value: u32) -> Result<u32, String> {
+    if value == 13 && UNLUCKY_ONCE.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        return Err("13 failed once".to_owned());
+    }
+    Ok(value * 2)
+}
+
+#[test]
+fn a_failed_thread_stops_alone_and_the_others_take_over_its_tasks() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let (input, output) = (unique("numbers"), unique("doubled"));
+    broker.create_topic(&input, 2).unwrap();
+    broker.create_topic(&output, 1).unwrap();
+    // 13 first: the thread that fails on it has processed nothing of its partition before.
+    let values: Vec<u32> = [13].into_iter().chain(10..13).chain(14..20).collect();
+    let keys: Vec<String> = values.iter().map(|v| format!("k{v}")).collect();
+    let encoded: Vec<[u8; 4]> = values.iter().map(|v| v.to_be_bytes()).collect();
+    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> = keys
+        .iter()
+        .zip(&encoded)
+        .map(|(k, v)| (Some(k.as_bytes()), Some(&v[..])))
+        .collect();
+    produce(broker.bootstrap_servers(), &input, &records);
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&Topic::<String, u32>::named(&input))
+        .process(double_after_one_failure::Processor)
+        .to(&Topic::<String, u32>::named(&output));
+    let config = config(&broker, &unique("shutdown-thread")).num_stream_threads(2);
+    let topology = builder.build().unwrap();
+    broker.prepare(&topology, &config).unwrap();
+    let mut app = KafkaStreams::new(topology, config).unwrap();
+    app.set_uncaught_error_policy(UncaughtErrorPolicy::ShutdownThread);
+    let states = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&states);
+    app.set_state_listener(move |new, _| seen.lock().unwrap().push(new));
+    app.start().unwrap();
+    wait_idle(&app, QUIET, LIMIT);
+    assert!(!UNLUCKY_ONCE.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(!app.has_failed(), "one thread is left");
+    assert_eq!(
+        app.assigned_partitions(),
+        [(input.clone(), 0), (input.clone(), 1)],
+        "the survivor owns both partitions"
+    );
+    let error = app.close().unwrap_err().to_string();
+    assert!(error.contains("13 failed once"), "{error}");
+    assert!(!states.lock().unwrap().contains(&State::Error));
+    let mut doubled: Vec<u32> = read_all(broker.bootstrap_servers(), &output)
+        .iter()
+        .map(|r| u32::from_be_bytes(r.value.as_deref().unwrap().try_into().unwrap()))
+        .collect();
+    doubled.sort_unstable();
+    assert_eq!(doubled, (10..20).map(|v| v * 2).collect::<Vec<_>>());
 }

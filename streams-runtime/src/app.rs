@@ -210,12 +210,23 @@ impl KafkaStreams {
         Ok(())
     }
 
-    /// Moves the state between `Rebalancing` and `Running` as the threads' assignments settle;
-    /// returns whether every thread has one.
+    /// Whether every stream thread stopped with an error.
+    fn all_threads_failed(&self) -> bool {
+        self.controls
+            .lock()
+            .map_or(true, |c| c.iter().all(|t| t.failed.load(Ordering::Acquire)))
+    }
+
+    /// Moves the state between `Rebalancing` and `Running` as the live threads' assignments
+    /// settle; returns whether every live thread has one.
     pub fn refresh_state(&self) -> bool {
         let assigned = self.controls.lock().is_ok_and(|controls| {
-            !controls.is_empty()
-                && controls.iter().all(|c| {
+            let mut live = controls
+                .iter()
+                .filter(|c| !c.failed.load(Ordering::Acquire))
+                .peekable();
+            live.peek().is_some()
+                && live.all(|c| {
                     c.last_activity_ms.load(Ordering::Acquire) >= 0
                         && !c.rebalancing.load(Ordering::Acquire)
                 })
@@ -228,7 +239,7 @@ impl KafkaStreams {
         assigned
     }
 
-    /// Whether every thread has tasks and an assignment, no buffered work, has read every
+    /// Whether every live thread has tasks and an assignment, no buffered work, has read every
     /// assigned partition to its end, and has seen no record or rebalance for `quiet`.
     pub fn is_idle(&self, quiet: Duration) -> bool {
         if !self.refresh_state() {
@@ -237,17 +248,20 @@ impl KafkaStreams {
         let now = self.started.elapsed().as_millis() as i64;
         let quiet = i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX);
         self.controls.lock().is_ok_and(|controls| {
-            controls.iter().all(|c| {
-                // A thread without tasks waits for work rather than calling itself done.
-                c.tasks.load(Ordering::Acquire) > 0
-                    && !c.busy.load(Ordering::Acquire)
-                    && c.drained.load(Ordering::Acquire)
-                    && now - c.last_activity_ms.load(Ordering::Acquire) >= quiet
-            })
+            controls
+                .iter()
+                .filter(|c| !c.failed.load(Ordering::Acquire))
+                .all(|c| {
+                    // A thread without tasks waits for work rather than calling itself done.
+                    c.tasks.load(Ordering::Acquire) > 0
+                        && !c.busy.load(Ordering::Acquire)
+                        && c.drained.load(Ordering::Acquire)
+                        && now - c.last_activity_ms.load(Ordering::Acquire) >= quiet
+                })
         })
     }
 
-    /// The partitions assigned to this instance's threads, sorted (topic, partition).
+    /// The partitions assigned to this instance's live threads, sorted (topic, partition).
     pub fn assigned_partitions(&self) -> Vec<(String, i32)> {
         let mut partitions: Vec<(String, i32)> = self
             .controls
@@ -255,6 +269,7 @@ impl KafkaStreams {
             .map(|controls| {
                 controls
                     .iter()
+                    .filter(|c| !c.failed.load(Ordering::Acquire))
                     .flat_map(|c| c.assignment.lock().map(|a| a.clone()).unwrap_or_default())
                     .collect()
             })
@@ -269,8 +284,11 @@ impl KafkaStreams {
     }
 
     /// Commits, closes every task, leaves the group and stops the threads. Returns the final
-    /// contents of the stores of the tasks this instance owned, or the first thread error.
+    /// contents of the stores of the tasks this instance owned, or the first error a thread
+    /// stopped with, including one that stopped only its own thread under
+    /// [`UncaughtErrorPolicy::ShutdownThread`] (the instance then still ends `NotRunning`).
     pub fn close(mut self) -> Result<Vec<StoreSnapshot>, StreamsError> {
+        let failed = self.lifecycle.get() == State::Error;
         self.lifecycle.set(State::PendingShutdown);
         self.shutdown_handle().shutdown();
         let mut snapshots = Vec::new();
@@ -287,15 +305,20 @@ impl KafkaStreams {
                 }
             }
         }
+        // A thread that failed under `ShutdownThread` while others ran on does not make the
+        // instance's shutdown an error; a failure that stopped the instance does.
+        let clean = !failed
+            && first_error
+                .as_ref()
+                .is_none_or(|_| !self.all_threads_failed());
+        self.lifecycle.set(if clean {
+            State::NotRunning
+        } else {
+            State::Error
+        });
         match first_error {
-            Some(error) => {
-                self.lifecycle.set(State::Error);
-                Err(error)
-            }
-            None => {
-                self.lifecycle.set(State::NotRunning);
-                Ok(snapshots)
-            }
+            Some(error) => Err(error),
+            None => Ok(snapshots),
         }
     }
 }

@@ -219,6 +219,10 @@ pub fn snapshot_counts(snapshots: &[streams::StoreSnapshot]) -> BTreeMap<String,
 pub struct CountsTail {
     consumer: BaseConsumer,
     pub latest: BTreeMap<String, u64>,
+    /// Every update of a word that did not add exactly one to its previous count, in order:
+    /// (word, previous, new). With one output record per occurrence, a drop means an instance
+    /// started from stale state and a jump means updates were merged or lost upstream.
+    pub irregular: Vec<(String, u64, u64)>,
 }
 
 impl CountsTail {
@@ -242,6 +246,7 @@ impl CountsTail {
         CountsTail {
             consumer,
             latest: BTreeMap::new(),
+            irregular: Vec::new(),
         }
     }
 
@@ -266,10 +271,12 @@ impl CountsTail {
                     .map(|(word, count)| format!("{word}: {:?} of {count}", self.latest.get(word)))
                     .collect();
                 panic!(
-                    "counts did not reach the expected values: {} of {} word occurrences; {}",
+                    "counts did not reach the expected values: {} of {} word occurrences; {}; \
+                     irregular updates (word, previous, new): {:?}",
                     self.latest.values().sum::<u64>(),
                     expected.values().sum::<u64>(),
-                    differences.join(", ")
+                    differences.join(", "),
+                    &self.irregular[..self.irregular.len().min(40)]
                 );
             }
             if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(200)) {
@@ -278,7 +285,10 @@ impl CountsTail {
                     .payload()
                     .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
                 if let (Some(key), Some(value)) = (key, value) {
-                    self.latest.insert(key, value);
+                    let previous = self.latest.insert(key.clone(), value).unwrap_or(0);
+                    if value != previous + 1 {
+                        self.irregular.push((key, previous, value));
+                    }
                 }
             }
         }

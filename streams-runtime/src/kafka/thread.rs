@@ -109,6 +109,7 @@ fn commit_offsets<C: ConsumerContext>(
     if offsets.is_empty() {
         return Ok(());
     }
+    tracing::debug!(?offsets, "committing offsets");
     let mut list = TopicPartitionList::new();
     for ((topic, partition), offset) in offsets {
         list.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
