@@ -19,6 +19,10 @@ fn instance(servers: &str, application_id: &str, input: Option<&std::path::Path>
         "--application-id",
         application_id,
     ]);
+    // Each instance its own state directory, as on separate machines.
+    let state_dir =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(common::unique("state"));
+    command.arg("--state-dir").arg(state_dir);
     if let Some(input) = input {
         command.arg("--input").arg(input);
     }

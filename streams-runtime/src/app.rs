@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec};
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
+use crate::kafka::restore::StateRestoreListener;
 use crate::kafka::thread::{StreamThread, ThreadControl};
 use crate::kafka::{KafkaClients, StoreSnapshot, topics};
+use crate::state::RocksDbMemory;
+use crate::task::StateRoot;
 use crate::topology::Topology;
 
 /// The lifecycle state of an instance.
@@ -103,6 +106,9 @@ pub struct KafkaStreams {
     controls: Arc<Mutex<Vec<Arc<ThreadControl>>>>,
     threads: Vec<JoinHandle<Result<Vec<StoreSnapshot>, StreamsError>>>,
     started: Instant,
+    restore_listener: Option<Arc<dyn StateRestoreListener>>,
+    /// The lock on `<state.dir>/<application.id>`, held while the instance runs.
+    state_lock: Option<std::fs::File>,
 }
 
 impl KafkaStreams {
@@ -120,7 +126,44 @@ impl KafkaStreams {
             controls: Arc::default(),
             threads: Vec::new(),
             started: Instant::now(),
+            restore_listener: None,
+            state_lock: None,
         })
+    }
+
+    /// Reports the progress of every store restore to `listener`.
+    pub fn set_restore_listener(&mut self, listener: Arc<dyn StateRestoreListener>) {
+        self.restore_listener = Some(listener);
+    }
+
+    /// `<state.dir>/<application.id>`: where this instance keeps its tasks' stores.
+    pub fn state_directory(&self) -> std::path::PathBuf {
+        self.config.state_dir.join(&self.config.application_id)
+    }
+
+    /// Creates and locks the state directory: two instances on one directory would corrupt
+    /// each other's stores.
+    fn lock_state_directory(&mut self) -> Result<(), StreamsError> {
+        let dir = self.state_directory();
+        let failed = |e: std::io::Error| StreamsError::StateDir {
+            path: dir.clone(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(&dir).map_err(failed)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".lock"))
+            .map_err(failed)?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.state_lock = Some(file);
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(StreamsError::StateDirLocked(dir)),
+            Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
+        }
     }
 
     /// Calls `listener(new, old)` on every state change.
@@ -160,11 +203,18 @@ impl KafkaStreams {
             ));
         }
         self.lifecycle.set(State::Rebalancing);
-        if let Err(error) = topics::prepare(&self.topology, &self.config) {
+        if let Err(error) = self
+            .lock_state_directory()
+            .and_then(|()| topics::prepare(&self.topology, &self.config))
+        {
             self.lifecycle.set(State::Error);
             return Err(error);
         }
         let clients = KafkaClients::new(&self.config);
+        let state = StateRoot {
+            app_dir: self.state_directory(),
+            rocksdb: RocksDbMemory::new(self.config.rocksdb_memory),
+        };
         for index in 0..self.config.num_stream_threads {
             let name = format!("{}-StreamThread-{}", self.config.application_id, index + 1);
             let control = Arc::new(ThreadControl::new(self.started));
@@ -178,6 +228,8 @@ impl KafkaStreams {
             let topology = Arc::clone(&self.topology);
             let config = Arc::clone(&self.config);
             let clients = clients.clone();
+            let state = state.clone();
+            let restore_listener = self.restore_listener.clone();
             let handle = std::thread::Builder::new()
                 .name(name.clone())
                 .spawn(move || {
@@ -188,6 +240,8 @@ impl KafkaStreams {
                         config,
                         &clients,
                         Arc::clone(&control),
+                        state,
+                        restore_listener,
                     )
                     .and_then(StreamThread::run);
                     if let Err(error) = &result {

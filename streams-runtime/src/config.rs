@@ -111,6 +111,9 @@ pub struct StreamsConfig {
     pub commit_interval: Duration,
     /// `state.dir` (default `<temp>/streams`).
     pub state_dir: PathBuf,
+    /// `rocksdb.memory.max.bytes`: the block cache and memtables of all RocksDB stores of the
+    /// instance together (default 128 MiB).
+    pub rocksdb_memory: usize,
     /// `processing.guarantee`.
     pub processing_guarantee: ProcessingGuarantee,
     /// `poll.ms`: how long a thread blocks waiting for records (default 100).
@@ -139,6 +142,7 @@ const KEYS: &[&str] = &[
     "num.stream.threads",
     "commit.interval.ms",
     "state.dir",
+    "rocksdb.memory.max.bytes",
     "processing.guarantee",
     "poll.ms",
     "max.task.idle.ms",
@@ -168,6 +172,7 @@ impl StreamsConfig {
             num_stream_threads: 1,
             commit_interval: Duration::from_secs(30),
             state_dir: std::env::temp_dir().join("streams"),
+            rocksdb_memory: crate::state::DEFAULT_ROCKSDB_MEMORY_BYTES,
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             poll: Duration::from_millis(100),
             max_task_idle: Duration::ZERO,
@@ -253,6 +258,12 @@ impl StreamsConfig {
                     return Err(invalid("a directory path"));
                 }
                 self.state_dir = PathBuf::from(value);
+            }
+            "rocksdb.memory.max.bytes" => {
+                self.rocksdb_memory = match value.parse::<usize>() {
+                    Ok(n) if n >= 1024 * 1024 => n,
+                    _ => return Err(invalid("a number of bytes, at least 1048576")),
+                }
             }
             "processing.guarantee" => {
                 self.processing_guarantee = match value {

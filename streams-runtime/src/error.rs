@@ -195,4 +195,18 @@ pub enum StreamsError {
     /// The caller named a topic the topology does not know.
     #[error("topic `{0}` is neither read nor written by this topology")]
     UnknownTopic(String),
+    /// Another instance holds the state directory.
+    #[error(
+        "the state directory {} is in use by another instance of this application; give each instance its own `state.dir`",
+        .0.display()
+    )]
+    StateDirLocked(std::path::PathBuf),
+    /// The state directory cannot be created or locked.
+    #[error("cannot use the state directory {}: {message}", .path.display())]
+    StateDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What failed.
+        message: String,
+    },
 }

@@ -30,7 +30,7 @@ pub use codec::{Codec, CodecError, TopicCodec};
 pub use config::{ConfigError, StreamsConfig};
 pub use dsl::{BranchedKStream, Change, KGroupedStream, KStream, KTable, StreamsBuilder, Topic};
 pub use error::{ProcessError, StoreError, StreamsError, TopologyError};
-pub use kafka::{EmbeddedBroker, StoreSnapshot};
+pub use kafka::{EmbeddedBroker, StateRestoreListener, StoreSnapshot};
 pub use processor::{
     Data, InitContext, Processor, ProcessorContext, ProcessorFunction, PunctuationType,
     PunctuatorId,

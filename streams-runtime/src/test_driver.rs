@@ -19,12 +19,15 @@ use crate::codec::{StoreKeyCodec, StoreValueCodec};
 use crate::dsl::Topic;
 use crate::error::{ProcessError, StreamsError};
 use crate::record::{Headers, Record};
-use crate::state::{KeyValueStore, StateStore};
+use crate::state::{KeyValueStore, RocksDbMemory, StateStore};
 use crate::task::{
     DeserializationErrorHandler, OutgoingRecord, ProcessingErrorHandler, RawRecord,
-    RecordCollector, StreamTask, TaskConfig, TaskMetrics,
+    RecordCollector, StateRoot, StreamTask, TaskConfig, TaskMetrics,
 };
 use crate::topology::Topology;
+
+/// The RocksDB budget of a test driver's stores: small, tests hold little state.
+const TEST_DRIVER_ROCKSDB_MEMORY: usize = 16 * 1024 * 1024;
 
 /// Settings of a [`TopologyTestDriver`].
 #[derive(Debug, Clone)]
@@ -104,6 +107,9 @@ pub struct TopologyTestDriver {
     topics: HashMap<String, TopicLog>,
     collector: Rc<RefCell<MemoryCollector>>,
     wall_clock: i64,
+    /// The persistent stores' directory; removed when the driver is dropped (after the tasks,
+    /// which are declared first and so dropped first).
+    _state_dir: tempfile::TempDir,
 }
 
 impl TopologyTestDriver {
@@ -116,10 +122,21 @@ impl TopologyTestDriver {
     pub fn with_config(topology: Topology, config: TestDriverConfig) -> Result<Self, StreamsError> {
         let topology = Arc::new(topology);
         let collector = Rc::new(RefCell::new(MemoryCollector::default()));
+        let state_dir = tempfile::Builder::new()
+            .prefix("streams-test-driver-")
+            .tempdir()
+            .map_err(|e| StreamsError::StateDir {
+                path: std::env::temp_dir(),
+                message: e.to_string(),
+            })?;
         let task_config = TaskConfig {
             application_id: config.application_id.as_str().into(),
             deserialization_errors: config.deserialization_errors.clone(),
             processing_errors: config.processing_errors,
+            state: Some(StateRoot {
+                app_dir: state_dir.path().join(&config.application_id),
+                rocksdb: RocksDbMemory::new(TEST_DRIVER_ROCKSDB_MEMORY),
+            }),
         };
         let shared: Rc<RefCell<dyn RecordCollector>> = collector.clone();
         let tasks = topology
@@ -142,6 +159,7 @@ impl TopologyTestDriver {
             topics: HashMap::new(),
             collector,
             wall_clock: config.initial_wall_clock,
+            _state_dir: state_dir,
         };
         // Processors may produce records in `init`.
         driver.run()?;

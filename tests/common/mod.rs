@@ -167,7 +167,7 @@ pub fn lines(count: usize, seed: u64) -> Vec<String> {
                     WORDS[((x >> 33) % WORDS.len() as u64) as usize]
                 })
                 .collect();
-            line.join(if x % 2 == 0 { " " } else { ", " })
+            line.join(if x.is_multiple_of(2) { " " } else { ", " })
         })
         .collect()
 }

@@ -1,6 +1,7 @@
 //! The Kafka record collector: hands every record a thread's tasks produce to its producer, and
 //! collects the producer's delivery failures for the production-error handler.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,13 +13,20 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Message};
 
 use crate::error::ProcessError;
+use crate::state::ChangelogOffsets;
 use crate::task::{OutgoingRecord, RecordCollector};
 
-/// Counts deliveries and keeps the first failure, which the stream thread reports.
+/// Counts deliveries and keeps the first failure, which the stream thread reports; remembers
+/// where the thread's changelog writes ended, for checkpoints.
 #[derive(Default)]
 pub(crate) struct DeliveryTracker {
     pub(crate) failed: AtomicU64,
     pub(crate) first_error: Mutex<Option<String>>,
+    /// `<application.id>-`: changelog topics start with it (and end with `-changelog`).
+    changelog_prefix: String,
+    /// Changelog topic → partition → the offset after the last delivered record. Touched by
+    /// the delivery callback, which runs on the thread itself (in `poll` and `flush`).
+    changelog_ends: Mutex<HashMap<String, HashMap<i32, i64>>>,
 }
 
 impl ClientContext for DeliveryTracker {}
@@ -27,6 +35,21 @@ impl ProducerContext for DeliveryTracker {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Ok(message) = result {
+            let topic = message.topic();
+            if topic.starts_with(&self.changelog_prefix)
+                && topic.ends_with("-changelog")
+                && let Ok(mut ends) = self.changelog_ends.lock()
+            {
+                let next = message.offset() + 1;
+                let partitions = match ends.get_mut(topic) {
+                    Some(partitions) => partitions,
+                    None => ends.entry(topic.to_owned()).or_default(),
+                };
+                let end = partitions.entry(message.partition()).or_insert(next);
+                *end = (*end).max(next);
+            }
+        }
         if let Err((error, message)) = result {
             self.failed.fetch_add(1, Ordering::Relaxed);
             let text = format!(
@@ -43,6 +66,28 @@ impl ProducerContext for DeliveryTracker {
 }
 
 impl DeliveryTracker {
+    /// A tracker for the producer of a thread of application `application_id`.
+    pub(crate) fn new(application_id: &str) -> Self {
+        DeliveryTracker {
+            changelog_prefix: format!("{application_id}-"),
+            ..DeliveryTracker::default()
+        }
+    }
+
+    /// Where the delivered changelog writes end: (topic, partition) → next offset.
+    pub(crate) fn changelog_ends(&self) -> ChangelogOffsets {
+        let Ok(ends) = self.changelog_ends.lock() else {
+            return ChangelogOffsets::new();
+        };
+        ends.iter()
+            .flat_map(|(topic, partitions)| {
+                partitions
+                    .iter()
+                    .map(move |(&partition, &end)| ((topic.clone(), partition), end))
+            })
+            .collect()
+    }
+
     /// Takes the first failure since the last call.
     pub(crate) fn take_error(&self) -> Option<String> {
         self.first_error.lock().ok()?.take()

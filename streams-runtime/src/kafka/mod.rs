@@ -5,7 +5,7 @@
 
 mod collector;
 pub mod embedded;
-mod restore;
+pub mod restore;
 pub(crate) mod thread;
 pub mod topics;
 
@@ -17,6 +17,7 @@ use crate::task::TaskId;
 pub use embedded::EmbeddedBroker;
 /// The Kafka client library the runtime uses, for programs that also talk to Kafka directly.
 pub use rdkafka;
+pub use restore::StateRestoreListener;
 
 /// The contents of one store of one task, as bytes, taken when its thread stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]

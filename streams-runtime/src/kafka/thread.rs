@@ -3,8 +3,8 @@
 //!
 //! The loop polls a batch of records without blocking while work is buffered, hands each record
 //! to its task, lets every processable task drain its buffers in timestamp order, fires
-//! punctuations, and commits on the commit interval: flush stores → flush the producer → commit
-//! the offsets of processed records. Nothing on that path takes a lock or an async hop per record;
+//! punctuations, and commits on the commit interval: flush the producer → commit the offsets of
+//! processed records → checkpoint persistent stores. Nothing on that path takes a lock or an async hop per record;
 //! the offsets a rebalance must commit are published once per loop.
 //!
 //! Assignment uses the consumer group's eager `range` assignor, which gives a member the same
@@ -28,12 +28,12 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::collector::{DeliveryTracker, KafkaCollector, ThreadProducer, flush};
-use super::restore::ChangelogReader;
+use super::restore::{ChangelogReader, StateRestoreListener};
 use super::{KafkaClients, StoreSnapshot};
 use crate::config::{ProductionErrorHandler, StreamsConfig};
 use crate::error::StreamsError;
 use crate::record::Headers;
-use crate::task::{RawRecord, RecordCollector, StreamTask, TaskConfig, TaskId};
+use crate::task::{RawRecord, RecordCollector, StateRoot, StreamTask, TaskConfig, TaskId};
 use crate::topology::Topology;
 
 /// How long a thread must see no records before it asks the broker whether it is drained.
@@ -183,11 +183,13 @@ impl StreamThread {
         config: Arc<StreamsConfig>,
         clients: &KafkaClients,
         control: Arc<ThreadControl>,
+        state: StateRoot,
+        restore_listener: Option<Arc<dyn StateRestoreListener>>,
     ) -> Result<Self, StreamsError> {
         let producer: Arc<ThreadProducer> = Arc::new(
             clients
                 .producer_config(&name)
-                .create_with_context(DeliveryTracker::default())
+                .create_with_context(DeliveryTracker::new(&config.application_id))
                 .map_err(|e| StreamsError::Kafka(format!("cannot create the producer: {e}")))?,
         );
         let shared = Arc::new(ThreadShared {
@@ -218,8 +220,9 @@ impl StreamThread {
             application_id: application_id.as_str().into(),
             deserialization_errors: config.deserialization_errors.task_handler(),
             processing_errors: config.processing_errors,
+            state: Some(state),
         };
-        let restorer = ChangelogReader::new(clients.restore_config(&name))?;
+        let restorer = ChangelogReader::new(clients.restore_config(&name), restore_listener)?;
         Ok(StreamThread {
             name,
             collector: std::rc::Rc::new(std::cell::RefCell::new(KafkaCollector::new(Arc::clone(
@@ -250,7 +253,10 @@ impl StreamThread {
         tracing::info!(thread = %self.name, ?topics, "stream thread started");
         let result = self.run_loop();
         let outcome = match result {
-            Ok(()) => self.commit().map(|()| self.snapshot()),
+            Ok(()) => self
+                .commit()
+                .and_then(|()| self.checkpoint(true))
+                .map(|()| self.snapshot()),
             Err(error) => Err(error),
         };
         for (_, task) in std::mem::take(&mut self.tasks) {
@@ -455,12 +461,27 @@ impl StreamThread {
         }
     }
 
-    /// flush stores → flush the producer → commit the processed offsets.
+    /// Writes the checkpoints of tasks with persistent stores: every task's when `force`d (a
+    /// clean close), otherwise those that wrote enough changelog records since their last one.
+    /// Only when every write the producer took was delivered, so a checkpoint never vouches
+    /// for a store write its changelog lacks.
+    fn checkpoint(&mut self, force: bool) -> Result<(), StreamsError> {
+        if self.producer.in_flight_count() > 0 {
+            return Ok(());
+        }
+        let ends = self.producer.context().changelog_ends();
+        for task in self.tasks.values_mut() {
+            task.update_changelog_offsets(&ends);
+            task.maybe_checkpoint(force)?;
+        }
+        Ok(())
+    }
+
+    /// flush the producer → commit the processed offsets → checkpoint persistent stores. (Store
+    /// writes reach their backends and changelogs as they happen, so the stores have nothing to
+    /// flush before that; RocksDB memtables are flushed with the checkpoint.)
     fn commit(&mut self) -> Result<(), StreamsError> {
         self.publish_progress();
-        for task in self.tasks.values_mut() {
-            task.flush()?;
-        }
         flush(&self.producer, self.shared.commit_timeout)
             .map_err(|e| StreamsError::Kafka(format!("cannot flush the producer: {e}")))?;
         self.check_deliveries()?;
@@ -469,7 +490,7 @@ impl StreamThread {
             Err(_) => return Ok(()),
         };
         match commit_offsets(&self.consumer, &pending) {
-            Ok(()) => {}
+            Ok(()) => self.checkpoint(false)?,
             Err(KafkaError::ConsumerCommit(code)) if task_migrated(code) => {
                 // The group moved on without this member: its tasks may already run elsewhere.
                 // Drop them (their changelogs hold their state) and rebuild from the assignment
@@ -518,9 +539,19 @@ impl StreamThread {
             .filter(|id| !wanted.contains_key(id))
             .copied()
             .collect();
-        for id in &lost {
-            if let Some(task) = self.tasks.remove(id) {
-                task.close();
+        // The revocation flushed the producer: checkpoint what the lost tasks' stores hold, so
+        // a later return of a task to this instance restores only the changelog's tail.
+        if !lost.is_empty() {
+            let ends = self.producer.context().changelog_ends();
+            let delivered = self.producer.in_flight_count() == 0;
+            for id in &lost {
+                if let Some(mut task) = self.tasks.remove(id) {
+                    if delivered {
+                        task.update_changelog_offsets(&ends);
+                        task.maybe_checkpoint(true)?;
+                    }
+                    task.close();
+                }
             }
         }
         // The consumer fetches again from the committed offsets: drop what was buffered.
@@ -541,7 +572,7 @@ impl StreamThread {
             .copied()
             .collect();
         for id in &missing {
-            let task = StreamTask::new(
+            let mut task = StreamTask::new(
                 &self.topology,
                 id.subtopology,
                 id.partition,
@@ -549,7 +580,8 @@ impl StreamThread {
                 std::rc::Rc::clone(&collector),
                 wall_clock_ms(),
             )?;
-            self.restorer.restore(&task, &self.config.application_id)?;
+            self.restorer
+                .restore(&mut task, &self.config.application_id)?;
             created.push(*id);
             self.tasks.insert(*id, task);
         }

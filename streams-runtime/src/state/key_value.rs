@@ -38,6 +38,27 @@ pub trait BytesKeyValueStore {
             None => self.delete(key).map(drop),
         }
     }
+    /// Applies changelog records in order (`None` deletes) while restoring; disk backends write
+    /// them as one batch.
+    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        records
+            .iter()
+            .try_for_each(|(key, value)| self.restore(key, value.as_deref()))
+    }
+    /// Whether the data outlives the process (and a checkpoint can vouch for it).
+    fn is_persistent(&self) -> bool {
+        false
+    }
+    /// Removes every entry (local state found unusable, to be restored from scratch), without
+    /// logging anything.
+    fn clear(&mut self) -> Result<(), StoreError> {
+        let mut keys: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        self.scan(Bound::Unbounded, Bound::Unbounded, &mut |k, _| {
+            keys.push((k.to_vec(), None));
+            true
+        })?;
+        self.restore_batch(&keys)
+    }
 }
 
 /// A [`BytesKeyValueStore`] in a sorted map.
@@ -99,6 +120,11 @@ impl BytesKeyValueStore for InMemoryKeyValueStore {
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn clear(&mut self) -> Result<(), StoreError> {
+        self.map.clear();
         Ok(())
     }
 }

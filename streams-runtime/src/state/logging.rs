@@ -113,4 +113,17 @@ impl BytesKeyValueStore for ChangeLoggingStore {
         // Replaying the changelog must not write it again.
         self.inner.restore(key, value)
     }
+
+    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        self.inner.restore_batch(records)
+    }
+
+    fn is_persistent(&self) -> bool {
+        self.inner.is_persistent()
+    }
+
+    fn clear(&mut self) -> Result<(), StoreError> {
+        // Dropping unusable local state is not a change to log.
+        self.inner.clear()
+    }
 }

@@ -29,7 +29,7 @@ impl<K, V, KC, VC> Default for Materialized<K, V, KC, VC> {
         Materialized {
             name: None,
             logging: true,
-            backend: StoreBackend::InMemory,
+            backend: StoreBackend::default(),
             types: PhantomData,
         }
     }

@@ -8,26 +8,43 @@
 //! processor opens typed handles to them in `init`. Handles are cheap to clone and never cross
 //! threads: a task and its stores live on one stream thread.
 
+mod checkpoint;
 mod key_value;
 mod logging;
 mod materialized;
+mod rocksdb;
 
+pub use checkpoint::{CHECKPOINT_FILE, ChangelogOffsets, Checkpoint};
 pub(crate) use key_value::split_timestamp;
 pub use key_value::{BytesKeyValueStore, InMemoryKeyValueStore, KeyValueStore};
 pub use logging::{ChangelogContext, changelog_topic};
 pub use materialized::Materialized;
+pub use rocksdb::{DEFAULT_ROCKSDB_MEMORY_BYTES, RocksDbKeyValueStore, RocksDbMemory};
 
 use std::any::TypeId;
 use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::error::StoreError;
 
 /// Where a store keeps its data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum StoreBackend {
+    /// RocksDB, under `<state.dir>/<application.id>/<task id>/<store name>` (the default).
+    #[default]
+    RocksDb,
     /// A sorted map in the process's memory.
     InMemory,
+}
+
+/// Where a task's persistent stores live, and the RocksDB memory they share.
+#[derive(Debug, Clone)]
+pub struct StateLocation {
+    /// The task's directory: `<state.dir>/<application.id>/<task id>`.
+    pub task_dir: PathBuf,
+    /// The instance's shared RocksDB block cache and write-buffer budget.
+    pub rocksdb: RocksDbMemory,
 }
 
 /// The kind of a store, as shown by `describe()` and used to pick a backend.
@@ -55,7 +72,7 @@ impl StoreSpec {
         StoreSpec {
             name: name.into(),
             kind,
-            backend: StoreBackend::InMemory,
+            backend: StoreBackend::default(),
             logging: true,
             timestamped: false,
             handle_type: TypeId::of::<H>(),
@@ -122,12 +139,27 @@ impl StoreSpec {
         self.kind == other.kind && self.handle_type == other.handle_type
     }
 
-    fn open_backend(&self, changelog: Option<&ChangelogContext>) -> OpenStore {
-        let backend: Box<dyn BytesKeyValueStore> = match (self.kind, self.backend) {
-            (StoreKind::KeyValue, StoreBackend::InMemory) => {
-                Box::new(InMemoryKeyValueStore::default())
-            }
-        };
+    /// Opens the backend; also says whether it holds local state from before (a persistent
+    /// store that opened an existing database).
+    fn open_backend(
+        &self,
+        changelog: Option<&ChangelogContext>,
+        location: Option<&StateLocation>,
+    ) -> Result<(OpenStore, bool), StoreError> {
+        let (backend, existing): (Box<dyn BytesKeyValueStore>, bool) =
+            match (self.kind, self.backend) {
+                (StoreKind::KeyValue, StoreBackend::InMemory) => {
+                    (Box::new(InMemoryKeyValueStore::default()), false)
+                }
+                (StoreKind::KeyValue, StoreBackend::RocksDb) => {
+                    let location = location.ok_or_else(|| StoreError::Backend {
+                        store: self.name.clone(),
+                        message: "a RocksDB store needs a state directory".to_owned(),
+                    })?;
+                    let (store, existing) = open_rocksdb(&self.name, location)?;
+                    (Box::new(store), existing)
+                }
+            };
         let backend = match changelog {
             Some(context) if self.logging => Box::new(logging::ChangeLoggingStore::new(
                 backend,
@@ -136,7 +168,43 @@ impl StoreSpec {
             )),
             _ => backend,
         };
-        OpenStore::KeyValue(Rc::new(RefCell::new(backend)))
+        Ok((
+            OpenStore::KeyValue(Rc::new(RefCell::new(backend))),
+            existing,
+        ))
+    }
+}
+
+/// Opens the RocksDB store `name` of a task; a database that does not open (damaged, or from an
+/// incompatible version) is deleted and created empty, to be rebuilt from the changelog.
+fn open_rocksdb(
+    name: &str,
+    location: &StateLocation,
+) -> Result<(RocksDbKeyValueStore, bool), StoreError> {
+    let path = location.task_dir.join(name);
+    let existed = path.join("CURRENT").exists();
+    match RocksDbKeyValueStore::open(name, &path, &location.rocksdb) {
+        Ok(store) => Ok((store, existed)),
+        Err(error) => {
+            tracing::warn!(store = name, path = %path.display(), %error,
+                "cannot open the local store; deleting it to rebuild it from the changelog");
+            remove_dir(name, &path)?;
+            Ok((
+                RocksDbKeyValueStore::open(name, &path, &location.rocksdb)?,
+                false,
+            ))
+        }
+    }
+}
+
+fn remove_dir(name: &str, path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::Backend {
+            store: name.to_owned(),
+            message: format!("cannot delete {}: {e}", path.display()),
+        }),
     }
 }
 
@@ -165,6 +233,8 @@ pub(crate) enum OpenStore {
 pub struct TaskStore {
     spec: StoreSpec,
     open: OpenStore,
+    /// Whether the backend opened local state kept from an earlier run.
+    existing: bool,
 }
 
 impl TaskStore {
@@ -220,6 +290,33 @@ impl TaskStore {
             OpenStore::KeyValue(backend) => backend.borrow_mut().restore(key, value),
         }
     }
+
+    /// Applies changelog records in order (restoring), in one batch where the backend can.
+    pub fn restore_batch(&self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        match &self.open {
+            OpenStore::KeyValue(backend) => backend.borrow_mut().restore_batch(records),
+        }
+    }
+
+    /// Removes every entry, without logging (local state to be restored from scratch).
+    pub fn clear(&self) -> Result<(), StoreError> {
+        match &self.open {
+            OpenStore::KeyValue(backend) => backend.borrow_mut().clear(),
+        }
+    }
+
+    /// Whether the store's data outlives the process.
+    pub fn is_persistent(&self) -> bool {
+        match &self.open {
+            OpenStore::KeyValue(backend) => backend.borrow().is_persistent(),
+        }
+    }
+
+    /// Whether the store opened local data kept from an earlier run (which a checkpoint may
+    /// vouch for); a new, rebuilt or in-memory store restores its whole changelog.
+    pub fn has_local_state(&self) -> bool {
+        self.existing
+    }
 }
 
 /// The stores of one task, created from the specs of its sub-topology.
@@ -232,16 +329,20 @@ impl TaskStores {
     pub(crate) fn open<'a>(
         specs: impl IntoIterator<Item = &'a StoreSpec>,
         changelog: Option<&ChangelogContext>,
-    ) -> Self {
-        TaskStores {
-            stores: specs
-                .into_iter()
-                .map(|spec| TaskStore {
+        location: Option<&StateLocation>,
+    ) -> Result<Self, StoreError> {
+        let stores = specs
+            .into_iter()
+            .map(|spec| {
+                let (open, existing) = spec.open_backend(changelog, location)?;
+                Ok(TaskStore {
                     spec: spec.clone(),
-                    open: spec.open_backend(changelog),
+                    open,
+                    existing,
                 })
-                .collect(),
-        }
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(TaskStores { stores })
     }
 
     /// The store named `name`, if this task has it.

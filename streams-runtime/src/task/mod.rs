@@ -22,9 +22,26 @@ use partition_group::PartitionGroup;
 use crate::error::{ProcessError, StoreError, StreamsError, TopologyError};
 use crate::processor::{PunctuationSchedule, PunctuationType, TaskEnv};
 use crate::record::{Headers, RecordContext};
-use crate::state::{ChangelogContext, TaskStores};
+use crate::state::{
+    ChangelogContext, ChangelogOffsets, Checkpoint, RocksDbMemory, StateLocation, StoreBackend,
+    TaskStores, changelog_topic,
+};
 use crate::topology::Topology;
 use crate::topology::node::{BuildContext, BuiltNode, NodeInfo, NodeLifecycle, RawSource};
+
+fn remove_store_dir(path: &std::path::Path) -> Result<(), StoreError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "deleted local state no checkpoint vouches for");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::Backend {
+            store: path.display().to_string(),
+            message: format!("cannot delete unvouched local state: {e}"),
+        }),
+    }
+}
 
 /// A task's identity: `<sub-topology>_<partition>`, as Kafka Streams names tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,18 +112,45 @@ pub struct TaskConfig {
     pub deserialization_errors: DeserializationErrorHandler,
     /// The processing error policy.
     pub processing_errors: ProcessingErrorHandler,
+    /// Where persistent stores live; without it, only in-memory stores can be opened.
+    pub state: Option<StateRoot>,
 }
 
 impl TaskConfig {
-    /// Defaults (fail on every error) for the given application id.
+    /// Defaults (fail on every error, no state directory) for the given application id.
     pub fn new(application_id: &str) -> Self {
         TaskConfig {
             application_id: application_id.into(),
             deserialization_errors: DeserializationErrorHandler::Fail,
             processing_errors: ProcessingErrorHandler::Fail,
+            state: None,
         }
     }
 }
+
+/// The state directory of an application instance, `<state.dir>/<application.id>`, and the
+/// RocksDB memory its stores share.
+#[derive(Debug, Clone)]
+pub struct StateRoot {
+    /// `<state.dir>/<application.id>`.
+    pub app_dir: std::path::PathBuf,
+    /// The shared block cache and write-buffer budget.
+    pub rocksdb: RocksDbMemory,
+}
+
+impl StateRoot {
+    /// Where the stores of task `id` live.
+    pub fn location(&self, id: TaskId) -> StateLocation {
+        StateLocation {
+            task_dir: self.app_dir.join(id.to_string()),
+            rocksdb: self.rocksdb.clone(),
+        }
+    }
+}
+
+/// How many changelog records a task writes before a commit also flushes its persistent stores
+/// and writes a checkpoint (as Kafka Streams does, to keep commits cheap under at-least-once).
+const CHECKPOINT_DELTA: i64 = 10_000;
 
 /// Counters of one task.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -124,6 +168,13 @@ pub struct StreamTask {
     id: TaskId,
     lifecycles: Vec<(usize, Rc<dyn NodeLifecycle>)>,
     stores: TaskStores,
+    /// The task directory's checkpoint, when the task has persistent logged stores.
+    checkpoint: Option<Checkpoint>,
+    /// For each changelog partition of the task: the next offset its store has applied, as
+    /// known from the checkpoint, the restore, and the deliveries of the task's own writes.
+    changelog_offsets: ChangelogOffsets,
+    /// The offsets the checkpoint file holds now.
+    checkpointed: ChangelogOffsets,
     queues: PartitionGroup<Rc<dyn RawSource>>,
     env: TaskEnv,
     config: TaskConfig,
@@ -155,7 +206,45 @@ impl StreamTask {
             collector: Rc::clone(&collector),
             timestamp: Rc::clone(&current_timestamp),
         };
-        let stores = TaskStores::open(&sub.stores, Some(&changelog));
+        let location = config.state.as_ref().map(|root| root.location(id));
+        let persistent_logged: Vec<_> = sub
+            .stores
+            .iter()
+            .filter(|spec| spec.backend() == StoreBackend::RocksDb && spec.logging_enabled())
+            .collect();
+        let checkpoint = location
+            .as_ref()
+            .filter(|_| !persistent_logged.is_empty())
+            .map(|location| Checkpoint::in_dir(&location.task_dir));
+        let checkpointed = match &checkpoint {
+            Some(checkpoint) => checkpoint.read().unwrap_or_else(|error| {
+                tracing::warn!(task = %id, %error, "ignoring a damaged checkpoint");
+                ChangelogOffsets::new()
+            }),
+            None => ChangelogOffsets::new(),
+        };
+        // Local state no checkpoint vouches for may be ahead of, or apart from, its changelog:
+        // delete it, and restore the store from the changelog's beginning.
+        if let Some(location) = &location {
+            for spec in &persistent_logged {
+                let topic = changelog_topic(&config.application_id, spec.name());
+                if !checkpointed.contains_key(&(topic, partition)) {
+                    remove_store_dir(&location.task_dir.join(spec.name()))?;
+                }
+            }
+        }
+        let stores = TaskStores::open(&sub.stores, Some(&changelog), location.as_ref())?;
+        let changelog_offsets = stores
+            .iter()
+            .filter(|store| store.has_local_state() && store.spec().logging_enabled())
+            .filter_map(|store| {
+                let key = (
+                    changelog_topic(&config.application_id, store.spec().name()),
+                    partition,
+                );
+                checkpointed.get(&key).map(|&offset| (key, offset))
+            })
+            .collect();
         let ctx = BuildContext {
             application_id: &config.application_id,
         };
@@ -205,6 +294,9 @@ impl StreamTask {
             id,
             lifecycles,
             stores,
+            checkpoint,
+            changelog_offsets,
+            checkpointed,
             queues,
             env: TaskEnv {
                 task_id: id,
@@ -404,6 +496,67 @@ impl StreamTask {
     /// Flushes the task's stores (the first step of a commit).
     pub fn flush(&mut self) -> Result<(), StoreError> {
         self.stores.flush()
+    }
+
+    /// The offset a store's restore starts at: the checkpointed offset of its changelog
+    /// partition when the store kept local state, `None` (the beginning) otherwise.
+    pub fn restore_start(&self, changelog: &str) -> Option<i64> {
+        self.changelog_offsets
+            .get(&(changelog.to_owned(), self.id.partition))
+            .copied()
+    }
+
+    /// Records that the store logging to `changelog` has applied everything before `next`.
+    pub fn set_changelog_offset(&mut self, changelog: &str, next: i64) {
+        self.changelog_offsets
+            .insert((changelog.to_owned(), self.id.partition), next);
+    }
+
+    /// Takes the end offsets of the task's own delivered changelog writes; `ends` maps
+    /// (changelog topic, partition) to the next offset after the last delivered record.
+    pub fn update_changelog_offsets(&mut self, ends: &ChangelogOffsets) {
+        for store in self.stores.iter().filter(|s| s.spec().logging_enabled()) {
+            let key = (
+                changelog_topic(&self.config.application_id, store.spec().name()),
+                self.id.partition,
+            );
+            if let Some(&end) = ends.get(&key) {
+                let offset = self.changelog_offsets.entry(key).or_insert(end);
+                *offset = (*offset).max(end);
+            }
+        }
+    }
+
+    /// Flushes the persistent stores and writes the checkpoint, when `force`d (a clean close)
+    /// or when enough changelog records were written since the last one. Returns whether it
+    /// wrote one.
+    pub fn maybe_checkpoint(&mut self, force: bool) -> Result<bool, StoreError> {
+        let Some(checkpoint) = &self.checkpoint else {
+            return Ok(false);
+        };
+        let persistent: ChangelogOffsets = self
+            .stores
+            .iter()
+            .filter(|s| s.is_persistent() && s.spec().logging_enabled())
+            .filter_map(|s| {
+                let key = (
+                    changelog_topic(&self.config.application_id, s.spec().name()),
+                    self.id.partition,
+                );
+                self.changelog_offsets.get(&key).map(|&o| (key, o))
+            })
+            .collect();
+        let delta: i64 = persistent
+            .iter()
+            .map(|(key, offset)| offset - self.checkpointed.get(key).copied().unwrap_or(0))
+            .sum();
+        if persistent == self.checkpointed || (!force && delta < CHECKPOINT_DELTA) {
+            return Ok(false);
+        }
+        self.stores.flush()?;
+        checkpoint.write(&persistent)?;
+        self.checkpointed = persistent;
+        Ok(true)
     }
 
     /// Closes the processors (in topology order) and releases the stores.

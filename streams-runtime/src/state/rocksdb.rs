@@ -1,0 +1,276 @@
+//! The RocksDB key-value backend, and the memory every RocksDB store of an instance shares.
+//!
+//! RocksDB's memory is bounded per application instance, not per store: one LRU block cache and
+//! one write-buffer manager that charges memtables to that cache, shared by every store the
+//! instance opens (Kafka Streams documents the same recipe as `BoundedMemoryRocksDBConfig`;
+//! without it each store gets its own cache and memtables, and memory grows with the number of
+//! tasks). The write-ahead log is off: the changelog topic is the durable copy, and a store that
+//! lost its unflushed writes in a crash is caught up from the changelog.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use rocksdb::{
+    BlockBasedOptions, Cache, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
+    WriteBufferManager, WriteOptions,
+};
+
+use super::BytesKeyValueStore;
+use crate::error::StoreError;
+
+/// The default of `rocksdb.memory.max.bytes`: block cache and memtables of all stores together.
+pub const DEFAULT_ROCKSDB_MEMORY_BYTES: usize = 128 * 1024 * 1024;
+
+/// The memory shared by the RocksDB stores of one application instance: one block cache, and a
+/// write-buffer manager charging memtables to it, so the total stays near one bound.
+#[derive(Clone)]
+pub struct RocksDbMemory {
+    cache: Cache,
+    write_buffers: WriteBufferManager,
+    bytes: usize,
+}
+
+impl std::fmt::Debug for RocksDbMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksDbMemory")
+            .field("bytes", &self.bytes)
+            .field("cache_usage", &self.cache.get_usage())
+            .field("write_buffer_usage", &self.write_buffers.get_usage())
+            .finish()
+    }
+}
+
+impl RocksDbMemory {
+    /// A budget of `bytes` for block cache and memtables together; memtables may take half.
+    pub fn new(bytes: usize) -> Self {
+        let cache = Cache::new_lru_cache(bytes);
+        let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(
+            bytes / 2,
+            false,
+            cache.clone(),
+        );
+        RocksDbMemory {
+            cache,
+            write_buffers,
+            bytes,
+        }
+    }
+
+    /// The configured budget in bytes.
+    pub fn budget(&self) -> usize {
+        self.bytes
+    }
+
+    /// Bytes held now by the shared block cache (which memtables are charged to).
+    pub fn usage(&self) -> usize {
+        self.cache.get_usage()
+    }
+
+    fn options(&self) -> Options {
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&self.cache);
+        // Index and filter blocks count against the bound too, the top level stays pinned.
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_cache_index_and_filter_blocks_with_high_priority(true);
+        table.set_pin_top_level_index_and_filter(true);
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.set_block_based_table_factory(&table);
+        options.set_write_buffer_manager(&self.write_buffers);
+        // Kafka Streams' defaults: 16 MiB memtables, at most 3 per store.
+        options.set_write_buffer_size(16 * 1024 * 1024);
+        options.set_max_write_buffer_number(3);
+        options
+    }
+}
+
+/// A [`BytesKeyValueStore`] in a RocksDB database of its own directory.
+pub struct RocksDbKeyValueStore {
+    db: DB,
+    path: PathBuf,
+    name: String,
+    write: WriteOptions,
+}
+
+impl std::fmt::Debug for RocksDbKeyValueStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksDbKeyValueStore")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// How many changelog records a restore writes in one batch.
+const RESTORE_BATCH: usize = 10_000;
+
+impl RocksDbKeyValueStore {
+    /// Opens (creating if needed) the store `name` at `path`.
+    pub fn open(name: &str, path: &Path, memory: &RocksDbMemory) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(path).map_err(|e| StoreError::Backend {
+            store: name.to_owned(),
+            message: format!("cannot create {}: {e}", path.display()),
+        })?;
+        let db = DB::open(&memory.options(), path).map_err(|e| backend(name, &e))?;
+        let mut write = WriteOptions::default();
+        write.disable_wal(true);
+        Ok(RocksDbKeyValueStore {
+            db,
+            path: path.to_owned(),
+            name: name.to_owned(),
+            write,
+        })
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, error: &rocksdb::Error) -> StoreError {
+        backend(&self.name, error)
+    }
+}
+
+fn backend(name: &str, error: &rocksdb::Error) -> StoreError {
+    StoreError::Backend {
+        store: name.to_owned(),
+        message: error.to_string(),
+    }
+}
+
+impl BytesKeyValueStore for RocksDbKeyValueStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get(key).map_err(|e| self.error(&e))
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.db
+            .put_opt(key, value, &self.write)
+            .map_err(|e| self.error(&e))
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let old = self.get(key)?;
+        if old.is_some() {
+            self.db
+                .delete_opt(key, &self.write)
+                .map_err(|e| self.error(&e))?;
+        }
+        Ok(old)
+    }
+
+    fn scan(
+        &self,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut read = ReadOptions::default();
+        if let Bound::Excluded(end) = to {
+            read.set_iterate_upper_bound(end.to_vec());
+        }
+        let mode = match from {
+            Bound::Included(start) | Bound::Excluded(start) => {
+                IteratorMode::From(start, Direction::Forward)
+            }
+            Bound::Unbounded => IteratorMode::Start,
+        };
+        for entry in self.db.iterator_opt(mode, read) {
+            let (key, value) = entry.map_err(|e| self.error(&e))?;
+            if let Bound::Excluded(start) = from
+                && &*key == start
+            {
+                continue;
+            }
+            if let Bound::Included(end) = to
+                && &*key > end
+            {
+                break;
+            }
+            if !visit(&key, &value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn approximate_len(&self) -> u64 {
+        self.db
+            .property_int_value("rocksdb.estimate-num-keys")
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        // Without a write-ahead log, memtables are lost in a crash: write them to disk before a
+        // checkpoint vouches for them.
+        self.db.flush().map_err(|e| self.error(&e))
+    }
+
+    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        for chunk in records.chunks(RESTORE_BATCH) {
+            let mut batch = WriteBatch::default();
+            for (key, value) in chunk {
+                match value {
+                    Some(value) => batch.put(key, value),
+                    None => batch.delete(key),
+                }
+            }
+            self.db
+                .write_opt(batch, &self.write)
+                .map_err(|e| self.error(&e))?;
+        }
+        Ok(())
+    }
+
+    fn is_persistent(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_one_budget_for_every_store() {
+        let memory = RocksDbMemory::new(8 * 1024 * 1024);
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = RocksDbKeyValueStore::open("a", &dir.path().join("a"), &memory).unwrap();
+        let mut b = RocksDbKeyValueStore::open("b", &dir.path().join("b"), &memory).unwrap();
+        for i in 0..1000u32 {
+            a.put(&i.to_be_bytes(), &[7; 100]).unwrap();
+            b.put(&i.to_be_bytes(), &[8; 100]).unwrap();
+        }
+        // Both stores' memtables are charged to the one shared cache.
+        assert!(memory.usage() > 200_000, "{memory:?}");
+        assert!(
+            memory.usage() <= memory.budget() + 4 * 1024 * 1024,
+            "{memory:?}"
+        );
+    }
+
+    #[test]
+    fn a_reopened_store_has_what_was_flushed() {
+        let memory = RocksDbMemory::new(8 * 1024 * 1024);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let mut store = RocksDbKeyValueStore::open("s", &path, &memory).unwrap();
+        store
+            .restore_batch(&[
+                (b"a".to_vec(), Some(b"1".to_vec())),
+                (b"b".to_vec(), Some(b"2".to_vec())),
+                (b"a".to_vec(), None),
+            ])
+            .unwrap();
+        store.put(b"c", b"3").unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let store = RocksDbKeyValueStore::open("s", &path, &memory).unwrap();
+        assert_eq!(store.get(b"a").unwrap(), None);
+        assert_eq!(store.get(b"b").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(store.get(b"c").unwrap(), Some(b"3".to_vec()));
+    }
+}

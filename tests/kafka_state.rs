@@ -1,0 +1,239 @@
+//! Durable state on the embedded broker: RocksDB stores restored from their changelogs into a
+//! fresh instance, a clean restart that restores nothing (the checkpoint vouches for the local
+//! stores), damaged or foreign local state rebuilt from the changelog, and the state directory
+//! lock.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use streams::task::TaskId;
+use streams::{EmbeddedBroker, KafkaStreams, StateRestoreListener, StreamsConfig, StreamsError};
+
+const QUIET: Duration = Duration::from_millis(1500);
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// Records each store restore: (task, store, records applied).
+#[derive(Default)]
+struct Restores(Mutex<Vec<(TaskId, String, u64)>>);
+
+impl StateRestoreListener for Restores {
+    fn on_restore_end(&self, task: TaskId, store: &str, records: u64) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((task, store.to_owned(), records));
+    }
+}
+
+impl Restores {
+    fn total(&self) -> u64 {
+        self.0.lock().unwrap().iter().map(|(_, _, n)| n).sum()
+    }
+}
+
+struct Setup {
+    broker: EmbeddedBroker,
+    lines: String,
+    counts: String,
+    application_id: String,
+}
+
+impl Setup {
+    fn new() -> Self {
+        streams::cli::init_tracing();
+        let broker = EmbeddedBroker::start().unwrap();
+        let (lines, counts) = (unique("lines"), unique("counts"));
+        broker.create_topic(&lines, 2).unwrap();
+        broker.create_topic(&counts, 2).unwrap();
+        Setup {
+            broker,
+            lines,
+            counts,
+            application_id: unique("stateful"),
+        }
+    }
+
+    fn config(&self, state_dir: &Path) -> StreamsConfig {
+        let mut config = StreamsConfig::new(&self.application_id)
+            .bootstrap_servers(self.broker.bootstrap_servers())
+            .commit_interval(Duration::from_millis(200))
+            .state_dir(state_dir);
+        config.set("consumer.session.timeout.ms", "3000").unwrap();
+        config.set("consumer.heartbeat.interval.ms", "500").unwrap();
+        config
+    }
+
+    fn instance(&self, state_dir: &Path, restores: &Arc<Restores>) -> KafkaStreams {
+        let topology = wordcount_topology(&self.lines, &self.counts);
+        let config = self.config(state_dir);
+        self.broker.prepare(&topology, &config).unwrap();
+        let mut app = KafkaStreams::new(topology, config).unwrap();
+        app.set_restore_listener(Arc::clone(restores) as Arc<dyn StateRestoreListener>);
+        app
+    }
+
+    /// Runs an instance on `state_dir` until idle; returns its final counts and restores.
+    fn run(&self, state_dir: &Path) -> (BTreeMap<String, u64>, Arc<Restores>) {
+        let restores = Arc::new(Restores::default());
+        let mut app = self.instance(state_dir, &restores);
+        app.start().unwrap();
+        wait_idle(&app, QUIET, LIMIT);
+        (snapshot_counts(&app.close().unwrap()), restores)
+    }
+
+    fn produce(&self, lines: &[String]) {
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        produce_lines(self.broker.bootstrap_servers(), &self.lines, &refs);
+    }
+
+    fn changelog(&self) -> String {
+        format!("{}-counts-changelog", self.application_id)
+    }
+}
+
+fn state_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("state"))
+}
+
+/// The latest count per word in the changelog.
+fn changelog_counts(setup: &Setup) -> BTreeMap<String, u64> {
+    read_all(setup.broker.bootstrap_servers(), &setup.changelog())
+        .into_iter()
+        .map(|record| {
+            let key = String::from_utf8(record.key.unwrap()).unwrap();
+            // Timestamped store values: 8 bytes of timestamp, then the postcard count.
+            let value = record.value.unwrap();
+            let count: u64 = postcard_u64(&value[8..]);
+            (key, count)
+        })
+        .collect()
+}
+
+/// Decodes a postcard (LEB128) unsigned integer.
+fn postcard_u64(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .enumerate()
+        .fold(0, |n, (i, b)| n | (u64::from(b & 0x7f) << (7 * i)))
+}
+
+#[test]
+fn a_fresh_instance_restores_the_changelog_and_a_clean_restart_restores_nothing() {
+    let setup = Setup::new();
+    let input = lines(300, 21);
+    setup.produce(&input);
+    let expected = expected_counts(&input);
+    let occurrences: u64 = expected.values().sum();
+
+    let (first, restores) = setup.run(&state_dir());
+    assert_eq!(first, expected);
+    assert_eq!(restores.total(), 0, "nothing to restore on a new changelog");
+    assert_eq!(
+        changelog_counts(&setup),
+        expected,
+        "the changelog holds the state"
+    );
+
+    // A fresh instance (empty state directory) rebuilds every store from the changelog.
+    let fresh = state_dir();
+    let (second, restores) = setup.run(&fresh);
+    assert_eq!(second, expected);
+    assert_eq!(
+        restores.total(),
+        occurrences,
+        "one changelog record per occurrence"
+    );
+
+    // A clean restart on that directory: the checkpoint vouches for the local stores.
+    let (third, restores) = setup.run(&fresh);
+    assert_eq!(third, expected);
+    assert_eq!(restores.total(), 0, "{:?}", restores.0.lock().unwrap());
+    assert!(
+        !restores.0.lock().unwrap().is_empty(),
+        "every store still reported its (empty) restore"
+    );
+
+    // More input after the restart continues from the restored counts.
+    let more = lines(50, 22);
+    setup.produce(&more);
+    let all: Vec<String> = input.iter().chain(&more).cloned().collect();
+    let (fourth, restores) = setup.run(&fresh);
+    assert_eq!(fourth, expected_counts(&all));
+    assert_eq!(restores.total(), 0);
+}
+
+#[test]
+fn a_damaged_local_store_is_rebuilt_from_the_changelog() {
+    let setup = Setup::new();
+    let input = lines(200, 23);
+    setup.produce(&input);
+    let expected = expected_counts(&input);
+    let dir = state_dir();
+    assert_eq!(setup.run(&dir).0, expected);
+    // Damage every task's RocksDB store of the counting sub-topology.
+    let app_dir = dir.join(&setup.application_id);
+    let mut damaged = 0;
+    for task in std::fs::read_dir(&app_dir).unwrap() {
+        let store = task.unwrap().path().join("counts");
+        if store.exists() {
+            std::fs::write(store.join("CURRENT"), "MANIFEST-999999\n").unwrap();
+            damaged += 1;
+        }
+    }
+    assert_eq!(damaged, 2, "one store per partition");
+    let (counts, restores) = setup.run(&dir);
+    assert_eq!(counts, expected);
+    assert_eq!(restores.total(), expected.values().sum::<u64>());
+}
+
+#[test]
+fn local_state_of_another_changelog_history_is_not_trusted() {
+    // A first broker's run leaves a checkpoint at offsets a new broker's changelog lacks.
+    let dir = state_dir();
+    let first = Setup::new();
+    let input = lines(200, 24);
+    first.produce(&input);
+    assert_eq!(first.run(&dir).0, expected_counts(&input));
+
+    let second = Setup {
+        application_id: first.application_id.clone(),
+        ..Setup::new()
+    };
+    let fewer = lines(20, 25);
+    second.produce(&fewer);
+    let (counts, _) = second.run(&dir);
+    assert_eq!(
+        counts,
+        expected_counts(&fewer),
+        "the stale stores were wiped, not counted on"
+    );
+}
+
+#[test]
+fn two_instances_cannot_share_a_state_directory() {
+    let setup = Setup::new();
+    let dir = state_dir();
+    let restores = Arc::new(Restores::default());
+    let mut a = setup.instance(&dir, &restores);
+    a.start().unwrap();
+    let mut b = setup.instance(&dir, &restores);
+    let error = b.start().unwrap_err();
+    assert!(
+        matches!(&error, StreamsError::StateDirLocked(path) if path == &dir.join(&setup.application_id)),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("in use by another instance"),
+        "{error}"
+    );
+    a.close().unwrap();
+    // Closing releases the directory.
+    let mut c = setup.instance(&dir, &restores);
+    c.start().unwrap();
+    c.close().unwrap();
+}
