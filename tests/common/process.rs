@@ -87,20 +87,27 @@ impl Watched {
     }
 
     /// Waits for exit; returns success and stdout.
-    pub fn finish(mut self) -> (bool, String) {
+    pub fn finish(self) -> (bool, String) {
+        let (ok, stdout, _) = self.finish_with_log();
+        (ok, stdout)
+    }
+
+    /// Waits for exit; returns success, stdout and every stderr line.
+    pub fn finish_with_log(mut self) -> (bool, String, Vec<String>) {
         use std::io::Read;
         let mut stdout = String::new();
         if let Some(mut out) = self.child.stdout.take() {
             out.read_to_string(&mut stdout).expect("stdout");
         }
         let status = self.child.wait().expect("wait");
-        while let Ok(line) = self.lines.try_recv() {
+        // Until the reader reaches the end of stderr.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
             self.seen.push(line);
         }
         if !status.success() {
             eprintln!("child stderr:\n{}", self.seen.join("\n"));
         }
-        (status.success(), stdout)
+        (status.success(), stdout, std::mem::take(&mut self.seen))
     }
 }
 
