@@ -1,7 +1,8 @@
 //! State stores: the local state of one task.
 //!
 //! Two layers, as in Kafka Streams. Underneath, a store is bytes: a [`BytesKeyValueStore`] backend
-//! (in memory now; RocksDB, window and session backends plug in beside it). On top, user code holds
+//! (RocksDB by default, or in memory; window and session backends plug in beside them). On top,
+//! user code holds
 //! a typed handle such as [`KeyValueStore<K, V>`] whose codecs are part of its type. A processor
 //! declares the stores it needs with a [`StoreSpec`] (the `#[processor]` macro does this from the
 //! function's `&mut KeyValueStore<..>` parameters); each task then gets its own instances, and the
