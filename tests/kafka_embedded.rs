@@ -154,6 +154,18 @@ fn two_instances_split_the_partitions_then_one_takes_over() {
     assert_eq!(wc.output(), expected);
 }
 
+/// Starts an instance and waits until it fails or has nothing left to do.
+fn start_until_idle_or_failed(topology: streams::Topology, config: StreamsConfig) -> KafkaStreams {
+    let mut app = KafkaStreams::new(topology, config).unwrap();
+    app.start().unwrap();
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !app.has_failed() && !app.is_idle(QUIET) {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    app
+}
+
 const NUMBERS: Topic<String, u32> = Topic::new("numbers-in");
 
 fn poison_run(
@@ -191,13 +203,7 @@ fn poison_run(
     }
     let topology = builder.build().unwrap();
     broker.prepare(&topology, &config).unwrap();
-    let mut app = KafkaStreams::new(topology, config).unwrap();
-    app.start().unwrap();
-    let deadline = std::time::Instant::now() + LIMIT;
-    while !app.has_failed() && !app.is_idle(QUIET) {
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let app = start_until_idle_or_failed(topology, config);
     let result = app.close().map(drop).map_err(|e| e.to_string());
     (broker, input, output, result)
 }
@@ -377,13 +383,7 @@ fn rejected_output_run(handler: &str) -> (EmbeddedBroker, String, String, KafkaS
             streams::kafka::rdkafka::types::RDKafkaApiKey::Produce,
             &[streams::kafka::rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
         );
-    let mut app = KafkaStreams::new(topology, config).unwrap();
-    app.start().unwrap();
-    let deadline = std::time::Instant::now() + LIMIT;
-    while !app.has_failed() && !app.is_idle(QUIET) {
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let app = start_until_idle_or_failed(topology, config);
     (broker, input, output, app)
 }
 

@@ -158,6 +158,12 @@ impl ThreadControl {
     }
 }
 
+/// A topic the thread reads: its name, shared by every record of it, and its sub-topology.
+struct SourceTopic {
+    name: Arc<str>,
+    subtopology: u32,
+}
+
 /// One stream thread's state.
 pub(crate) struct StreamThread {
     name: String,
@@ -171,7 +177,7 @@ pub(crate) struct StreamThread {
     control: Arc<ThreadControl>,
     tasks: BTreeMap<TaskId, StreamTask>,
     /// Topic (full name) → the sub-topology reading it.
-    topic_subtopology: HashMap<String, u32>,
+    topic_subtopology: HashMap<String, SourceTopic>,
     restorer: ChangelogReader,
     dropped_by_producer: u64,
 }
@@ -212,7 +218,14 @@ impl StreamThread {
             .flat_map(|s| {
                 s.source_topics
                     .iter()
-                    .map(|t| (t.full_name(&application_id), s.id))
+                    .map(|t| {
+                        let name = t.full_name(&application_id);
+                        let source = SourceTopic {
+                            name: name.as_str().into(),
+                            subtopology: s.id,
+                        };
+                        (name, source)
+                    })
                     .collect::<Vec<_>>()
             })
             .collect();
@@ -282,7 +295,12 @@ impl StreamThread {
             while batch.len() < MAX_POLL_BATCH {
                 match self.consumer.poll(timeout) {
                     None => break,
-                    Some(Ok(message)) => batch.push(raw_record(&message)),
+                    Some(Ok(message)) => {
+                        // Only subscribed topics arrive; their names are shared, not copied.
+                        if let Some(source) = self.topic_subtopology.get(message.topic()) {
+                            batch.push(raw_record(&message, Arc::clone(&source.name)));
+                        }
+                    }
                     Some(Err(error)) => {
                         // Broker and network errors are retried by librdkafka; keep going.
                         tracing::debug!(thread = %self.name, %error, "consumer error");
@@ -389,7 +407,8 @@ impl StreamThread {
     }
 
     fn route(&mut self, record: RawRecord) -> Result<(), StreamsError> {
-        let Some(&subtopology) = self.topic_subtopology.get(&*record.topic) else {
+        let Some(&SourceTopic { subtopology, .. }) = self.topic_subtopology.get(&*record.topic)
+        else {
             return Ok(());
         };
         let id = TaskId {
@@ -523,7 +542,9 @@ impl StreamThread {
         }
         let mut wanted: BTreeMap<TaskId, ()> = BTreeMap::new();
         for element in assignment.elements() {
-            if let Some(&subtopology) = self.topic_subtopology.get(element.topic()) {
+            if let Some(&SourceTopic { subtopology, .. }) =
+                self.topic_subtopology.get(element.topic())
+            {
                 wanted.insert(
                     TaskId {
                         subtopology,
@@ -613,7 +634,7 @@ pub(crate) fn wall_clock_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn raw_record(message: &BorrowedMessage<'_>) -> RawRecord {
+fn raw_record(message: &BorrowedMessage<'_>, topic: Arc<str>) -> RawRecord {
     let headers = message.headers().map_or_else(Headers::new, |headers| {
         let mut out = Headers::new();
         for header in headers.iter() {
@@ -622,7 +643,7 @@ fn raw_record(message: &BorrowedMessage<'_>) -> RawRecord {
         out
     });
     RawRecord {
-        topic: message.topic().into(),
+        topic,
         partition: message.partition(),
         offset: message.offset(),
         timestamp: message.timestamp().to_millis().unwrap_or(-1),
