@@ -264,13 +264,6 @@ impl KafkaStreams {
         Ok(())
     }
 
-    /// Whether every stream thread stopped with an error.
-    fn all_threads_failed(&self) -> bool {
-        self.controls
-            .lock()
-            .map_or(true, |c| c.iter().all(|t| t.failed.load(Ordering::Acquire)))
-    }
-
     /// Moves the state between `Rebalancing` and `Running` as the live threads' assignments
     /// settle; returns whether every live thread has one.
     pub fn refresh_state(&self) -> bool {
@@ -360,15 +353,12 @@ impl KafkaStreams {
             }
         }
         // A thread that failed under `ShutdownThread` while others ran on does not make the
-        // instance's shutdown an error; a failure that stopped the instance does.
-        let clean = !failed
-            && first_error
-                .as_ref()
-                .is_none_or(|_| !self.all_threads_failed());
-        self.lifecycle.set(if clean {
-            State::NotRunning
-        } else {
+        // instance's shutdown an error; a failure that stopped the instance already set
+        // `Error`, which stays.
+        self.lifecycle.set(if failed {
             State::Error
+        } else {
+            State::NotRunning
         });
         match first_error {
             Some(error) => Err(error),

@@ -485,11 +485,20 @@ impl StreamThread {
     /// Only when every write the producer took was delivered, so a checkpoint never vouches
     /// for a store write its changelog lacks.
     fn checkpoint(&mut self, force: bool) -> Result<(), StreamsError> {
+        self.checkpoint_tasks(force, |_| true)
+    }
+
+    /// [`checkpoint`](Self::checkpoint) for the tasks `pick` selects.
+    fn checkpoint_tasks(
+        &mut self,
+        force: bool,
+        pick: impl Fn(&TaskId) -> bool,
+    ) -> Result<(), StreamsError> {
         if self.producer.in_flight_count() > 0 {
             return Ok(());
         }
         let ends = self.producer.context().changelog_ends();
-        for task in self.tasks.values_mut() {
+        for (_, task) in self.tasks.iter_mut().filter(|(id, _)| pick(id)) {
             task.update_changelog_offsets(&ends);
             task.maybe_checkpoint(force)?;
         }
@@ -562,17 +571,10 @@ impl StreamThread {
             .collect();
         // The revocation flushed the producer: checkpoint what the lost tasks' stores hold, so
         // a later return of a task to this instance restores only the changelog's tail.
-        if !lost.is_empty() {
-            let ends = self.producer.context().changelog_ends();
-            let delivered = self.producer.in_flight_count() == 0;
-            for id in &lost {
-                if let Some(mut task) = self.tasks.remove(id) {
-                    if delivered {
-                        task.update_changelog_offsets(&ends);
-                        task.maybe_checkpoint(true)?;
-                    }
-                    task.close();
-                }
+        self.checkpoint_tasks(true, |id| lost.contains(id))?;
+        for id in &lost {
+            if let Some(task) = self.tasks.remove(id) {
+                task.close();
             }
         }
         // The consumer fetches again from the committed offsets: drop what was buffered.

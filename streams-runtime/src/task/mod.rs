@@ -493,11 +493,6 @@ impl StreamTask {
         Ok(fired)
     }
 
-    /// Flushes the task's stores (the first step of a commit).
-    pub fn flush(&mut self) -> Result<(), StoreError> {
-        self.stores.flush()
-    }
-
     /// The offset a store's restore starts at: the checkpointed offset of its changelog
     /// partition when the store kept local state, `None` (the beginning) otherwise.
     pub fn restore_start(&self, changelog: &str) -> Option<i64> {
