@@ -18,7 +18,8 @@ use proc_macro::TokenStream;
 ///
 /// - **record parameters**: the value (`V` or `&V`), or the key then the value (`K`/`&K`, `V`/`&V`);
 /// - optionally a `&RecordContext` (topic, partition, offset, timestamp of the input record);
-/// - **state stores** as `&mut KeyValueStore<K, V>` parameters, declared under the stable name
+/// - **state stores** as `&mut KeyValueStore<K, V>` (or `WindowStore`, `SessionStore`, any
+///   `StateStore`) parameters, declared under the stable name
 ///   `<function>-<parameter>` (rename with `#[store(name = "...")]` on the parameter);
 /// - the **return type** decides the shape: `T` forwards one record, `Option<T>` zero or one,
 ///   `Vec<T>` any number, and `Result<_, E>` sends `E` to the processing-error handler.

@@ -79,6 +79,34 @@ pub enum StoreError {
         /// The codec failure.
         source: CodecError,
     },
+    /// A window or session store was given a negative timestamp: windows start at 0 or later,
+    /// and the stores' keys order timestamps as unsigned big-endian bytes (as Kafka Streams').
+    #[error(
+        "state store `{store}`: timestamp {timestamp} is negative; window and session stores take timestamps >= 0"
+    )]
+    NegativeTimestamp {
+        /// The store name.
+        store: String,
+        /// The rejected timestamp.
+        timestamp: i64,
+    },
+    /// A store was declared with settings that cannot work together.
+    #[error("state store `{store}` is misconfigured: {message}")]
+    InvalidConfig {
+        /// The store name.
+        store: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A store key does not have the layout of the store's kind (a changelog record of another
+    /// store, or damaged data).
+    #[error("state store `{store}` found a malformed key: {message}")]
+    MalformedKey {
+        /// The store name.
+        store: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The storage engine failed.
     #[error("state store `{store}` failed: {message}")]
     Backend {

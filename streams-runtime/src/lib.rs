@@ -36,7 +36,10 @@ pub use processor::{
     PunctuatorId,
 };
 pub use record::{Header, Headers, Record, RecordContext};
-pub use state::{KeyValueStore, Materialized, StateStore, StoreBackend, StoreSpec};
+pub use state::{
+    KeyValueStore, Materialized, SessionStore, StateStore, StoreBackend, StoreSpec, WindowStore,
+    Windowed,
+};
 pub use test_driver::{TestDriverConfig, TopologyTestDriver};
 pub use topology::{Topology, TopologyDescription};
 
@@ -49,7 +52,10 @@ pub mod prelude {
         InitContext, Processor, ProcessorContext, ProcessorFunction, PunctuationType, PunctuatorId,
     };
     pub use crate::record::{Headers, Record, RecordContext};
-    pub use crate::state::{KeyValueStore, Materialized, StateStore, StoreBackend, StoreSpec};
+    pub use crate::state::{
+        KeyValueStore, Materialized, SessionStore, StateStore, StoreBackend, StoreSpec,
+        WindowStore, Windowed,
+    };
     pub use crate::test_driver::{TestDriverConfig, TopologyTestDriver};
     pub use crate::topology::Topology;
 }

@@ -18,7 +18,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use super::KafkaClients;
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
-use crate::state::changelog_topic;
+use crate::state::{StoreKind, StoreSpec, changelog_topic};
 use crate::topology::Topology;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,9 +28,15 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum InternalTopicKind {
     /// Carries re-keyed records between sub-topologies (`cleanup.policy=delete`).
     Repartition,
-    /// The durable copy of a store (`cleanup.policy=compact`).
+    /// The durable copy of a store (`cleanup.policy=compact`; `compact,delete` with a
+    /// retention for window and session stores).
     Changelog,
 }
+
+/// Kafka Streams' `windowstore.changelog.additional.retention.ms` default: a windowed changelog
+/// keeps records one day longer than its store, so clock drift between the brokers and the
+/// application never deletes a record the store still holds.
+pub const WINDOWED_CHANGELOG_ADDITIONAL_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// One internal topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +47,36 @@ pub struct InternalTopic {
     pub partitions: i32,
     /// Its role.
     pub kind: InternalTopicKind,
+    /// `retention.ms` of a windowed changelog, which is compacted and deleted by time (its
+    /// store drops old windows, and so may the topic); `None` keeps the broker's default.
+    pub retention_ms: Option<i64>,
+}
+
+impl InternalTopic {
+    /// The topic configuration it is created with.
+    pub fn configs(&self) -> Vec<(&'static str, String)> {
+        match (self.kind, self.retention_ms) {
+            (InternalTopicKind::Repartition, _) => vec![("cleanup.policy", "delete".to_owned())],
+            (InternalTopicKind::Changelog, None) => vec![("cleanup.policy", "compact".to_owned())],
+            (InternalTopicKind::Changelog, Some(retention)) => vec![
+                ("cleanup.policy", "compact,delete".to_owned()),
+                ("retention.ms", retention.to_string()),
+            ],
+        }
+    }
+}
+
+/// The `retention.ms` of a store's changelog: store retention plus a day for window and session
+/// stores, none (compaction only) for key-value stores.
+fn changelog_retention_ms(store: &StoreSpec) -> Option<i64> {
+    match store.kind() {
+        StoreKind::KeyValue => None,
+        StoreKind::Window | StoreKind::Session => Some(
+            i64::try_from(store.retention().as_millis())
+                .unwrap_or(i64::MAX)
+                .saturating_add(WINDOWED_CHANGELOG_ADDITIONAL_RETENTION_MS),
+        ),
+    }
 }
 
 /// The partition count of `topic`, if it exists.
@@ -96,6 +132,7 @@ pub fn plan(
                     name,
                     partitions,
                     kind: InternalTopicKind::Changelog,
+                    retention_ms: changelog_retention_ms(store),
                 },
             );
         }
@@ -107,6 +144,7 @@ pub fn plan(
                     name,
                     partitions,
                     kind: InternalTopicKind::Repartition,
+                    retention_ms: None,
                 },
             );
         }
@@ -137,14 +175,15 @@ pub fn prepare(
         .admin_config()
         .create()
         .map_err(|e| StreamsError::Kafka(format!("cannot create an admin client: {e}")))?;
-    let new_topics: Vec<NewTopic<'_>> = missing
+    // The configs outlive the requests that borrow them.
+    let configs: Vec<_> = missing.iter().map(|t| (*t, t.configs())).collect();
+    let new_topics: Vec<NewTopic<'_>> = configs
         .iter()
-        .map(|t| {
-            let topic = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(-1));
-            match t.kind {
-                InternalTopicKind::Changelog => topic.set("cleanup.policy", "compact"),
-                InternalTopicKind::Repartition => topic.set("cleanup.policy", "delete"),
-            }
+        .map(|(t, configs)| {
+            configs.iter().fold(
+                NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(-1)),
+                |topic, (key, value)| topic.set(key, value),
+            )
         })
         .collect();
     match futures_executor::block_on(admin.create_topics(&new_topics, &admin_options())) {
@@ -254,5 +293,45 @@ fn wait_for_topic(client: &BaseProducer, topic: &str) -> Result<i32, StreamsErro
             )));
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::state::{KeyValueStore, SessionStore, StateStore, WindowStore};
+
+    #[test]
+    fn windowed_changelogs_are_compacted_and_deleted_a_day_after_their_stores() {
+        let hour = Duration::from_secs(3600);
+        let window = WindowStore::<String, u64>::spec_with("w", hour, Duration::from_secs(60));
+        let session = SessionStore::<String, u64>::spec_with("s", 2 * hour);
+        let key_value = <KeyValueStore<String, u64> as StateStore>::spec("kv");
+        let topic = |store: &StoreSpec| InternalTopic {
+            name: changelog_topic("app", store.name()),
+            partitions: 1,
+            kind: InternalTopicKind::Changelog,
+            retention_ms: changelog_retention_ms(store),
+        };
+        assert_eq!(
+            topic(&window).configs(),
+            [
+                ("cleanup.policy", "compact,delete".to_owned()),
+                ("retention.ms", (3_600_000 + 86_400_000).to_string()),
+            ]
+        );
+        assert_eq!(
+            topic(&session).configs(),
+            [
+                ("cleanup.policy", "compact,delete".to_owned()),
+                ("retention.ms", (7_200_000 + 86_400_000).to_string()),
+            ]
+        );
+        assert_eq!(
+            topic(&key_value).configs(),
+            [("cleanup.policy", "compact".to_owned())]
+        );
     }
 }

@@ -7,6 +7,8 @@ use std::ops::Bound;
 use std::rc::Rc;
 
 use super::BytesKeyValueStore;
+use super::session::{BytesSessionStore, encode_session_key};
+use super::window::{BytesWindowStore, encode_window_key};
 use crate::error::{ProcessError, StoreError};
 use crate::record::Headers;
 use crate::task::{OutgoingRecord, RecordCollector};
@@ -29,23 +31,17 @@ pub fn changelog_topic(application_id: &str, store: &str) -> String {
     format!("{application_id}-{store}-changelog")
 }
 
-/// A backend whose writes are also logged.
-pub(crate) struct ChangeLoggingStore {
-    inner: Box<dyn BytesKeyValueStore>,
+/// Sends one store's changes to its changelog topic.
+struct ChangeLogger {
     store: String,
     topic: String,
     context: ChangelogContext,
     no_headers: Headers,
 }
 
-impl ChangeLoggingStore {
-    pub(crate) fn new(
-        inner: Box<dyn BytesKeyValueStore>,
-        store: &str,
-        context: ChangelogContext,
-    ) -> Self {
-        ChangeLoggingStore {
-            inner,
+impl ChangeLogger {
+    fn new(store: &str, context: ChangelogContext) -> Self {
+        ChangeLogger {
             store: store.to_owned(),
             topic: changelog_topic(&context.application_id, store),
             context,
@@ -73,6 +69,29 @@ impl ChangeLoggingStore {
                     message: format!("cannot log a change: {other}"),
                 },
             })
+    }
+}
+
+/// A backend whose writes are also logged.
+pub(crate) struct ChangeLoggingStore {
+    inner: Box<dyn BytesKeyValueStore>,
+    logger: ChangeLogger,
+}
+
+impl ChangeLoggingStore {
+    pub(crate) fn new(
+        inner: Box<dyn BytesKeyValueStore>,
+        store: &str,
+        context: ChangelogContext,
+    ) -> Self {
+        ChangeLoggingStore {
+            inner,
+            logger: ChangeLogger::new(store, context),
+        }
+    }
+
+    fn log(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+        self.logger.log(key, value)
     }
 }
 
@@ -125,5 +144,199 @@ impl BytesKeyValueStore for ChangeLoggingStore {
     fn clear(&mut self) -> Result<(), StoreError> {
         // Dropping unusable local state is not a change to log.
         self.inner.clear()
+    }
+}
+
+/// A window store whose writes are also logged, keyed `[key][window start][sequence number]` as
+/// the store keeps them; a delete is a tombstone.
+pub(crate) struct ChangeLoggingWindowStore {
+    inner: Box<dyn BytesWindowStore>,
+    logger: ChangeLogger,
+    scratch: Vec<u8>,
+}
+
+impl ChangeLoggingWindowStore {
+    pub(crate) fn new(
+        inner: Box<dyn BytesWindowStore>,
+        store: &str,
+        context: ChangelogContext,
+    ) -> Self {
+        ChangeLoggingWindowStore {
+            inner,
+            logger: ChangeLogger::new(store, context),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl BytesWindowStore for ChangeLoggingWindowStore {
+    fn put(
+        &mut self,
+        key: &[u8],
+        window_start: i64,
+        value: Option<&[u8]>,
+    ) -> Result<Option<u32>, StoreError> {
+        // Only what the store wrote is a change: a write past retention was dropped.
+        let Some(sequence) = self.inner.put(key, window_start, value)? else {
+            return Ok(None);
+        };
+        self.scratch.clear();
+        encode_window_key(&mut self.scratch, key, window_start, sequence);
+        self.logger.log(&self.scratch, value)?;
+        Ok(Some(sequence))
+    }
+
+    fn fetch(
+        &self,
+        key: &[u8],
+        time_from: i64,
+        time_to: i64,
+        visit: &mut dyn FnMut(i64, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.inner.fetch(key, time_from, time_to, visit)
+    }
+
+    fn fetch_range(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        time_from: i64,
+        time_to: i64,
+        visit: &mut dyn FnMut(&[u8], i64, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .fetch_range(key_from, key_to, time_from, time_to, visit)
+    }
+
+    fn fetch_all(
+        &self,
+        time_from: i64,
+        time_to: i64,
+        visit: &mut dyn FnMut(&[u8], i64, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.inner.fetch_all(time_from, time_to, visit)
+    }
+
+    fn all(&self, visit: &mut dyn FnMut(&[u8], i64, &[u8]) -> bool) -> Result<(), StoreError> {
+        self.inner.all(visit)
+    }
+
+    fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        self.inner.entries(visit)
+    }
+
+    fn window_size(&self) -> i64 {
+        self.inner.window_size()
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.inner.flush()
+    }
+
+    fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+        self.inner.restore(key, value)
+    }
+
+    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        self.inner.restore_batch(records)
+    }
+
+    fn clear(&mut self) -> Result<(), StoreError> {
+        self.inner.clear()
+    }
+
+    fn is_persistent(&self) -> bool {
+        self.inner.is_persistent()
+    }
+}
+
+/// A session store whose writes are also logged, keyed `[key][end][start]` as the store keeps
+/// them; a removal is a tombstone.
+pub(crate) struct ChangeLoggingSessionStore {
+    inner: Box<dyn BytesSessionStore>,
+    logger: ChangeLogger,
+    scratch: Vec<u8>,
+}
+
+impl ChangeLoggingSessionStore {
+    pub(crate) fn new(
+        inner: Box<dyn BytesSessionStore>,
+        store: &str,
+        context: ChangelogContext,
+    ) -> Self {
+        ChangeLoggingSessionStore {
+            inner,
+            logger: ChangeLogger::new(store, context),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl BytesSessionStore for ChangeLoggingSessionStore {
+    fn put(
+        &mut self,
+        key: &[u8],
+        start: i64,
+        end: i64,
+        value: Option<&[u8]>,
+    ) -> Result<bool, StoreError> {
+        // Only what the store wrote is a change: a session past retention was dropped.
+        if !self.inner.put(key, start, end, value)? {
+            return Ok(false);
+        }
+        self.scratch.clear();
+        encode_session_key(&mut self.scratch, key, start, end);
+        self.logger.log(&self.scratch, value)?;
+        Ok(true)
+    }
+
+    fn fetch_session(
+        &self,
+        key: &[u8],
+        start: i64,
+        end: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.fetch_session(key, start, end)
+    }
+
+    fn find_sessions(
+        &self,
+        key_from: Option<&[u8]>,
+        key_to: Option<&[u8]>,
+        earliest_session_end: i64,
+        latest_session_start: i64,
+        visit: &mut dyn FnMut(&[u8], i64, i64, &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.inner.find_sessions(
+            key_from,
+            key_to,
+            earliest_session_end,
+            latest_session_start,
+            visit,
+        )
+    }
+
+    fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        self.inner.entries(visit)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.inner.flush()
+    }
+
+    fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+        self.inner.restore(key, value)
+    }
+
+    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        self.inner.restore_batch(records)
+    }
+
+    fn clear(&mut self) -> Result<(), StoreError> {
+        self.inner.clear()
+    }
+
+    fn is_persistent(&self) -> bool {
+        self.inner.is_persistent()
     }
 }

@@ -1,9 +1,10 @@
 //! State stores: the local state of one task.
 //!
-//! Two layers, as in Kafka Streams. Underneath, a store is bytes: a [`BytesKeyValueStore`] backend
-//! (RocksDB by default, or in memory; window and session backends plug in beside them). On top,
-//! user code holds
-//! a typed handle such as [`KeyValueStore<K, V>`] whose codecs are part of its type. A processor
+//! Two layers, as in Kafka Streams. Underneath, a store is bytes: a [`BytesKeyValueStore`],
+//! [`BytesWindowStore`] or [`BytesSessionStore`] backend (RocksDB by default, or in memory; window
+//! and session stores keep their retention period in time segments, see `segments`). On top, user
+//! code holds a typed handle such as [`KeyValueStore<K, V>`], [`WindowStore<K, V>`] or
+//! [`SessionStore<K, V>`] whose codecs are part of its type. A processor
 //! declares the stores it needs with a [`StoreSpec`] (the `#[processor]` macro does this from the
 //! function's `&mut KeyValueStore<..>` parameters); each task then gets its own instances, and the
 //! processor opens typed handles to them in `init`. Handles are cheap to clone and never cross
@@ -14,6 +15,10 @@ mod key_value;
 mod logging;
 mod materialized;
 mod rocksdb;
+mod segments;
+mod session;
+mod window;
+mod windowed;
 
 pub use checkpoint::{CHECKPOINT_FILE, ChangelogOffsets, Checkpoint};
 pub(crate) use key_value::split_timestamp;
@@ -21,11 +26,22 @@ pub use key_value::{BytesKeyValueStore, InMemoryKeyValueStore, KeyValueStore};
 pub use logging::{ChangelogContext, changelog_topic};
 pub use materialized::Materialized;
 pub use rocksdb::{DEFAULT_ROCKSDB_MEMORY_BYTES, RocksDbKeyValueStore, RocksDbMemory};
+pub use segments::segment_interval;
+pub use session::{
+    BytesSessionStore, SESSION_KEY_SUFFIX_LEN, SegmentedSessionStore, decode_session_key,
+    encode_session_key,
+};
+pub use window::{
+    BytesWindowStore, SegmentedWindowStore, WINDOW_KEY_SUFFIX_LEN, decode_window_key,
+    encode_window_key,
+};
+pub use windowed::{SessionStore, Window, WindowStore, Windowed};
 
 use std::any::TypeId;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::Duration;
 
 use crate::error::StoreError;
 
@@ -53,7 +69,15 @@ pub struct StateLocation {
 pub enum StoreKind {
     /// Keys to values, with range and prefix scans in key-byte order.
     KeyValue,
+    /// Values per key and time window, kept for a retention period ([`WindowStore`]).
+    Window,
+    /// Values per key and session, kept for a retention period after the session ends
+    /// ([`SessionStore`]).
+    Session,
 }
+
+/// Kafka Streams' default retention of window and session stores: one day.
+pub const DEFAULT_WINDOW_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The declaration of a store: its name, kind, typed handle and backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +87,9 @@ pub struct StoreSpec {
     backend: StoreBackend,
     logging: bool,
     timestamped: bool,
+    retention_ms: i64,
+    window_size_ms: i64,
+    retain_duplicates: bool,
     handle_type: TypeId,
     handle_type_name: &'static str,
 }
@@ -76,6 +103,9 @@ impl StoreSpec {
             backend: StoreBackend::default(),
             logging: true,
             timestamped: false,
+            retention_ms: windowed::millis(DEFAULT_WINDOW_RETENTION),
+            window_size_ms: 0,
+            retain_duplicates: false,
             handle_type: TypeId::of::<H>(),
             handle_type_name: std::any::type_name::<H>(),
         }
@@ -131,6 +161,43 @@ impl StoreSpec {
         self
     }
 
+    /// How long a window or session store keeps data: windows by start, sessions by end,
+    /// relative to the latest one written (default [`DEFAULT_WINDOW_RETENTION`]; unused by
+    /// key-value stores).
+    pub fn retention(&self) -> Duration {
+        Duration::from_millis(self.retention_ms.max(0).unsigned_abs())
+    }
+
+    /// The same spec keeping data for `retention` (window and session stores).
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention_ms = windowed::millis(retention);
+        self
+    }
+
+    /// The size of a window store's windows (default 0: windowed keys then end where they
+    /// start; unused by other kinds).
+    pub fn window_size(&self) -> Duration {
+        Duration::from_millis(self.window_size_ms.max(0).unsigned_abs())
+    }
+
+    /// The same spec with windows of `size` (window stores; at most the retention period).
+    pub fn with_window_size(mut self, size: Duration) -> Self {
+        self.window_size_ms = windowed::millis(size);
+        self
+    }
+
+    /// Whether a window store keeps every write, even of the same key and window start (as the
+    /// stores of stream-stream joins do).
+    pub fn retains_duplicates(&self) -> bool {
+        self.retain_duplicates
+    }
+
+    /// The same spec keeping duplicates (window stores).
+    pub fn with_retained_duplicates(mut self) -> Self {
+        self.retain_duplicates = true;
+        self
+    }
+
     /// The Rust type of the handle this store is opened with.
     pub fn handle_type_name(&self) -> &'static str {
         self.handle_type_name
@@ -147,32 +214,66 @@ impl StoreSpec {
         changelog: Option<&ChangelogContext>,
         location: Option<&StateLocation>,
     ) -> Result<(OpenStore, bool), StoreError> {
-        let (backend, existing): (Box<dyn BytesKeyValueStore>, bool) =
-            match (self.kind, self.backend) {
-                (StoreKind::KeyValue, StoreBackend::InMemory) => {
-                    (Box::new(InMemoryKeyValueStore::default()), false)
-                }
-                (StoreKind::KeyValue, StoreBackend::RocksDb) => {
-                    let location = location.ok_or_else(|| StoreError::Backend {
-                        store: self.name.clone(),
-                        message: "a RocksDB store needs a state directory".to_owned(),
-                    })?;
-                    let (store, existing) = open_rocksdb(&self.name, location)?;
-                    (Box::new(store), existing)
-                }
-            };
-        let backend = match changelog {
-            Some(context) if self.logging => Box::new(logging::ChangeLoggingStore::new(
-                backend,
-                &self.name,
-                context.clone(),
-            )),
-            _ => backend,
+        let (bytes, existing): (Box<dyn BytesKeyValueStore>, bool) = match self.backend {
+            StoreBackend::InMemory => (Box::new(InMemoryKeyValueStore::default()), false),
+            StoreBackend::RocksDb => {
+                let location = location.ok_or_else(|| StoreError::Backend {
+                    store: self.name.clone(),
+                    message: "a RocksDB store needs a state directory".to_owned(),
+                })?;
+                let (store, existing) = open_rocksdb(&self.name, location)?;
+                (Box::new(store), existing)
+            }
         };
-        Ok((
-            OpenStore::KeyValue(Rc::new(RefCell::new(backend))),
-            existing,
-        ))
+        let logged = changelog.filter(|_| self.logging);
+        let open = match self.kind {
+            StoreKind::KeyValue => {
+                let backend = match logged {
+                    Some(context) => Box::new(logging::ChangeLoggingStore::new(
+                        bytes,
+                        &self.name,
+                        context.clone(),
+                    )),
+                    None => bytes,
+                };
+                OpenStore::KeyValue(Rc::new(RefCell::new(backend)))
+            }
+            StoreKind::Window => {
+                let store: Box<dyn BytesWindowStore> = Box::new(SegmentedWindowStore::new(
+                    &self.name,
+                    bytes,
+                    self.retention_ms,
+                    self.window_size_ms,
+                    self.retain_duplicates,
+                )?);
+                let backend = match logged {
+                    Some(context) => Box::new(logging::ChangeLoggingWindowStore::new(
+                        store,
+                        &self.name,
+                        context.clone(),
+                    )),
+                    None => store,
+                };
+                OpenStore::Window(Rc::new(RefCell::new(backend)))
+            }
+            StoreKind::Session => {
+                let store: Box<dyn BytesSessionStore> = Box::new(SegmentedSessionStore::new(
+                    &self.name,
+                    bytes,
+                    self.retention_ms,
+                )?);
+                let backend = match logged {
+                    Some(context) => Box::new(logging::ChangeLoggingSessionStore::new(
+                        store,
+                        &self.name,
+                        context.clone(),
+                    )),
+                    None => store,
+                };
+                OpenStore::Session(Rc::new(RefCell::new(backend)))
+            }
+        };
+        Ok((open, existing))
     }
 }
 
@@ -214,7 +315,7 @@ fn remove_dir(name: &str, path: &Path) -> Result<(), StoreError> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a state store handle",
     label = "not a state store",
-    note = "a store parameter is `&mut KeyValueStore<K, V>` (with optional codec parameters)"
+    note = "a store parameter is `&mut KeyValueStore<K, V>`, `&mut WindowStore<K, V>` or `&mut SessionStore<K, V>` (with optional codec parameters)"
 )]
 pub trait StateStore: Sized + 'static {
     /// The declaration of a store of this type named `name`.
@@ -228,6 +329,8 @@ pub trait StateStore: Sized + 'static {
 #[derive(Clone)]
 pub(crate) enum OpenStore {
     KeyValue(Rc<RefCell<Box<dyn BytesKeyValueStore>>>),
+    Window(Rc<RefCell<Box<dyn BytesWindowStore>>>),
+    Session(Rc<RefCell<Box<dyn BytesSessionStore>>>),
 }
 
 /// One store instance of a task.
@@ -257,30 +360,65 @@ impl TaskStore {
         }
     }
 
-    pub(crate) fn key_value_backend(&self) -> Rc<RefCell<Box<dyn BytesKeyValueStore>>> {
+    pub(crate) fn key_value_backend(
+        &self,
+    ) -> Result<Rc<RefCell<Box<dyn BytesKeyValueStore>>>, StoreError> {
         match &self.open {
-            OpenStore::KeyValue(backend) => Rc::clone(backend),
+            OpenStore::KeyValue(backend) => Ok(Rc::clone(backend)),
+            _ => Err(self.kind_mismatch("a key-value store")),
+        }
+    }
+
+    fn kind_mismatch(&self, requested: &'static str) -> StoreError {
+        StoreError::TypeMismatch {
+            name: self.spec.name.clone(),
+            requested,
+            actual: self.spec.handle_type_name,
+        }
+    }
+
+    pub(crate) fn window_backend(
+        &self,
+    ) -> Result<Rc<RefCell<Box<dyn BytesWindowStore>>>, StoreError> {
+        match &self.open {
+            OpenStore::Window(backend) => Ok(Rc::clone(backend)),
+            _ => Err(self.kind_mismatch("a window store")),
+        }
+    }
+
+    pub(crate) fn session_backend(
+        &self,
+    ) -> Result<Rc<RefCell<Box<dyn BytesSessionStore>>>, StoreError> {
+        match &self.open {
+            OpenStore::Session(backend) => Ok(Rc::clone(backend)),
+            _ => Err(self.kind_mismatch("a session store")),
         }
     }
 
     fn flush(&self) -> Result<(), StoreError> {
         match &self.open {
             OpenStore::KeyValue(backend) => backend.borrow_mut().flush(),
+            OpenStore::Window(backend) => backend.borrow_mut().flush(),
+            OpenStore::Session(backend) => backend.borrow_mut().flush(),
         }
     }
 
-    /// Every entry, as bytes, in key order.
+    /// Every entry, as bytes, in key order (window and session stores: their store keys, as in
+    /// their changelogs, segment by segment).
     pub fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
+        let mut visit = |k: &[u8], v: &[u8]| {
+            out.push((k.to_vec(), v.to_vec()));
+            true
+        };
         match &self.open {
             OpenStore::KeyValue(backend) => backend.borrow().scan(
                 std::ops::Bound::Unbounded,
                 std::ops::Bound::Unbounded,
-                &mut |k, v| {
-                    out.push((k.to_vec(), v.to_vec()));
-                    true
-                },
+                &mut visit,
             )?,
+            OpenStore::Window(backend) => backend.borrow().entries(&mut visit)?,
+            OpenStore::Session(backend) => backend.borrow().entries(&mut visit)?,
         }
         Ok(out)
     }
@@ -289,6 +427,8 @@ impl TaskStore {
     pub fn restore(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
         match &self.open {
             OpenStore::KeyValue(backend) => backend.borrow_mut().restore(key, value),
+            OpenStore::Window(backend) => backend.borrow_mut().restore(key, value),
+            OpenStore::Session(backend) => backend.borrow_mut().restore(key, value),
         }
     }
 
@@ -296,6 +436,8 @@ impl TaskStore {
     pub fn restore_batch(&self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
         match &self.open {
             OpenStore::KeyValue(backend) => backend.borrow_mut().restore_batch(records),
+            OpenStore::Window(backend) => backend.borrow_mut().restore_batch(records),
+            OpenStore::Session(backend) => backend.borrow_mut().restore_batch(records),
         }
     }
 
@@ -303,6 +445,8 @@ impl TaskStore {
     pub fn clear(&self) -> Result<(), StoreError> {
         match &self.open {
             OpenStore::KeyValue(backend) => backend.borrow_mut().clear(),
+            OpenStore::Window(backend) => backend.borrow_mut().clear(),
+            OpenStore::Session(backend) => backend.borrow_mut().clear(),
         }
     }
 
@@ -310,6 +454,8 @@ impl TaskStore {
     pub fn is_persistent(&self) -> bool {
         match &self.open {
             OpenStore::KeyValue(backend) => backend.borrow().is_persistent(),
+            OpenStore::Window(backend) => backend.borrow().is_persistent(),
+            OpenStore::Session(backend) => backend.borrow().is_persistent(),
         }
     }
 
@@ -367,5 +513,125 @@ impl TaskStores {
     /// The stores, in declaration order.
     pub fn iter(&self) -> impl Iterator<Item = &TaskStore> {
         self.stores.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::error::ProcessError;
+    use crate::task::{OutgoingRecord, RecordCollector};
+
+    /// Keeps what is logged, as `(topic, key, value)`.
+    #[derive(Default)]
+    struct Logged(Vec<(String, Vec<u8>, Option<Vec<u8>>)>);
+
+    impl RecordCollector for Logged {
+        fn send(&mut self, record: OutgoingRecord<'_>) -> Result<(), ProcessError> {
+            self.0.push((
+                record.topic.to_owned(),
+                record.key.unwrap_or_default().to_vec(),
+                record.value.map(<[u8]>::to_vec),
+            ));
+            Ok(())
+        }
+    }
+
+    fn context(logged: &Rc<RefCell<Logged>>) -> ChangelogContext {
+        ChangelogContext {
+            application_id: "app".to_owned(),
+            partition: 0,
+            collector: logged.clone(),
+            timestamp: Rc::new(Cell::new(0)),
+        }
+    }
+
+    fn specs(backend: StoreBackend) -> Vec<StoreSpec> {
+        let hour = Duration::from_secs(3600);
+        vec![
+            WindowStore::<String, u64>::spec_with("w", hour, Duration::from_millis(10))
+                .with_backend(backend),
+            SessionStore::<String, u64>::spec_with("s", hour).with_backend(backend),
+        ]
+    }
+
+    #[test]
+    fn window_and_session_stores_log_restore_and_reopen_through_task_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = |name: &str| StateLocation {
+            task_dir: dir.path().join(name),
+            rocksdb: RocksDbMemory::new(16 << 20),
+        };
+        for backend in [StoreBackend::InMemory, StoreBackend::RocksDb] {
+            let logged = Rc::new(RefCell::new(Logged::default()));
+            let source = location("source");
+            let stores =
+                TaskStores::open(&specs(backend), Some(&context(&logged)), Some(&source)).unwrap();
+            let mut windows: WindowStore<String, u64> = stores.handle("w").unwrap();
+            let mut sessions: SessionStore<String, u64> = stores.handle("s").unwrap();
+            windows.put(&"k".to_owned(), &1, 20).unwrap();
+            windows.delete(&"k".to_owned(), 20).unwrap();
+            windows.put(&"k".to_owned(), &2, 30).unwrap();
+            sessions
+                .put(&Windowed::new("k".to_owned(), 5, 9), &3)
+                .unwrap();
+            assert!(stores.handle::<KeyValueStore<String, u64>>("w").is_err());
+            let mut window_key = Vec::new();
+            encode_window_key(&mut window_key, b"k", 20, 0);
+            let mut session_key = Vec::new();
+            encode_session_key(&mut session_key, b"k", 5, 9);
+            let records = logged.borrow().0.clone();
+            assert_eq!(
+                records[0],
+                (
+                    "app-w-changelog".to_owned(),
+                    window_key.clone(),
+                    Some(vec![1])
+                )
+            );
+            assert_eq!(records[1], ("app-w-changelog".to_owned(), window_key, None));
+            assert_eq!(
+                records[3],
+                ("app-s-changelog".to_owned(), session_key, Some(vec![3]))
+            );
+            assert_eq!(records.len(), 4, "{backend:?}");
+            stores.flush().unwrap();
+
+            // A fresh task restores each store from its changelog records.
+            let target = location(&format!("{backend:?}-target"));
+            let restored = TaskStores::open(&specs(backend), None, Some(&target)).unwrap();
+            for store in restored.iter() {
+                let topic = changelog_topic("app", store.spec().name());
+                let batch: Vec<_> = records
+                    .iter()
+                    .filter(|(t, _, _)| *t == topic)
+                    .map(|(_, k, v)| (k.clone(), v.clone()))
+                    .collect();
+                store.restore_batch(&batch).unwrap();
+                assert_eq!(
+                    store.entries().unwrap(),
+                    stores.get(store.spec().name()).unwrap().entries().unwrap(),
+                    "{backend:?}"
+                );
+                assert_eq!(store.is_persistent(), backend == StoreBackend::RocksDb);
+                assert!(!store.has_local_state());
+            }
+            restored.flush().unwrap();
+            drop(restored);
+            let reopened = TaskStores::open(&specs(backend), None, Some(&target)).unwrap();
+            let windows: WindowStore<String, u64> = reopened.handle("w").unwrap();
+            let expected = match backend {
+                StoreBackend::RocksDb => vec![(Windowed::new("k".to_owned(), 30, 40), 2)],
+                StoreBackend::InMemory => vec![],
+            };
+            assert_eq!(windows.all().unwrap(), expected);
+            for store in reopened.iter() {
+                assert_eq!(store.has_local_state(), backend == StoreBackend::RocksDb);
+                store.clear().unwrap();
+                assert_eq!(store.entries().unwrap(), []);
+            }
+        }
     }
 }

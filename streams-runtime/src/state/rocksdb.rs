@@ -225,6 +225,18 @@ impl BytesKeyValueStore for RocksDbKeyValueStore {
         Ok(())
     }
 
+    fn delete_range(&mut self, from: &[u8], to: &[u8]) -> Result<(), StoreError> {
+        if from >= to {
+            return Ok(());
+        }
+        // One range tombstone, whatever the number of keys; compaction reclaims the space.
+        let mut batch = WriteBatch::default();
+        batch.delete_range(from, to);
+        self.db
+            .write_opt(batch, &self.write)
+            .map_err(|e| self.error(&e))
+    }
+
     fn is_persistent(&self) -> bool {
         true
     }
