@@ -14,7 +14,7 @@ use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec};
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
 use crate::kafka::restore::StateRestoreListener;
-use crate::kafka::thread::{StreamThread, ThreadControl};
+use crate::kafka::thread::{StreamThread, ThreadControl, ThreadSetup};
 use crate::kafka::{KafkaClients, StoreSnapshot, topics};
 use crate::state::RocksDbMemory;
 use crate::task::StateRoot;
@@ -46,6 +46,21 @@ pub enum UncaughtErrorPolicy {
     /// Stop only the failed thread; the instance goes to `Error` when none is left.
     ShutdownThread,
 }
+
+/// Counters of an instance, summed over its stream threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamsMetrics {
+    /// Commits: offset commits under at-least-once, committed transactions under exactly-once.
+    pub commits: u64,
+    /// Transactions aborted after an error (exactly-once): the tasks they touched were rebuilt
+    /// from their changelogs and their input read again from the committed offsets.
+    pub aborted_transactions: u64,
+    /// Times a thread's transactional producer was fenced (or failed fatally) and replaced.
+    pub producers_replaced: u64,
+}
+
+/// The file under `<state.dir>/<application.id>` that keeps the instance's process id.
+const PROCESS_ID_FILE: &str = ".process-id";
 
 type Listener = Arc<dyn Fn(State, State) + Send + Sync>;
 
@@ -109,6 +124,8 @@ pub struct KafkaStreams {
     restore_listener: Option<Arc<dyn StateRestoreListener>>,
     /// The lock on `<state.dir>/<application.id>`, held while the instance runs.
     state_lock: Option<std::fs::File>,
+    /// The instance's id, kept in its state directory (known once started).
+    process_id: Option<String>,
 }
 
 impl KafkaStreams {
@@ -128,6 +145,7 @@ impl KafkaStreams {
             started: Instant::now(),
             restore_listener: None,
             state_lock: None,
+            process_id: None,
         })
     }
 
@@ -164,6 +182,62 @@ impl KafkaStreams {
             Err(std::fs::TryLockError::WouldBlock) => Err(StreamsError::StateDirLocked(dir)),
             Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
         }
+    }
+
+    /// Reads the instance's process id from its (locked) state directory, or makes one.
+    ///
+    /// The id outlives restarts on the same state directory, so under exactly-once a restarted
+    /// instance's producers reuse their `transactional.id`s
+    /// (`<application.id>-<process id>-<thread>`): initializing them fences the crashed
+    /// incarnation's producers and aborts its open transactions at once, instead of leaving
+    /// `read_committed` readers waiting for the broker's transaction timeout.
+    fn load_process_id(&mut self) -> Result<String, StreamsError> {
+        let path = self.state_directory().join(PROCESS_ID_FILE);
+        let failed = |e: std::io::Error| StreamsError::StateDir {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) if uuid::Uuid::parse_str(text.trim()).is_ok() => {
+                return Ok(text.trim().to_owned());
+            }
+            Ok(_) => tracing::warn!(path = %path.display(), "replacing a damaged process id"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failed(e)),
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, &id).map_err(failed)?;
+        std::fs::rename(&temporary, &path).map_err(failed)?;
+        Ok(id)
+    }
+
+    /// The instance's process id (kept in its state directory), once started.
+    pub fn process_id(&self) -> Option<&str> {
+        self.process_id.as_deref()
+    }
+
+    /// The `transactional.id` of stream thread `index` (from 1) under exactly-once, once
+    /// started: `<application.id>-<process id>-<index>`.
+    pub fn transactional_id(&self, index: usize) -> Option<String> {
+        let process_id = self.process_id.as_deref()?;
+        Some(format!(
+            "{}-{process_id}-{index}",
+            self.config.application_id
+        ))
+    }
+
+    /// The instance's counters, summed over its threads.
+    pub fn metrics(&self) -> StreamsMetrics {
+        let mut metrics = StreamsMetrics::default();
+        if let Ok(controls) = self.controls.lock() {
+            for control in controls.iter() {
+                metrics.commits += control.commits.load(Ordering::Relaxed);
+                metrics.aborted_transactions += control.aborted.load(Ordering::Relaxed);
+                metrics.producers_replaced += control.producers_replaced.load(Ordering::Relaxed);
+            }
+        }
+        metrics
     }
 
     /// Calls `listener(new, old)` on every state change.
@@ -203,10 +277,14 @@ impl KafkaStreams {
             ));
         }
         self.lifecycle.set(State::Rebalancing);
-        if let Err(error) = self
+        let prepared = self
             .lock_state_directory()
-            .and_then(|()| topics::prepare(&self.topology, &self.config))
-        {
+            .and_then(|()| self.load_process_id())
+            .and_then(|id| {
+                self.process_id = Some(id);
+                topics::prepare(&self.topology, &self.config)
+            });
+        if let Err(error) = prepared {
             self.lifecycle.set(State::Error);
             return Err(error);
         }
@@ -217,6 +295,11 @@ impl KafkaStreams {
         };
         for index in 0..self.config.num_stream_threads {
             let name = format!("{}-StreamThread-{}", self.config.application_id, index + 1);
+            let transactional_id = self
+                .config
+                .is_exactly_once()
+                .then(|| self.transactional_id(index + 1))
+                .flatten();
             let control = Arc::new(ThreadControl::new(self.started));
             if let Ok(mut controls) = self.controls.lock() {
                 controls.push(Arc::clone(&control));
@@ -240,8 +323,11 @@ impl KafkaStreams {
                         config,
                         &clients,
                         Arc::clone(&control),
-                        state,
-                        restore_listener,
+                        ThreadSetup {
+                            state,
+                            restore_listener,
+                            transactional_id,
+                        },
                     )
                     .and_then(StreamThread::run);
                     if let Err(error) = &result {

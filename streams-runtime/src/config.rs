@@ -43,9 +43,6 @@ pub enum ConfigError {
     /// The key is managed by the runtime and cannot be overridden.
     #[error("`{0}` is set by the runtime and cannot be overridden")]
     Reserved(String),
-    /// The setting is recognized but not available yet.
-    #[error("{0}")]
-    Unsupported(String),
 }
 
 /// The processing guarantee.
@@ -107,7 +104,8 @@ pub struct StreamsConfig {
     pub bootstrap_servers: Option<String>,
     /// `num.stream.threads` (default 1).
     pub num_stream_threads: usize,
-    /// `commit.interval.ms` (default 30 000 at-least-once).
+    /// `commit.interval.ms` (default 30 000 under at-least-once, 100 under exactly-once, as in
+    /// Kafka Streams: a transaction stays open, and its outputs unread, until its commit).
     pub commit_interval: Duration,
     /// `state.dir` (default `<temp>/streams`).
     pub state_dir: PathBuf,
@@ -134,7 +132,14 @@ pub struct StreamsConfig {
     pub producer: BTreeMap<String, String>,
     dead_letter_topic: Option<String>,
     dead_letter_handler: bool,
+    /// Whether `commit.interval.ms` was set, so the guarantee's default does not replace it.
+    commit_interval_set: bool,
 }
+
+/// `commit.interval.ms` under at-least-once.
+const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_secs(30);
+/// `commit.interval.ms` under exactly-once.
+const EOS_DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 
 const KEYS: &[&str] = &[
     "application.id",
@@ -170,7 +175,7 @@ impl StreamsConfig {
             application_id: application_id.into(),
             bootstrap_servers: None,
             num_stream_threads: 1,
-            commit_interval: Duration::from_secs(30),
+            commit_interval: DEFAULT_COMMIT_INTERVAL,
             state_dir: std::env::temp_dir().join("streams"),
             rocksdb_memory: crate::state::DEFAULT_ROCKSDB_MEMORY_BYTES,
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
@@ -183,6 +188,7 @@ impl StreamsConfig {
             producer: BTreeMap::new(),
             dead_letter_topic: None,
             dead_letter_handler: false,
+            commit_interval_set: false,
         }
     }
 
@@ -201,7 +207,30 @@ impl StreamsConfig {
     /// Sets `commit.interval.ms`.
     pub fn commit_interval(mut self, interval: Duration) -> Self {
         self.commit_interval = interval;
+        self.commit_interval_set = true;
         self
+    }
+
+    /// Sets `processing.guarantee`; exactly-once also lowers the default commit interval to
+    /// 100 ms unless `commit.interval.ms` was set.
+    pub fn processing_guarantee(mut self, guarantee: ProcessingGuarantee) -> Self {
+        self.set_guarantee(guarantee);
+        self
+    }
+
+    fn set_guarantee(&mut self, guarantee: ProcessingGuarantee) {
+        self.processing_guarantee = guarantee;
+        if !self.commit_interval_set {
+            self.commit_interval = match guarantee {
+                ProcessingGuarantee::AtLeastOnce => DEFAULT_COMMIT_INTERVAL,
+                ProcessingGuarantee::ExactlyOnceV2 => EOS_DEFAULT_COMMIT_INTERVAL,
+            };
+        }
+    }
+
+    /// Whether processing is exactly-once (transactions).
+    pub fn is_exactly_once(&self) -> bool {
+        self.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2
     }
 
     /// Sets `state.dir`.
@@ -252,7 +281,10 @@ impl StreamsConfig {
                     _ => return Err(invalid("a number of threads from 1 to 256")),
                 }
             }
-            "commit.interval.ms" => self.commit_interval = millis()?,
+            "commit.interval.ms" => {
+                self.commit_interval = millis()?;
+                self.commit_interval_set = true;
+            }
             "state.dir" => {
                 if value.is_empty() {
                     return Err(invalid("a directory path"));
@@ -266,11 +298,12 @@ impl StreamsConfig {
                 }
             }
             "processing.guarantee" => {
-                self.processing_guarantee = match value {
+                let guarantee = match value {
                     "at_least_once" => ProcessingGuarantee::AtLeastOnce,
                     "exactly_once_v2" => ProcessingGuarantee::ExactlyOnceV2,
                     _ => return Err(invalid("`at_least_once` or `exactly_once_v2`")),
-                }
+                };
+                self.set_guarantee(guarantee);
             }
             "poll.ms" => self.poll = millis()?,
             "max.task.idle.ms" => self.max_task_idle = millis()?,
@@ -361,11 +394,6 @@ impl StreamsConfig {
         if self.bootstrap_servers.is_none() {
             return Err(ConfigError::Missing("bootstrap.servers"));
         }
-        if self.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2 {
-            return Err(ConfigError::Unsupported(
-                "processing.guarantee=exactly_once_v2 needs transactional state stores, which are not available yet; use at_least_once".to_owned(),
-            ));
-        }
         if let DeserializationErrors::DeadLetterQueue { topic } = &self.deserialization_errors
             && topic.is_empty()
         {
@@ -436,12 +464,35 @@ mod tests {
             ConfigError::Missing("bootstrap.servers")
         );
         config.set("bootstrap.servers", "localhost:9092").unwrap();
+        assert_eq!(
+            config
+                .set("processing.guarantee", "exactly_once")
+                .unwrap_err()
+                .to_string(),
+            "invalid value `exactly_once` for `processing.guarantee`: `at_least_once` or `exactly_once_v2`"
+        );
+    }
+
+    #[test]
+    fn exactly_once_commits_every_100_ms_unless_told_otherwise() {
+        let mut config = StreamsConfig::new("app");
         config
             .set("processing.guarantee", "exactly_once_v2")
             .unwrap();
-        assert!(matches!(
-            config.validate(),
-            Err(ConfigError::Unsupported(_))
-        ));
+        assert!(config.is_exactly_once());
+        assert_eq!(config.commit_interval, Duration::from_millis(100));
+        config.set("commit.interval.ms", "500").unwrap();
+        config
+            .set("processing.guarantee", "exactly_once_v2")
+            .unwrap();
+        assert_eq!(config.commit_interval, Duration::from_millis(500));
+        let config = StreamsConfig::new("app")
+            .commit_interval(Duration::from_secs(2))
+            .processing_guarantee(ProcessingGuarantee::ExactlyOnceV2);
+        assert_eq!(config.commit_interval, Duration::from_secs(2));
+        let config = StreamsConfig::new("app")
+            .processing_guarantee(ProcessingGuarantee::ExactlyOnceV2)
+            .processing_guarantee(ProcessingGuarantee::AtLeastOnce);
+        assert_eq!(config.commit_interval, Duration::from_secs(30));
     }
 }

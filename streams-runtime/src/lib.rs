@@ -25,7 +25,7 @@ pub mod task;
 pub mod test_driver;
 pub mod topology;
 
-pub use app::{KafkaStreams, ShutdownHandle, State, UncaughtErrorPolicy};
+pub use app::{KafkaStreams, ShutdownHandle, State, StreamsMetrics, UncaughtErrorPolicy};
 pub use codec::{Codec, CodecError, TopicCodec};
 pub use config::{ConfigError, StreamsConfig};
 pub use dsl::{BranchedKStream, Change, KGroupedStream, KStream, KTable, StreamsBuilder, Topic};

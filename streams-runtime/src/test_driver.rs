@@ -137,6 +137,7 @@ impl TopologyTestDriver {
                 app_dir: state_dir.path().join(&config.application_id),
                 rocksdb: RocksDbMemory::new(TEST_DRIVER_ROCKSDB_MEMORY),
             }),
+            exactly_once: false,
         };
         let shared: Rc<RefCell<dyn RecordCollector>> = collector.clone();
         let tasks = topology

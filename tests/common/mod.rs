@@ -228,10 +228,20 @@ pub struct CountsTail {
 impl CountsTail {
     /// Starts reading every partition of `topic` from the beginning.
     pub fn new(servers: &str, topic: &str) -> Self {
+        Self::with_isolation(servers, topic, "read_uncommitted")
+    }
+
+    /// [`new`](Self::new), reading only committed transactions.
+    pub fn read_committed(servers: &str, topic: &str) -> Self {
+        Self::with_isolation(servers, topic, "read_committed")
+    }
+
+    fn with_isolation(servers: &str, topic: &str, isolation: &str) -> Self {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", servers)
             .set("group.id", unique("tail"))
             .set("enable.auto.commit", "false")
+            .set("isolation.level", isolation)
             .create()
             .expect("consumer");
         let metadata = consumer

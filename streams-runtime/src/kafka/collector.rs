@@ -27,6 +27,28 @@ pub(crate) struct DeliveryTracker {
     /// Changelog topic → partition → the offset after the last delivered record. Touched by
     /// the delivery callback, which runs on the thread itself (in `poll` and `flush`).
     changelog_ends: Mutex<HashMap<String, HashMap<i32, i64>>>,
+    /// Whether the producer is transactional (exactly-once).
+    transactional: bool,
+    /// Deliveries that failed because the transaction failed (fenced producer, broken
+    /// transaction state): the work is redone, so they are not the production handler's.
+    pub(crate) transaction_failures: AtomicU64,
+}
+
+/// Whether a delivery failed because of its transaction rather than the record.
+fn is_transaction_error(code: Option<RDKafkaErrorCode>) -> bool {
+    matches!(
+        code,
+        Some(
+            RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::Fatal
+                | RDKafkaErrorCode::State
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerIdMapping
+                | RDKafkaErrorCode::UnknownProducerId
+                | RDKafkaErrorCode::OutOfOrderSequenceNumber
+        )
+    )
 }
 
 impl ClientContext for DeliveryTracker {}
@@ -51,6 +73,21 @@ impl ProducerContext for DeliveryTracker {
             }
         }
         if let Err((error, message)) = result {
+            if self.transactional {
+                let code = error.rdkafka_error_code();
+                if matches!(
+                    code,
+                    Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+                ) {
+                    // Purged by the thread's own abort, which redoes the work.
+                    return;
+                }
+                if is_transaction_error(code) {
+                    tracing::debug!(topic = message.topic(), %error, "a delivery failed with its transaction");
+                    self.transaction_failures.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
             self.failed.fetch_add(1, Ordering::Relaxed);
             let text = format!(
                 "cannot deliver a record to topic `{}` partition {}: {error}",
@@ -67,9 +104,10 @@ impl ProducerContext for DeliveryTracker {
 
 impl DeliveryTracker {
     /// A tracker for the producer of a thread of application `application_id`.
-    pub(crate) fn new(application_id: &str) -> Self {
+    pub(crate) fn new(application_id: &str, transactional: bool) -> Self {
         DeliveryTracker {
             changelog_prefix: format!("{application_id}-"),
+            transactional,
             ..DeliveryTracker::default()
         }
     }
@@ -100,11 +138,30 @@ pub(crate) type ThreadProducer = BaseProducer<DeliveryTracker>;
 /// Sends records through the thread's producer.
 pub(crate) struct KafkaCollector {
     producer: Arc<ThreadProducer>,
+    /// Whether the producer is transactional (exactly-once).
+    transactional: bool,
+    /// Records handed to the producer so far.
+    pub(crate) sent: u64,
+    /// Set when the producer refused a record because its transaction can no longer commit
+    /// (it entered an abortable or fatal state): the thread then aborts and redoes the work,
+    /// so the record is not lost by being refused here.
+    pub(crate) transaction_failed: Option<String>,
 }
 
 impl KafkaCollector {
-    pub(crate) fn new(producer: Arc<ThreadProducer>) -> Self {
-        KafkaCollector { producer }
+    pub(crate) fn new(producer: Arc<ThreadProducer>, transactional: bool) -> Self {
+        KafkaCollector {
+            producer,
+            transactional,
+            sent: 0,
+            transaction_failed: None,
+        }
+    }
+
+    /// Sends through `producer` from now on (the thread replaced a fenced one).
+    pub(crate) fn replace_producer(&mut self, producer: Arc<ThreadProducer>) {
+        self.producer = producer;
+        self.transaction_failed = None;
     }
 }
 
@@ -135,13 +192,28 @@ impl RecordCollector for KafkaCollector {
         if let Some(headers) = headers {
             base = base.headers(headers);
         }
+        if self.transaction_failed.is_some() {
+            // The transaction will be aborted and this work redone.
+            return Ok(());
+        }
         loop {
             match self.producer.send(base) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.sent += 1;
+                    return Ok(());
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                     // Back-pressure: serve delivery reports until the queue has room.
                     base = returned;
                     self.producer.poll(Duration::from_millis(50));
+                }
+                Err((KafkaError::MessageProduction(code), _))
+                    if self.transactional && is_transaction_error(Some(code)) =>
+                {
+                    let error = KafkaError::MessageProduction(code);
+                    tracing::warn!(topic = record.topic, %error, "the transaction cannot commit; it will be aborted");
+                    self.transaction_failed = Some(error.to_string());
+                    return Ok(());
                 }
                 Err((error, _)) => {
                     return Err(ProcessError::Send {

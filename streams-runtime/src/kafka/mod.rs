@@ -8,6 +8,7 @@ pub mod embedded;
 pub mod restore;
 pub(crate) mod thread;
 pub mod topics;
+mod transaction;
 
 use rdkafka::config::ClientConfig;
 
@@ -62,6 +63,16 @@ impl KafkaClients {
         client
     }
 
+    /// The `isolation.level` of the instance's consumers: under exactly-once they read only
+    /// committed transactions, so no aborted output or state change is ever processed.
+    fn isolation_level(&self) -> &'static str {
+        if self.config.is_exactly_once() {
+            "read_committed"
+        } else {
+            "read_uncommitted"
+        }
+    }
+
     /// The group consumer of a stream thread: manual commits, eager `range` assignment (keeps
     /// co-partitioned inputs together), earliest offsets for new groups.
     pub fn consumer_config(&self, client_id: &str) -> ClientConfig {
@@ -75,7 +86,8 @@ impl KafkaClients {
             .set("group.id", &self.config.application_id)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("partition.assignment.strategy", "range");
+            .set("partition.assignment.strategy", "range")
+            .set("isolation.level", self.isolation_level());
         client
     }
 
@@ -91,6 +103,27 @@ impl KafkaClients {
         client
     }
 
+    /// The transactional producer of a stream thread under exactly-once, with its
+    /// `transactional.id`. Kafka Streams' defaults: a transaction that stays open for 10 s
+    /// is aborted by the broker; librdkafka needs a record's delivery timeout within that.
+    pub fn transactional_producer_config(
+        &self,
+        client_id: &str,
+        transactional_id: &str,
+    ) -> ClientConfig {
+        let mut client = self.base(client_id);
+        client
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set("transaction.timeout.ms", "10000")
+            .set("message.timeout.ms", "10000");
+        set_all(&mut client, &self.config.producer);
+        client
+            .set("transactional.id", transactional_id)
+            .set("enable.idempotence", "true");
+        client
+    }
+
     /// The consumer that restores stores from changelogs: assigned partitions only, no commits.
     pub fn restore_config(&self, client_id: &str) -> ClientConfig {
         let mut client = self.base(&format!("{client_id}-restore"));
@@ -102,7 +135,8 @@ impl KafkaClients {
             )
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest");
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", self.isolation_level());
         client
     }
 

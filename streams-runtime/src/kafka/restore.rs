@@ -203,8 +203,15 @@ impl ChangelogReader {
                         }
                     }
                 }
-                Some(Err(KafkaError::PartitionEOF(_))) if position >= high => break,
-                Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+                Some(Err(KafkaError::PartitionEOF(_))) => {
+                    // The consumer's position also moves past transaction markers, which are
+                    // never delivered: a changelog written in transactions ends with one.
+                    position = position.max(consumed_position(&consumer, topic, partition));
+                    if position >= high {
+                        break;
+                    }
+                }
+                None => {}
                 Some(Err(KafkaError::MessageConsumption(
                     RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange,
                 ))) => return Ok(None),
@@ -226,6 +233,26 @@ impl ChangelogReader {
             next: position,
         }))
     }
+}
+
+/// The consumer's position in `topic`/`partition` (0 when it has none yet).
+fn consumed_position<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> i64 {
+    consumer
+        .position()
+        .ok()
+        .and_then(|positions| {
+            positions
+                .find_partition(topic, partition)
+                .and_then(|element| match element.offset() {
+                    Offset::Offset(offset) => Some(offset),
+                    _ => None,
+                })
+        })
+        .unwrap_or(0)
 }
 
 /// The outcome of one store's restore.

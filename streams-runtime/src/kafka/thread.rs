@@ -7,6 +7,12 @@
 //! processed records → checkpoint persistent stores. Nothing on that path takes a lock or an async hop per record;
 //! the offsets a rebalance must commit are published once per loop.
 //!
+//! Under exactly-once (see [`super::transaction`]) a commit is a transaction commit instead:
+//! the processed input offsets go into the thread's open transaction, which then commits with
+//! every output and changelog write it holds; a transaction that fails is aborted, and the
+//! thread rebuilds its tasks from their changelogs and reads their input again from the
+//! committed offsets.
+//!
 //! Assignment uses the consumer group's eager `range` assignor, which gives a member the same
 //! partition numbers of every topic with the same partition count, so a task's co-partitioned
 //! inputs always land together. On revocation (inside `poll`, in the rebalance callback) the
@@ -15,11 +21,12 @@
 //! buffered records, which the consumer fetches again from the committed offsets.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers as _, Message};
@@ -29,6 +36,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::collector::{DeliveryTracker, KafkaCollector, ThreadProducer, flush};
 use super::restore::{ChangelogReader, StateRestoreListener};
+use super::transaction::{self, TransactionFailure};
 use super::{KafkaClients, StoreSnapshot};
 use crate::config::{ProductionErrorHandler, StreamsConfig};
 use crate::error::StreamsError;
@@ -44,7 +52,14 @@ const MAX_POLL_BATCH: usize = 2_000;
 
 /// What the rebalance callback shares with the loop; touched once per loop, never per record.
 pub(crate) struct ThreadShared {
-    producer: Arc<ThreadProducer>,
+    /// The thread's producer (replaced when a transactional one is fenced).
+    producer: Mutex<Arc<ThreadProducer>>,
+    /// Whether commits are transactions (exactly-once).
+    exactly_once: bool,
+    /// Set when the transaction committed on a revocation failed and was aborted: the stores
+    /// of the tasks kept may hold its writes, so the next assignment rebuilds them.
+    transaction_aborted: AtomicBool,
+    control: Arc<ThreadControl>,
     /// Offsets (next to read) of processed records not yet committed.
     pending: Mutex<BTreeMap<(String, i32), i64>>,
     rebalanced: AtomicBool,
@@ -64,17 +79,10 @@ impl ConsumerContext for ThreadContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(_) = rebalance {
             self.shared.in_rebalance.store(true, Ordering::Release);
-            // Outputs first, then the offsets that vouch for them.
-            if let Err(error) = flush(&self.shared.producer, self.shared.commit_timeout) {
-                tracing::warn!(%error, "cannot flush the producer before a rebalance; uncommitted work will be redone");
-                return;
-            }
-            let pending = match self.shared.pending.lock() {
-                Ok(mut pending) => std::mem::take(&mut *pending),
-                Err(_) => return,
-            };
-            if let Err(error) = commit_offsets(consumer, &pending) {
-                tracing::warn!(%error, "cannot commit before a rebalance; uncommitted work will be redone");
+            if self.shared.exactly_once {
+                self.commit_transaction(consumer);
+            } else {
+                self.commit_offsets(consumer);
             }
         }
         self.shared.rebalanced.store(true, Ordering::Release);
@@ -91,6 +99,75 @@ impl ConsumerContext for ThreadContext {
     }
 }
 
+impl ThreadContext {
+    fn producer(&self) -> Option<Arc<ThreadProducer>> {
+        self.shared.producer.lock().ok().map(|p| Arc::clone(&p))
+    }
+
+    fn take_pending(&self) -> BTreeMap<(String, i32), i64> {
+        self.shared
+            .pending
+            .lock()
+            .map(|mut pending| std::mem::take(&mut *pending))
+            .unwrap_or_default()
+    }
+
+    /// At-least-once, on revocation: outputs first, then the offsets that vouch for them.
+    fn commit_offsets(&self, consumer: &BaseConsumer<Self>) {
+        let Some(producer) = self.producer() else {
+            return;
+        };
+        if let Err(error) = flush(&producer, self.shared.commit_timeout) {
+            tracing::warn!(%error, "cannot flush the producer before a rebalance; uncommitted work will be redone");
+            return;
+        }
+        let pending = self.take_pending();
+        match commit_offsets(consumer, &pending) {
+            Ok(true) => {
+                self.shared.control.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "cannot commit before a rebalance; uncommitted work will be redone");
+            }
+        }
+    }
+
+    /// Exactly-once, on revocation: commit the open transaction with the processed offsets
+    /// before another member can own the partitions (its `read_committed` restore would wait
+    /// for this transaction otherwise), and open the next one.
+    fn commit_transaction(&self, consumer: &BaseConsumer<Self>) {
+        let Some(producer) = self.producer() else {
+            return;
+        };
+        let pending = self.take_pending();
+        match transaction::commit(consumer, &producer, &pending, self.shared.commit_timeout) {
+            Ok(()) => {
+                self.shared.control.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(failure) => {
+                tracing::warn!(%failure, "cannot commit the transaction before a rebalance; aborting it");
+                // A fatal failure leaves the producer unusable: the loop replaces it.
+                if let TransactionFailure::Abortable(_) = failure
+                    && let Err(error) = producer.abort_transaction(self.shared.commit_timeout)
+                {
+                    tracing::warn!(%error, "cannot abort the transaction");
+                }
+                self.shared
+                    .transaction_aborted
+                    .store(true, Ordering::Release);
+                return;
+            }
+        }
+        if let Err(error) = producer.begin_transaction() {
+            tracing::warn!(%error, "cannot begin a transaction after a rebalance");
+            self.shared
+                .transaction_aborted
+                .store(true, Ordering::Release);
+        }
+    }
+}
+
 /// Whether a commit failed because this member is no longer in the group's current generation.
 fn task_migrated(code: RDKafkaErrorCode) -> bool {
     matches!(
@@ -102,19 +179,17 @@ fn task_migrated(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+/// Commits `offsets` (at-least-once); returns whether there was anything to commit.
 fn commit_offsets<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     offsets: &BTreeMap<(String, i32), i64>,
-) -> Result<(), rdkafka::error::KafkaError> {
+) -> Result<bool, rdkafka::error::KafkaError> {
     if offsets.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     tracing::debug!(?offsets, "committing offsets");
-    let mut list = TopicPartitionList::new();
-    for ((topic, partition), offset) in offsets {
-        list.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
-    }
-    consumer.commit(&list, CommitMode::Sync)
+    consumer.commit(&transaction::offsets_list(offsets)?, CommitMode::Sync)?;
+    Ok(true)
 }
 
 /// Signals between a thread and its application.
@@ -135,6 +210,12 @@ pub(crate) struct ThreadControl {
     /// The partitions assigned to the thread, as of its last rebalance.
     pub(crate) assignment: Mutex<Vec<(String, i32)>>,
     pub(crate) started: Instant,
+    /// Commits made: offset commits, or transactions under exactly-once.
+    pub(crate) commits: AtomicU64,
+    /// Transactions aborted after a failure.
+    pub(crate) aborted: AtomicU64,
+    /// Transactional producers replaced after being fenced or failing fatally.
+    pub(crate) producers_replaced: AtomicU64,
 }
 
 impl ThreadControl {
@@ -149,6 +230,9 @@ impl ThreadControl {
             tasks: std::sync::atomic::AtomicUsize::new(0),
             assignment: Mutex::new(Vec::new()),
             started,
+            commits: AtomicU64::new(0),
+            aborted: AtomicU64::new(0),
+            producers_replaced: AtomicU64::new(0),
         }
     }
 
@@ -162,6 +246,15 @@ impl ThreadControl {
 struct SourceTopic {
     name: Arc<str>,
     subtopology: u32,
+}
+
+/// What a stream thread gets from its instance besides the topology and configuration.
+pub(crate) struct ThreadSetup {
+    /// The instance's state directory and RocksDB memory.
+    pub(crate) state: StateRoot,
+    pub(crate) restore_listener: Option<Arc<dyn StateRestoreListener>>,
+    /// The producer's `transactional.id` under exactly-once.
+    pub(crate) transactional_id: Option<String>,
 }
 
 /// One stream thread's state.
@@ -180,6 +273,12 @@ pub(crate) struct StreamThread {
     topic_subtopology: HashMap<String, SourceTopic>,
     restorer: ChangelogReader,
     dropped_by_producer: u64,
+    /// The producer's configuration, to replace a fenced transactional producer.
+    producer_config: ClientConfig,
+    /// `collector.sent` when the open transaction began: whether it holds any record.
+    sent_at_begin: u64,
+    /// The producer's transaction-failed deliveries already acted on.
+    transaction_failures_seen: u64,
 }
 
 impl StreamThread {
@@ -189,17 +288,24 @@ impl StreamThread {
         config: Arc<StreamsConfig>,
         clients: &KafkaClients,
         control: Arc<ThreadControl>,
-        state: StateRoot,
-        restore_listener: Option<Arc<dyn StateRestoreListener>>,
+        setup: ThreadSetup,
     ) -> Result<Self, StreamsError> {
-        let producer: Arc<ThreadProducer> = Arc::new(
-            clients
-                .producer_config(&name)
-                .create_with_context(DeliveryTracker::new(&config.application_id))
-                .map_err(|e| StreamsError::Kafka(format!("cannot create the producer: {e}")))?,
-        );
+        let ThreadSetup {
+            state,
+            restore_listener,
+            transactional_id,
+        } = setup;
+        let exactly_once = transactional_id.is_some();
+        let producer_config = match &transactional_id {
+            Some(id) => clients.transactional_producer_config(&name, id),
+            None => clients.producer_config(&name),
+        };
+        let producer = new_producer(&producer_config, &config.application_id)?;
         let shared = Arc::new(ThreadShared {
-            producer: Arc::clone(&producer),
+            producer: Mutex::new(Arc::clone(&producer)),
+            exactly_once,
+            transaction_aborted: AtomicBool::new(false),
+            control: Arc::clone(&control),
             pending: Mutex::new(BTreeMap::new()),
             rebalanced: AtomicBool::new(false),
             in_rebalance: AtomicBool::new(true),
@@ -234,13 +340,15 @@ impl StreamThread {
             deserialization_errors: config.deserialization_errors.task_handler(),
             processing_errors: config.processing_errors,
             state: Some(state),
+            exactly_once,
         };
         let restorer = ChangelogReader::new(clients.restore_config(&name), restore_listener)?;
         Ok(StreamThread {
             name,
-            collector: std::rc::Rc::new(std::cell::RefCell::new(KafkaCollector::new(Arc::clone(
-                &producer,
-            )))),
+            collector: std::rc::Rc::new(std::cell::RefCell::new(KafkaCollector::new(
+                Arc::clone(&producer),
+                exactly_once,
+            ))),
             topology,
             config,
             task_config,
@@ -252,7 +360,32 @@ impl StreamThread {
             topic_subtopology,
             restorer,
             dropped_by_producer: 0,
+            producer_config,
+            sent_at_begin: 0,
+            transaction_failures_seen: 0,
         })
+    }
+
+    fn exactly_once(&self) -> bool {
+        self.shared.exactly_once
+    }
+
+    /// Exactly-once: registers the producer's `transactional.id` with the broker (fencing any
+    /// earlier producer with the same id, and aborting its open transaction) and opens the
+    /// first transaction.
+    fn init_transactions(&mut self) -> Result<(), StreamsError> {
+        self.producer
+            .init_transactions(TRANSACTION_INIT_TIMEOUT)
+            .map_err(|e| StreamsError::Kafka(format!("cannot initialize transactions: {e}")))?;
+        self.begin_transaction()
+    }
+
+    fn begin_transaction(&mut self) -> Result<(), StreamsError> {
+        self.producer
+            .begin_transaction()
+            .map_err(|e| StreamsError::Kafka(format!("cannot begin a transaction: {e}")))?;
+        self.sent_at_begin = self.collector.borrow().sent;
+        Ok(())
     }
 
     /// Runs until shutdown is requested or an error stops the thread; returns the final contents
@@ -260,6 +393,9 @@ impl StreamThread {
     pub(crate) fn run(mut self) -> Result<Vec<StoreSnapshot>, StreamsError> {
         let topics: Vec<String> = self.topic_subtopology.keys().cloned().collect();
         let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        if self.exactly_once() {
+            self.init_transactions()?;
+        }
         self.consumer
             .subscribe(&topic_refs)
             .map_err(|e| StreamsError::Kafka(format!("cannot subscribe to {topics:?}: {e}")))?;
@@ -272,6 +408,14 @@ impl StreamThread {
                 .map(|()| self.snapshot()),
             Err(error) => Err(error),
         };
+        if outcome.is_err()
+            && self.exactly_once()
+            && let Err(error) = self.producer.abort_transaction(self.shared.commit_timeout)
+        {
+            // The broker aborts it when `transaction.timeout.ms` passes, or when this
+            // instance restarts and fences this producer.
+            tracing::debug!(%error, "cannot abort the open transaction on the way out");
+        }
         for (_, task) in std::mem::take(&mut self.tasks) {
             task.close();
         }
@@ -340,6 +484,12 @@ impl StreamThread {
             self.process()?;
             self.producer.poll(Duration::ZERO);
             self.check_deliveries()?;
+            let failed = self.collector.borrow_mut().transaction_failed.take();
+            if let Some(reason) = failed {
+                // Nothing more can go into this transaction: abort it and redo its work now.
+                self.recover(TransactionFailure::Abortable(reason))?;
+                last_commit = Instant::now();
+            }
             self.publish_progress();
             if last_commit.elapsed() >= self.config.commit_interval {
                 self.commit()?;
@@ -447,12 +597,29 @@ impl StreamThread {
 
     fn check_deliveries(&mut self) -> Result<(), StreamsError> {
         let tracker = self.producer.context();
+        let doomed = tracker.transaction_failures.load(Ordering::Relaxed);
+        if doomed > self.transaction_failures_seen {
+            self.transaction_failures_seen = doomed;
+            self.collector
+                .borrow_mut()
+                .transaction_failed
+                .get_or_insert_with(|| "a delivery failed with its transaction".to_owned());
+        }
         let failed = tracker.failed.load(Ordering::Relaxed);
         if failed > self.dropped_by_producer {
             let error = tracker.take_error().unwrap_or_default();
             match self.config.production_errors {
                 ProductionErrorHandler::Fail => {
                     return Err(StreamsError::Kafka(error));
+                }
+                ProductionErrorHandler::Continue if self.exactly_once() => {
+                    // A failed delivery dooms the whole transaction: it is aborted and its
+                    // records produced again, never dropped one by one.
+                    self.dropped_by_producer = failed;
+                    self.collector
+                        .borrow_mut()
+                        .transaction_failed
+                        .get_or_insert(error);
                 }
                 ProductionErrorHandler::Continue => {
                     tracing::warn!(thread = %self.name, dropped = failed - self.dropped_by_producer, "continuing after failed deliveries: {error}");
@@ -510,6 +677,9 @@ impl StreamThread {
     /// flush before that; RocksDB memtables are flushed with the checkpoint.)
     fn commit(&mut self) -> Result<(), StreamsError> {
         self.publish_progress();
+        if self.exactly_once() {
+            return self.commit_transaction();
+        }
         flush(&self.producer, self.shared.commit_timeout)
             .map_err(|e| StreamsError::Kafka(format!("cannot flush the producer: {e}")))?;
         self.check_deliveries()?;
@@ -518,7 +688,12 @@ impl StreamThread {
             Err(_) => return Ok(()),
         };
         match commit_offsets(&self.consumer, &pending) {
-            Ok(()) => self.checkpoint(false)?,
+            Ok(committed) => {
+                if committed {
+                    self.control.commits.fetch_add(1, Ordering::Relaxed);
+                }
+                self.checkpoint(false)?
+            }
             Err(KafkaError::ConsumerCommit(code)) if task_migrated(code) => {
                 // The group moved on without this member: its tasks may already run elsewhere.
                 // Drop them (their changelogs hold their state) and rebuild from the assignment
@@ -534,6 +709,148 @@ impl StreamThread {
                 tracing::warn!(thread = %self.name, %error, "offset commit failed; the records will be processed again");
             }
         }
+        Ok(())
+    }
+
+    /// Commits the open transaction with the processed offsets and opens the next one; an
+    /// empty transaction (nothing processed, nothing produced) is left open.
+    fn commit_transaction(&mut self) -> Result<(), StreamsError> {
+        let pending = match self.shared.pending.lock() {
+            Ok(mut pending) => std::mem::take(&mut *pending),
+            Err(_) => return Ok(()),
+        };
+        if pending.is_empty() && self.collector.borrow().sent == self.sent_at_begin {
+            return Ok(());
+        }
+        match transaction::commit(
+            &self.consumer,
+            &self.producer,
+            &pending,
+            self.shared.commit_timeout,
+        ) {
+            Ok(()) => {
+                self.control.commits.fetch_add(1, Ordering::Relaxed);
+                self.check_deliveries()?;
+                self.begin_transaction()
+            }
+            Err(failure) => self.recover(failure),
+        }
+    }
+
+    /// After a failed transaction: abort it (or replace a fenced producer), then rebuild every
+    /// task from its changelog and read its input again from the committed offsets, as Kafka
+    /// Streams does with corrupted or migrated tasks. The application goes on.
+    fn recover(&mut self, failure: TransactionFailure) -> Result<(), StreamsError> {
+        tracing::warn!(thread = %self.name, %failure, "transaction failed: aborting it and rebuilding the tasks from their changelogs");
+        self.control.aborted.fetch_add(1, Ordering::Relaxed);
+        let fatal = match failure {
+            TransactionFailure::Fatal(_) => true,
+            TransactionFailure::Abortable(_) => {
+                match self.producer.abort_transaction(self.shared.commit_timeout) {
+                    Ok(()) => false,
+                    Err(error) => {
+                        tracing::warn!(thread = %self.name, %error, "cannot abort the transaction; replacing the producer");
+                        true
+                    }
+                }
+            }
+        };
+        if fatal {
+            self.replace_producer()?;
+        } else {
+            self.collector.borrow_mut().transaction_failed = None;
+            self.begin_transaction()?;
+        }
+        self.rebuild_tasks()
+    }
+
+    /// Replaces a fenced (or fatally failed) transactional producer: the new one's
+    /// `init_transactions` takes the `transactional.id` back.
+    fn replace_producer(&mut self) -> Result<(), StreamsError> {
+        let producer = new_producer(&self.producer_config, &self.config.application_id)?;
+        if let Ok(mut shared) = self.shared.producer.lock() {
+            *shared = Arc::clone(&producer);
+        }
+        self.collector
+            .borrow_mut()
+            .replace_producer(Arc::clone(&producer));
+        self.producer = producer;
+        self.dropped_by_producer = 0;
+        self.transaction_failures_seen = 0;
+        self.control
+            .producers_replaced
+            .fetch_add(1, Ordering::Relaxed);
+        self.init_transactions()
+    }
+
+    /// Drops every task with its local state (no checkpoint vouches for it under
+    /// exactly-once), moves the consumer back to the committed offsets, and creates the tasks
+    /// again, restoring their stores from the committed changelogs.
+    fn rebuild_tasks(&mut self) -> Result<(), StreamsError> {
+        let ids: Vec<TaskId> = self.tasks.keys().copied().collect();
+        for (_, task) in std::mem::take(&mut self.tasks) {
+            task.close();
+        }
+        if let Ok(mut pending) = self.shared.pending.lock() {
+            pending.clear();
+        }
+        self.seek_to_committed()?;
+        self.create_tasks(&ids)?;
+        tracing::info!(thread = %self.name, tasks = ?ids, "tasks rebuilt from their changelogs");
+        Ok(())
+    }
+
+    /// Moves the consumer to the committed offset of each assigned partition (where none is
+    /// committed, to where `auto.offset.reset` says).
+    fn seek_to_committed(&mut self) -> Result<(), StreamsError> {
+        let timeout = Duration::from_secs(30);
+        let kafka = |e: KafkaError| StreamsError::Kafka(format!("cannot rewind the input: {e}"));
+        let assignment = self.consumer.assignment().map_err(kafka)?;
+        let committed = self
+            .consumer
+            .committed_offsets(assignment, timeout)
+            .map_err(kafka)?;
+        let reset = match self
+            .config
+            .consumer
+            .get("auto.offset.reset")
+            .map(String::as_str)
+        {
+            Some("latest" | "end" | "largest") => Offset::End,
+            _ => Offset::Beginning,
+        };
+        for element in committed.elements() {
+            let offset = match element.offset() {
+                Offset::Offset(offset) => Offset::Offset(offset),
+                _ => reset,
+            };
+            self.consumer
+                .seek(element.topic(), element.partition(), offset, timeout)
+                .map_err(kafka)?;
+        }
+        Ok(())
+    }
+
+    /// Creates (and restores) the tasks `ids`.
+    fn create_tasks(&mut self, ids: &[TaskId]) -> Result<(), StreamsError> {
+        let collector: std::rc::Rc<std::cell::RefCell<dyn RecordCollector>> =
+            self.collector.clone();
+        for id in ids {
+            let mut task = StreamTask::new(
+                &self.topology,
+                id.subtopology,
+                id.partition,
+                &self.task_config,
+                std::rc::Rc::clone(&collector),
+                wall_clock_ms(),
+            )?;
+            self.restorer
+                .restore(&mut task, &self.config.application_id)?;
+            self.tasks.insert(*id, task);
+        }
+        self.control
+            .tasks
+            .store(self.tasks.len(), Ordering::Release);
         Ok(())
     }
 
@@ -563,6 +880,22 @@ impl StreamThread {
                 );
             }
         }
+        if self
+            .shared
+            .transaction_aborted
+            .swap(false, Ordering::AcqRel)
+        {
+            // The revocation's transaction failed: the stores may hold its aborted writes.
+            self.control.aborted.fetch_add(1, Ordering::Relaxed);
+            for (_, task) in std::mem::take(&mut self.tasks) {
+                task.close();
+            }
+            if self.producer.begin_transaction().is_err() {
+                self.replace_producer()?;
+            } else {
+                self.sent_at_begin = self.collector.borrow().sent;
+            }
+        }
         let lost: Vec<TaskId> = self
             .tasks
             .keys()
@@ -586,31 +919,12 @@ impl StreamThread {
         if let Ok(mut pending) = self.shared.pending.lock() {
             pending.clear();
         }
-        let collector: std::rc::Rc<std::cell::RefCell<dyn RecordCollector>> =
-            self.collector.clone();
-        let mut created = Vec::new();
-        let missing: Vec<TaskId> = wanted
+        let created: Vec<TaskId> = wanted
             .keys()
             .filter(|id| !self.tasks.contains_key(id))
             .copied()
             .collect();
-        for id in &missing {
-            let mut task = StreamTask::new(
-                &self.topology,
-                id.subtopology,
-                id.partition,
-                &self.task_config,
-                std::rc::Rc::clone(&collector),
-                wall_clock_ms(),
-            )?;
-            self.restorer
-                .restore(&mut task, &self.config.application_id)?;
-            created.push(*id);
-            self.tasks.insert(*id, task);
-        }
-        self.control
-            .tasks
-            .store(self.tasks.len(), Ordering::Release);
+        self.create_tasks(&created)?;
         tracing::info!(thread = %self.name, ?created, ?kept, ?lost, "tasks after rebalance");
         Ok(())
     }
@@ -628,6 +942,21 @@ impl StreamThread {
             })
             .collect()
     }
+}
+
+/// How long `init_transactions` may take (it waits for the coordinator to abort an earlier
+/// incarnation's open transaction).
+const TRANSACTION_INIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn new_producer(
+    config: &ClientConfig,
+    application_id: &str,
+) -> Result<Arc<ThreadProducer>, StreamsError> {
+    let transactional = config.get("transactional.id").is_some();
+    config
+        .create_with_context(DeliveryTracker::new(application_id, transactional))
+        .map(Arc::new)
+        .map_err(|e| StreamsError::Kafka(format!("cannot create the producer: {e}")))
 }
 
 pub(crate) fn wall_clock_ms() -> i64 {

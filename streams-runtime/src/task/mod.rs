@@ -114,6 +114,9 @@ pub struct TaskConfig {
     pub processing_errors: ProcessingErrorHandler,
     /// Where persistent stores live; without it, only in-memory stores can be opened.
     pub state: Option<StateRoot>,
+    /// Whether processing is exactly-once: local state is then trusted only after a clean
+    /// close (see [`StreamTask::new`]).
+    pub exactly_once: bool,
 }
 
 impl TaskConfig {
@@ -124,6 +127,7 @@ impl TaskConfig {
             deserialization_errors: DeserializationErrorHandler::Fail,
             processing_errors: ProcessingErrorHandler::Fail,
             state: None,
+            exactly_once: false,
         }
     }
 }
@@ -183,6 +187,12 @@ pub struct StreamTask {
 
 impl StreamTask {
     /// Builds the task for `subtopology` on `partition` and initializes its processors.
+    ///
+    /// Persistent stores keep their local data only where the task directory's checkpoint
+    /// vouches for it. Under exactly-once the checkpoint is deleted once read, and written again
+    /// only by a clean close: a crash, or an aborted transaction whose writes already reached a
+    /// store, leaves no checkpoint, so the next incarnation wipes the stores and restores them
+    /// from the committed changelog instead of trusting state ahead of it.
     pub fn new(
         topology: &Topology,
         subtopology: u32,
@@ -245,6 +255,13 @@ impl StreamTask {
                 checkpointed.get(&key).map(|&offset| (key, offset))
             })
             .collect();
+        let checkpointed = match &checkpoint {
+            Some(checkpoint) if config.exactly_once => {
+                checkpoint.delete()?;
+                ChangelogOffsets::new()
+            }
+            _ => checkpointed,
+        };
         let ctx = BuildContext {
             application_id: &config.application_id,
         };
@@ -529,6 +546,10 @@ impl StreamTask {
         let Some(checkpoint) = &self.checkpoint else {
             return Ok(false);
         };
+        // Under exactly-once only a clean close vouches for the stores (see `new`).
+        if self.config.exactly_once && !force {
+            return Ok(false);
+        }
         let persistent: ChangelogOffsets = self
             .stores
             .iter()
