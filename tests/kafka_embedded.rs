@@ -70,7 +70,12 @@ fn word_count_end_to_end() {
     let wc = WordCount::new(4);
     let input = lines(300, 1);
     wc.produce(&input);
-    let mut app = wc.instance();
+    // Without the record cache every update reaches the changelog and the output.
+    let topology = wordcount_topology(&wc.lines_topic, &wc.counts_topic);
+    let mut config = config(&wc.broker, &wc.application_id);
+    config.set("statestore.cache.max.bytes", "0").unwrap();
+    wc.broker.prepare(&topology, &config).unwrap();
+    let mut app = KafkaStreams::new(topology, config).unwrap();
     let states = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = std::sync::Arc::clone(&states);
     app.set_state_listener(move |new, old| seen.lock().unwrap().push((old, new)));

@@ -132,11 +132,14 @@ fn exactly_once_counts_exactly_with_one_transaction_per_commit_interval() {
     let counts = snapshot_counts(&app.close().unwrap());
 
     assert_eq!(counts, expected);
-    assert!(
-        tail.irregular.is_empty(),
-        "every count was published once, each one more than the last: {:?}",
-        tail.irregular
-    );
+    // The record cache may merge updates (a count then grows by more than one), but no
+    // count is published twice or goes back.
+    let repeated: Vec<_> = tail
+        .irregular
+        .iter()
+        .filter(|(_, previous, new)| new <= previous)
+        .collect();
+    assert!(repeated.is_empty(), "{repeated:?}");
     // One transaction per thread per commit interval at most (plus the commits on
     // revocation and close), and no transaction per record.
     let intervals = (elapsed.as_millis() / COMMIT_INTERVAL.as_millis()) as u64 + 1;

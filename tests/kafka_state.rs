@@ -17,11 +17,15 @@ use streams::{EmbeddedBroker, KafkaStreams, StateRestoreListener, StreamsConfig,
 const QUIET: Duration = Duration::from_millis(1500);
 const LIMIT: Duration = Duration::from_secs(90);
 
-/// Records each store restore: (task, store, records applied).
+/// Records each store restore: (task, store, records applied), and where each began.
 #[derive(Default)]
-struct Restores(Mutex<Vec<(TaskId, String, u64)>>);
+struct Restores(Mutex<Vec<(TaskId, String, u64)>>, Mutex<Vec<(TaskId, i64)>>);
 
 impl StateRestoreListener for Restores {
+    fn on_restore_start(&self, task: TaskId, _: &str, _: &str, start: i64, _: i64) {
+        self.1.lock().unwrap().push((task, start));
+    }
+
     fn on_restore_end(&self, task: TaskId, store: &str, records: u64) {
         self.0
             .lock()
@@ -69,8 +73,11 @@ impl Setup {
     }
 
     fn instance(&self, state_dir: &Path, restores: &Arc<Restores>) -> KafkaStreams {
+        self.instance_with(self.config(state_dir), restores)
+    }
+
+    fn instance_with(&self, config: StreamsConfig, restores: &Arc<Restores>) -> KafkaStreams {
         let topology = wordcount_topology(&self.lines, &self.counts);
-        let config = self.config(state_dir);
         self.broker.prepare(&topology, &config).unwrap();
         let mut app = KafkaStreams::new(topology, config).unwrap();
         app.set_restore_listener(Arc::clone(restores) as Arc<dyn StateRestoreListener>);
@@ -128,7 +135,6 @@ fn a_fresh_instance_restores_the_changelog_and_a_clean_restart_restores_nothing(
     let input = lines(300, 21);
     setup.produce(&input);
     let expected = expected_counts(&input);
-    let occurrences: u64 = expected.values().sum();
 
     let (first, restores) = setup.run(&state_dir());
     assert_eq!(first, expected);
@@ -143,10 +149,11 @@ fn a_fresh_instance_restores_the_changelog_and_a_clean_restart_restores_nothing(
     let fresh = state_dir();
     let (second, restores) = setup.run(&fresh);
     assert_eq!(second, expected);
-    assert_eq!(
-        restores.total(),
-        occurrences,
-        "one changelog record per occurrence"
+    let changelog = read_all(setup.broker.bootstrap_servers(), &setup.changelog()).len() as u64;
+    assert_eq!(restores.total(), changelog, "every changelog record, once");
+    assert!(
+        changelog <= expected.values().sum::<u64>(),
+        "the record cache merges updates"
     );
 
     // A clean restart on that directory: the checkpoint vouches for the local stores.
@@ -188,7 +195,8 @@ fn a_damaged_local_store_is_rebuilt_from_the_changelog() {
     assert_eq!(damaged, 2, "one store per partition");
     let (counts, restores) = setup.run(&dir);
     assert_eq!(counts, expected);
-    assert_eq!(restores.total(), expected.values().sum::<u64>());
+    let changelog = read_all(setup.broker.bootstrap_servers(), &setup.changelog()).len() as u64;
+    assert_eq!(restores.total(), changelog);
 }
 
 #[test]
@@ -236,4 +244,88 @@ fn two_instances_cannot_share_a_state_directory() {
     let mut c = setup.instance(&dir, &restores);
     c.start().unwrap();
     c.close().unwrap();
+}
+
+#[test]
+fn a_failover_to_a_standby_restores_only_the_tail() {
+    let setup = Setup::new();
+    let input = lines(300, 26);
+    setup.produce(&input);
+    let expected = expected_counts(&input);
+    let standby_config = |dir: &Path| {
+        let mut config = setup.config(dir);
+        config.set("num.standby.replicas", "1").unwrap();
+        config
+    };
+    // The leaver counts everything first; the survivor then joins and takes half the tasks,
+    // and shadows the leaver's counting task, whose store it never had.
+    let mut leaver = setup.instance_with(standby_config(&state_dir()), &Arc::default());
+    leaver.start().unwrap();
+    wait_idle(&leaver, QUIET, LIMIT);
+    let restores = Arc::new(Restores::default());
+    let mut survivor = setup.instance_with(standby_config(&state_dir()), &restores);
+    survivor.start().unwrap();
+    wait_idle(&survivor, QUIET, LIMIT);
+    wait_idle(&leaver, QUIET, LIMIT);
+
+    let repartition = format!("{}-counts-repartition", setup.application_id);
+    let moving: Vec<i32> = leaver
+        .assigned_partitions()
+        .into_iter()
+        .filter(|(topic, _)| *topic == repartition)
+        .map(|(_, partition)| partition)
+        .collect();
+    assert_eq!(moving.len(), 1, "{:?}", leaver.assigned_partitions());
+    let changelog = read_all(setup.broker.bootstrap_servers(), &setup.changelog());
+    let shadowed = changelog
+        .iter()
+        .filter(|record| moving.contains(&record.partition))
+        .count() as u64;
+    assert!(shadowed > 0);
+    let deadline = std::time::Instant::now() + LIMIT;
+    while survivor.metrics().standby_records < shadowed {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            survivor.metrics()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(survivor.metrics().standby_tasks, 1);
+    let before = restores.0.lock().unwrap().len();
+
+    leaver.close().unwrap();
+    let deadline = std::time::Instant::now() + LIMIT;
+    while survivor.assigned_partitions().len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            survivor.assigned_partitions()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_idle(&survivor, QUIET, LIMIT);
+    let task = TaskId {
+        subtopology: 1,
+        partition: moving[0],
+    };
+    // The task moved in with its standby's stores: it restored from the standby's
+    // checkpoint (the changelog's end), not from the beginning.
+    let took_over: Vec<u64> = restores.0.lock().unwrap()[before..]
+        .iter()
+        .filter(|(id, store, _)| *id == task && store == "counts")
+        .map(|(_, _, records)| *records)
+        .collect();
+    assert_eq!(took_over, [0], "{:?}", restores.0.lock().unwrap());
+    let starts: Vec<i64> = restores
+        .1
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(id, _)| *id == task)
+        .map(|(_, start)| *start)
+        .collect();
+    assert_eq!(starts.last(), Some(&(shadowed as i64)));
+    assert_eq!(survivor.metrics().standby_tasks, 0);
+    assert_eq!(snapshot_counts(&survivor.close().unwrap()), expected);
 }

@@ -148,3 +148,61 @@ fn a_damaged_rocksdb_directory_is_an_error_not_a_panic() {
         "{error}"
     );
 }
+
+/// RocksDB memory is bounded per instance, not per store: many stores sharing one budget write
+/// and read far more than the budget, and the shared block cache (which memtables are charged
+/// to) stays within it.
+#[test]
+fn many_rocksdb_stores_stay_within_one_memory_budget() {
+    const BUDGET: usize = 16 * 1024 * 1024;
+    const STORES: usize = 32;
+    const ENTRIES: usize = 6_000;
+    let memory = RocksDbMemory::new(BUDGET);
+    let dir = tempfile::tempdir().unwrap();
+    let value = vec![7u8; 256];
+    let mut stores: Vec<RocksDbKeyValueStore> = (0..STORES)
+        .map(|i| {
+            let name = format!("store-{i}");
+            RocksDbKeyValueStore::open(&name, &dir.path().join(&name), &memory).unwrap()
+        })
+        .collect();
+    let mut peak = 0;
+    for round in 0..2 {
+        for store in &mut stores {
+            for key in 0..ENTRIES {
+                let key = format!("{round}-{key:08}");
+                store.put(key.as_bytes(), &value).unwrap();
+            }
+            peak = peak.max(memory.usage());
+        }
+    }
+    for store in &mut stores {
+        store.flush().unwrap();
+        // Read everything back: data blocks go through the shared cache too.
+        let mut read = 0;
+        store
+            .scan(
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Unbounded,
+                &mut |_, _| {
+                    read += 1;
+                    true
+                },
+            )
+            .unwrap();
+        assert_eq!(read, 2 * ENTRIES);
+        peak = peak.max(memory.usage());
+    }
+    let written = STORES * 2 * ENTRIES * (value.len() + 12);
+    assert!(
+        written > 5 * BUDGET,
+        "the stores hold far more than the budget"
+    );
+    assert!(peak > 0, "the cache was used");
+    // LRU caches are not strict: allow the entries being inserted (a block or a memtable
+    // arena chunk) over the bound.
+    assert!(
+        peak <= BUDGET + BUDGET / 8,
+        "peak {peak} bytes over a {BUDGET}-byte budget"
+    );
+}

@@ -5,7 +5,7 @@
 //! `NotRunning`, or `Error` when a thread fails and the uncaught-error policy stops the client.
 //! Several instances with the same `application.id` share the work through the consumer group.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec};
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
 use crate::kafka::restore::StateRestoreListener;
+use crate::kafka::standby::{self, StandbyRegistry};
 use crate::kafka::thread::{StreamThread, ThreadControl, ThreadSetup};
 use crate::kafka::{KafkaClients, StoreSnapshot, topics};
 use crate::state::RocksDbMemory;
@@ -57,6 +58,10 @@ pub struct StreamsMetrics {
     pub aborted_transactions: u64,
     /// Times a thread's transactional producer was fenced (or failed fatally) and replaced.
     pub producers_replaced: u64,
+    /// Standby tasks this instance hosts now.
+    pub standby_tasks: u64,
+    /// Changelog records applied to standby stores so far.
+    pub standby_records: u64,
 }
 
 /// The file under `<state.dir>/<application.id>` that keeps the instance's process id.
@@ -126,6 +131,15 @@ pub struct KafkaStreams {
     state_lock: Option<std::fs::File>,
     /// The instance's id, kept in its state directory (known once started).
     process_id: Option<String>,
+    /// With `num.standby.replicas` > 0: the standby thread, its stop flag and registry.
+    standby: Option<StandbyThreadHandle>,
+}
+
+/// The running standby thread of an instance.
+struct StandbyThreadHandle {
+    registry: Arc<StandbyRegistry>,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
 }
 
 impl KafkaStreams {
@@ -146,6 +160,7 @@ impl KafkaStreams {
             restore_listener: None,
             state_lock: None,
             process_id: None,
+            standby: None,
         })
     }
 
@@ -237,6 +252,10 @@ impl KafkaStreams {
                 metrics.producers_replaced += control.producers_replaced.load(Ordering::Relaxed);
             }
         }
+        if let Some(standby) = &self.standby {
+            metrics.standby_tasks = standby.registry.tasks.load(Ordering::Relaxed) as u64;
+            metrics.standby_records = standby.registry.records.load(Ordering::Relaxed);
+        }
         metrics
     }
 
@@ -293,8 +312,21 @@ impl KafkaStreams {
             app_dir: self.state_directory(),
             rocksdb: RocksDbMemory::new(self.config.rocksdb_memory),
         };
+        if self.config.num_standby_replicas > 0
+            && let Err(error) = self.start_standby_thread(&state)
+        {
+            self.lifecycle.set(State::Error);
+            return Err(error);
+        }
         for index in 0..self.config.num_stream_threads {
-            let name = format!("{}-StreamThread-{}", self.config.application_id, index + 1);
+            // Kafka Streams' client ids: `<application.id>-<process id>-StreamThread-<n>`, so
+            // logs and broker-side client lists tell instances apart.
+            let name = format!(
+                "{}-{}-StreamThread-{}",
+                self.config.application_id,
+                self.process_id.as_deref().unwrap_or_default(),
+                index + 1
+            );
             let transactional_id = self
                 .config
                 .is_exactly_once()
@@ -313,6 +345,10 @@ impl KafkaStreams {
             let clients = clients.clone();
             let state = state.clone();
             let restore_listener = self.restore_listener.clone();
+            let standby = self
+                .standby
+                .as_ref()
+                .map(|s| (index, Arc::clone(&s.registry)));
             let handle = std::thread::Builder::new()
                 .name(name.clone())
                 .spawn(move || {
@@ -327,6 +363,7 @@ impl KafkaStreams {
                             state,
                             restore_listener,
                             transactional_id,
+                            standby,
                         },
                     )
                     .and_then(StreamThread::run);
@@ -347,6 +384,30 @@ impl KafkaStreams {
                 .map_err(|e| StreamsError::Kafka(format!("cannot spawn a stream thread: {e}")))?;
             self.threads.push(handle);
         }
+        Ok(())
+    }
+
+    /// Creates the membership topic and starts the thread that keeps standby replicas.
+    fn start_standby_thread(&mut self, state: &StateRoot) -> Result<(), StreamsError> {
+        topics::ensure_compacted_topic(
+            &self.config,
+            &standby::membership_topic(&self.config.application_id),
+            1,
+        )?;
+        let process_id = self.process_id.clone().unwrap_or_default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (registry, thread) = standby::start(
+            Arc::clone(&self.topology),
+            Arc::clone(&self.config),
+            process_id,
+            state.clone(),
+            Arc::clone(&stop),
+        )?;
+        self.standby = Some(StandbyThreadHandle {
+            registry,
+            stop,
+            thread,
+        });
         Ok(())
     }
 
@@ -436,6 +497,15 @@ impl KafkaStreams {
                     first_error
                         .get_or_insert(StreamsError::Kafka("a stream thread panicked".to_owned()));
                 }
+            }
+        }
+        // The stream threads released their tasks; now the standbys checkpoint and stop.
+        if let Some(standby) = self.standby.take() {
+            standby.stop.store(true, Ordering::Release);
+            if standby.thread.join().is_err() {
+                first_error.get_or_insert(StreamsError::Kafka(
+                    "the standby thread panicked".to_owned(),
+                ));
             }
         }
         // A thread that failed under `ShutdownThread` while others ran on does not make the

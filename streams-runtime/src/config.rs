@@ -112,6 +112,14 @@ pub struct StreamsConfig {
     /// `rocksdb.memory.max.bytes`: the block cache and memtables of all RocksDB stores of the
     /// instance together (default 128 MiB).
     pub rocksdb_memory: usize,
+    /// `statestore.cache.max.bytes`: the record cache of the instance, divided evenly among its
+    /// stream threads (default 10 MiB, as in Kafka Streams). Updates of a key merge in the cache
+    /// until a commit or an eviction forwards the latest; 0 turns caching off, so every update
+    /// reaches the stores, changelogs and downstream at once.
+    pub statestore_cache_max_bytes: usize,
+    /// `num.standby.replicas`: how many other instances keep a warm copy of each task's
+    /// persistent stores (default 0).
+    pub num_standby_replicas: usize,
     /// `processing.guarantee`.
     pub processing_guarantee: ProcessingGuarantee,
     /// `poll.ms`: how long a thread blocks waiting for records (default 100).
@@ -145,9 +153,11 @@ const KEYS: &[&str] = &[
     "application.id",
     "bootstrap.servers",
     "num.stream.threads",
+    "num.standby.replicas",
     "commit.interval.ms",
     "state.dir",
     "rocksdb.memory.max.bytes",
+    "statestore.cache.max.bytes",
     "processing.guarantee",
     "poll.ms",
     "max.task.idle.ms",
@@ -178,6 +188,8 @@ impl StreamsConfig {
             commit_interval: DEFAULT_COMMIT_INTERVAL,
             state_dir: std::env::temp_dir().join("streams"),
             rocksdb_memory: crate::state::DEFAULT_ROCKSDB_MEMORY_BYTES,
+            statestore_cache_max_bytes: crate::state::DEFAULT_CACHE_MAX_BYTES,
+            num_standby_replicas: 0,
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             poll: Duration::from_millis(100),
             max_task_idle: Duration::ZERO,
@@ -233,6 +245,12 @@ impl StreamsConfig {
         self.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2
     }
 
+    /// Sets `statestore.cache.max.bytes` (0 turns the record cache off).
+    pub fn statestore_cache_max_bytes(mut self, bytes: usize) -> Self {
+        self.statestore_cache_max_bytes = bytes;
+        self
+    }
+
     /// Sets `state.dir`.
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = dir.into();
@@ -275,6 +293,12 @@ impl StreamsConfig {
                 }
                 self.bootstrap_servers = Some(value.to_owned());
             }
+            "num.standby.replicas" => {
+                self.num_standby_replicas = match value.parse::<usize>() {
+                    Ok(n) if n <= 16 => n,
+                    _ => return Err(invalid("a number of replicas from 0 to 16")),
+                }
+            }
             "num.stream.threads" => {
                 self.num_stream_threads = match value.parse::<usize>() {
                     Ok(n) if (1..=256).contains(&n) => n,
@@ -296,6 +320,11 @@ impl StreamsConfig {
                     Ok(n) if n >= 1024 * 1024 => n,
                     _ => return Err(invalid("a number of bytes, at least 1048576")),
                 }
+            }
+            "statestore.cache.max.bytes" => {
+                self.statestore_cache_max_bytes = value
+                    .parse::<usize>()
+                    .map_err(|_| invalid("a number of bytes (0 turns the record cache off)"))?;
             }
             "processing.guarantee" => {
                 let guarantee = match value {
@@ -471,6 +500,34 @@ mod tests {
                 .to_string(),
             "invalid value `exactly_once` for `processing.guarantee`: `at_least_once` or `exactly_once_v2`"
         );
+    }
+
+    #[test]
+    fn the_record_cache_size_is_parsed_in_bytes() {
+        let mut config = StreamsConfig::new("app");
+        assert_eq!(config.statestore_cache_max_bytes, 10_485_760);
+        config.set("statestore.cache.max.bytes", "0").unwrap();
+        assert_eq!(config.statestore_cache_max_bytes, 0);
+        config
+            .apply_env(env(&[("STREAMS_STATESTORE_CACHE_MAX_BYTES", "4096")]))
+            .unwrap();
+        assert_eq!(config.statestore_cache_max_bytes, 4096);
+        for bad in ["-1", "10MB", ""] {
+            assert_eq!(
+                config.set("statestore.cache.max.bytes", bad).unwrap_err(),
+                ConfigError::InvalidValue {
+                    key: "statestore.cache.max.bytes".into(),
+                    value: bad.into(),
+                    expected: "a number of bytes (0 turns the record cache off)".into(),
+                }
+            );
+        }
+        assert_eq!(
+            config.statestore_cache_max_bytes, 4096,
+            "unchanged by mistakes"
+        );
+        let config = StreamsConfig::new("app").statestore_cache_max_bytes(1024);
+        assert_eq!(config.statestore_cache_max_bytes, 1024);
     }
 
     #[test]

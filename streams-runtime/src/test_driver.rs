@@ -7,6 +7,11 @@
 //! sub-topology reads (repartition topics) are processed in turn before the call returns. Time
 //! moves only when a record's timestamp does (stream time) or when the test advances the
 //! simulated wall clock.
+//!
+//! Like Kafka Streams' `TopologyTestDriver`, the driver commits after every record it processes
+//! (and after wall-clock punctuations): with a record cache
+//! ([`TestDriverConfig::cache_max_bytes`], off by default) the updates one record causes merge,
+//! and evictions of a small cache forward early, but nothing waits for a later record.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -19,7 +24,7 @@ use crate::codec::{StoreKeyCodec, StoreValueCodec};
 use crate::dsl::Topic;
 use crate::error::{ProcessError, StreamsError};
 use crate::record::{Headers, Record};
-use crate::state::{KeyValueStore, RocksDbMemory, StateStore};
+use crate::state::{KeyValueStore, RocksDbMemory, StateStore, ThreadCache};
 use crate::task::{
     DeserializationErrorHandler, OutgoingRecord, ProcessingErrorHandler, RawRecord,
     RecordCollector, StateRoot, StreamTask, TaskConfig, TaskMetrics,
@@ -40,6 +45,10 @@ pub struct TestDriverConfig {
     pub deserialization_errors: DeserializationErrorHandler,
     /// The processing error policy. Default: fail.
     pub processing_errors: ProcessingErrorHandler,
+    /// The record cache's size (`statestore.cache.max.bytes` of the driver's one thread).
+    /// Default 0, caching off, so every update is forwarded (unlike an application, whose
+    /// default is 10 MiB).
+    pub cache_max_bytes: usize,
 }
 
 impl Default for TestDriverConfig {
@@ -49,6 +58,7 @@ impl Default for TestDriverConfig {
             initial_wall_clock: 0,
             deserialization_errors: DeserializationErrorHandler::Fail,
             processing_errors: ProcessingErrorHandler::Fail,
+            cache_max_bytes: 0,
         }
     }
 }
@@ -138,6 +148,7 @@ impl TopologyTestDriver {
                 rocksdb: RocksDbMemory::new(TEST_DRIVER_ROCKSDB_MEMORY),
             }),
             exactly_once: false,
+            cache: ThreadCache::for_thread(config.cache_max_bytes, 1),
         };
         let shared: Rc<RefCell<dyn RecordCollector>> = collector.clone();
         let tasks = topology
@@ -383,12 +394,18 @@ impl TopologyTestDriver {
         }
     }
 
-    /// Processes until no task has input and nothing produced is left to route.
+    /// Processes until no task has input and nothing produced is left to route, committing
+    /// (flushing the record cache) after every record, as Kafka Streams' driver does.
     fn run(&mut self) -> Result<(), StreamsError> {
+        // What `init` or a wall-clock punctuation wrote is committed first.
+        for task in &mut self.tasks {
+            task.flush_cache()?;
+        }
         loop {
             for task in &mut self.tasks {
                 while task.process_next()? {
                     task.punctuate_stream_time()?;
+                    task.flush_cache()?;
                 }
             }
             let produced = std::mem::take(&mut self.collector.borrow_mut().produced);

@@ -1,5 +1,13 @@
 //! The stateful DSL operators as processors: aggregations into key-value stores, table sources,
 //! and the table-to-stream conversion.
+//!
+//! With the record cache on (`statestore.cache.max.bytes` > 0 and a store that does not opt
+//! out), an aggregation or table source does not forward each update: it writes the store (the
+//! cache) only, and the cache forwards one `Change { new, old }` per key when it flushes the key,
+//! on commit or eviction, as Kafka Streams' cache flush listeners do. `old` is then the value as
+//! of the previous flush, and the record carries the timestamp stored with the value and the
+//! headers of the key's last update: the record the uncached operator would have forwarded
+//! for that update, with the changes in between merged away.
 
 use std::sync::Arc;
 
@@ -9,7 +17,7 @@ use crate::codec::{Codec, is_null};
 use crate::error::{ProcessError, StoreError};
 use crate::processor::{Data, InitContext, Processor, ProcessorContext};
 use crate::record::Record;
-use crate::state::KeyValueStore;
+use crate::state::{CacheHandle, EntryDecoder, FlushedEntry, KeyValueStore};
 
 /// An update of a table row, as table nodes forward it: the new value (`None` = deleted) and
 /// the value it replaced.
@@ -55,6 +63,46 @@ impl<K, V, R: Fn(V, V) -> V + Send + Sync + 'static> Fold<K, V, V> for Reducer<R
     }
 }
 
+/// Turns a flushed entry of a timestamped table store into the change its owner forwards,
+/// stamped with the timestamp stored with the new value (for an aggregate, the largest one that
+/// contributed), or, for a deletion, with the deleting record's.
+fn change_decoder<K, V, KC, VC>(
+    store: EntryDecoder<K, V, KC, VC>,
+) -> impl FnMut(FlushedEntry) -> Result<Record<K, Change<V>>, ProcessError> + 'static
+where
+    K: 'static,
+    V: 'static,
+    KC: Codec<K>,
+    VC: Codec<V>,
+{
+    move |entry| {
+        let key = store.key(&entry.key)?;
+        let new = entry
+            .new
+            .as_deref()
+            .map(|bytes| store.entry(bytes))
+            .transpose()?;
+        let old = entry
+            .old
+            .as_deref()
+            .map(|bytes| store.entry(bytes))
+            .transpose()?;
+        let timestamp = match &new {
+            Some((_, timestamp)) if *timestamp >= 0 => *timestamp,
+            _ => entry.meta.timestamp,
+        };
+        Ok(Record {
+            key,
+            value: Change {
+                new: new.map(|(value, _)| value),
+                old: old.map(|(value, _)| value),
+            },
+            timestamp,
+            headers: entry.meta.headers,
+        })
+    }
+}
+
 fn opened<'s, S>(store: &'s mut Option<S>, name: &str) -> Result<&'s mut S, ProcessError> {
     store
         .as_mut()
@@ -66,6 +114,8 @@ fn opened<'s, S>(store: &'s mut Option<S>, name: &str) -> Result<&'s mut S, Proc
 pub(crate) struct Aggregate<K, VA, KC, VC, F> {
     pub(crate) store_name: String,
     pub(crate) store: Option<KeyValueStore<K, VA, KC, VC>>,
+    /// The store's place in the record cache, when cached: the cache then forwards.
+    pub(crate) cache: Option<CacheHandle>,
     pub(crate) fold: Arc<F>,
     /// `reduce` and `aggregate` skip null values; `count` counts them.
     pub(crate) skip_null_values: bool,
@@ -84,7 +134,10 @@ where
     type ValueOut = Change<VA>;
 
     fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
-        self.store = Some(ctx.store(&self.store_name)?);
+        let store: KeyValueStore<K, VA, KC, VC> = ctx.store(&self.store_name)?;
+        self.cache =
+            ctx.forward_cache_flushes(&self.store_name, change_decoder(store.decoder()))?;
+        self.store = Some(store);
         Ok(())
     }
 
@@ -104,6 +157,14 @@ where
         };
         let new = self.fold.fold(&r.key, r.value, old.clone());
         let timestamp = r.timestamp.max(old_timestamp);
+        if let Some(cache) = &self.cache {
+            cache.stage(ctx.record_context().cloned(), r.headers);
+            store.put_with_timestamp(&r.key, &new, timestamp)?;
+            // What the cache evicted of this store (this write's evictions among it) is
+            // forwarded now; the key's own change waits for the flush.
+            cache.drain(ctx.env)?;
+            return Ok(());
+        }
         store.put_with_timestamp(&r.key, &new, timestamp)?;
         ctx.forward(Record {
             key: r.key,
@@ -121,6 +182,8 @@ where
 pub(crate) struct TableSource<K, V, KC, VC> {
     pub(crate) store_name: String,
     pub(crate) store: Option<KeyValueStore<K, V, KC, VC>>,
+    /// The store's place in the record cache, when cached: the cache then forwards.
+    pub(crate) cache: Option<CacheHandle>,
 }
 
 impl<K, V, KC, VC> Processor<K, Option<V>> for TableSource<K, V, KC, VC>
@@ -134,7 +197,10 @@ where
     type ValueOut = Change<V>;
 
     fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
-        self.store = Some(ctx.store(&self.store_name)?);
+        let store: KeyValueStore<K, V, KC, VC> = ctx.store(&self.store_name)?;
+        self.cache =
+            ctx.forward_cache_flushes(&self.store_name, change_decoder(store.decoder()))?;
+        self.store = Some(store);
         Ok(())
     }
 
@@ -148,6 +214,17 @@ where
             return Ok(());
         }
         let store = opened(&mut self.store, &self.store_name)?;
+        if let Some(cache) = &self.cache {
+            cache.stage(ctx.record_context().cloned(), r.headers);
+            match &r.value {
+                Some(value) => store.put_with_timestamp(&r.key, value, r.timestamp)?,
+                None => {
+                    store.delete(&r.key)?;
+                }
+            }
+            cache.drain(ctx.env)?;
+            return Ok(());
+        }
         let old = match &r.value {
             Some(value) => {
                 let old = store.get(&r.key)?;

@@ -189,6 +189,7 @@ impl StreamsBuilder {
                 TableSource::<K, V, StoreKeyCodec, StoreValueCodec> {
                     store_name: supplier_store.clone(),
                     store: None,
+                    cache: None,
                 }
             })),
         );

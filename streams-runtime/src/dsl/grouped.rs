@@ -272,6 +272,7 @@ where
             > {
                 store_name: supplier_store.clone(),
                 store: None,
+                cache: None,
                 fold: Arc::clone(&fold),
                 skip_null_values,
             })),

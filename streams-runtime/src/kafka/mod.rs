@@ -6,6 +6,7 @@
 mod collector;
 pub mod embedded;
 pub mod restore;
+pub mod standby;
 pub(crate) mod thread;
 pub mod topics;
 mod transaction;

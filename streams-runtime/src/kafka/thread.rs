@@ -20,7 +20,7 @@
 //! tasks it lost, restores the stores of the tasks it gained from their changelogs, and drops
 //! buffered records, which the consumer fetches again from the committed offsets.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +36,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::collector::{DeliveryTracker, KafkaCollector, ThreadProducer, flush};
 use super::restore::{ChangelogReader, StateRestoreListener};
+use super::standby::StandbyRegistry;
 use super::transaction::{self, TransactionFailure};
 use super::{KafkaClients, StoreSnapshot};
 use crate::config::{ProductionErrorHandler, StreamsConfig};
@@ -255,6 +256,9 @@ pub(crate) struct ThreadSetup {
     pub(crate) restore_listener: Option<Arc<dyn StateRestoreListener>>,
     /// The producer's `transactional.id` under exactly-once.
     pub(crate) transactional_id: Option<String>,
+    /// With standby replicas: the thread's index and the instance's standby registry, told
+    /// which tasks the thread owns.
+    pub(crate) standby: Option<(usize, Arc<StandbyRegistry>)>,
 }
 
 /// One stream thread's state.
@@ -279,6 +283,7 @@ pub(crate) struct StreamThread {
     sent_at_begin: u64,
     /// The producer's transaction-failed deliveries already acted on.
     transaction_failures_seen: u64,
+    standby: Option<(usize, Arc<StandbyRegistry>)>,
 }
 
 impl StreamThread {
@@ -294,6 +299,7 @@ impl StreamThread {
             state,
             restore_listener,
             transactional_id,
+            standby,
         } = setup;
         let exactly_once = transactional_id.is_some();
         let producer_config = match &transactional_id {
@@ -341,6 +347,11 @@ impl StreamThread {
             processing_errors: config.processing_errors,
             state: Some(state),
             exactly_once,
+            // `statestore.cache.max.bytes` is the instance's: each thread gets its share.
+            cache: crate::state::ThreadCache::for_thread(
+                config.statestore_cache_max_bytes,
+                config.num_stream_threads,
+            ),
         };
         let restorer = ChangelogReader::new(clients.restore_config(&name), restore_listener)?;
         Ok(StreamThread {
@@ -363,6 +374,7 @@ impl StreamThread {
             producer_config,
             sent_at_begin: 0,
             transaction_failures_seen: 0,
+            standby,
         })
     }
 
@@ -418,6 +430,9 @@ impl StreamThread {
         }
         for (_, task) in std::mem::take(&mut self.tasks) {
             task.close();
+        }
+        if let Some((index, registry)) = &self.standby {
+            registry.set_active(*index, &BTreeSet::new());
         }
         self.consumer.unsubscribe();
         tracing::info!(thread = %self.name, ok = outcome.is_ok(), "stream thread stopped");
@@ -482,6 +497,14 @@ impl StreamThread {
                 self.route(record)?;
             }
             self.process()?;
+            // The offsets published below are committed by the rebalance callback inside the
+            // next `poll`, where the tasks are out of reach (Kafka Streams flushes the caches
+            // when it suspends the revoked tasks there): the cached updates of those records
+            // must reach the producer before. So the record cache merges the updates of one
+            // loop round (at most a poll batch), not of a whole commit interval.
+            for task in self.tasks.values_mut() {
+                task.flush_cache()?;
+            }
             self.producer.poll(Duration::ZERO);
             self.check_deliveries()?;
             let failed = self.collector.borrow_mut().transaction_failed.take();
@@ -672,10 +695,15 @@ impl StreamThread {
         Ok(())
     }
 
-    /// flush the producer → commit the processed offsets → checkpoint persistent stores. (Store
-    /// writes reach their backends and changelogs as they happen, so the stores have nothing to
-    /// flush before that; RocksDB memtables are flushed with the checkpoint.)
+    /// flush the record caches → flush the producer → commit the processed offsets →
+    /// checkpoint persistent stores. (Uncached store writes reach their backends and changelogs
+    /// as they happen; RocksDB memtables are flushed with the checkpoint.)
     fn commit(&mut self) -> Result<(), StreamsError> {
+        // Cached updates first: into the producer (or the transaction) before the offsets
+        // that vouch for them.
+        for task in self.tasks.values_mut() {
+            task.flush_cache()?;
+        }
         self.publish_progress();
         if self.exactly_once() {
             return self.commit_transaction();
@@ -924,6 +952,10 @@ impl StreamThread {
             .filter(|id| !self.tasks.contains_key(id))
             .copied()
             .collect();
+        if let Some((index, registry)) = &self.standby {
+            // Standbys of the gained tasks hand their stores over (checkpointed) first.
+            registry.set_active(*index, &wanted.keys().copied().collect());
+        }
         self.create_tasks(&created)?;
         tracing::info!(thread = %self.name, ?created, ?kept, ?lost, "tasks after rebalance");
         Ok(())

@@ -279,6 +279,31 @@ pub fn ensure_topics(
         .collect()
 }
 
+/// Creates the compacted topic `name` with `partitions` partitions unless it exists (through
+/// the admin API, or auto-creation where the broker has no CreateTopics).
+pub fn ensure_compacted_topic(
+    config: &StreamsConfig,
+    name: &str,
+    partitions: i32,
+) -> Result<i32, StreamsError> {
+    let clients = KafkaClients::new(config);
+    let (lookup, metadata) = metadata_clients(&clients)?;
+    if partition_count(lookup.client(), name)?.is_none() {
+        let admin: AdminClient<DefaultClientContext> = clients
+            .admin_config()
+            .create()
+            .map_err(|e| StreamsError::Kafka(format!("cannot create an admin client: {e}")))?;
+        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(-1))
+            .set("cleanup.policy", "compact");
+        if let Err(error) =
+            futures_executor::block_on(admin.create_topics([&topic], &admin_options()))
+        {
+            tracing::info!(%error, "the broker does not create topics on request; relying on auto-creation");
+        }
+    }
+    wait_for_topic(&metadata, name)
+}
+
 /// Waits until `topic` exists (a metadata request also triggers auto-creation where the broker
 /// allows it); returns its partition count.
 fn wait_for_topic(client: &BaseProducer, topic: &str) -> Result<i32, StreamsError> {

@@ -1,5 +1,6 @@
 //! The contexts handed to processors: what a node may see and do while a task runs it.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -8,9 +9,9 @@ use std::time::Duration;
 use super::{PunctuationSchedule, PunctuationType, PunctuatorId};
 use crate::error::{ProcessError, StoreError};
 use crate::record::{Record, RecordContext};
-use crate::state::{StateStore, TaskStores};
+use crate::state::{CacheHandle, FlushedEntry, StateStore, TaskStore, TaskStores};
 use crate::task::{RecordCollector, TaskId};
-use crate::topology::node::{Node, NodeInfo};
+use crate::topology::node::{Node, NodeInfo, forward_all};
 
 /// The task-wide state every node of a task shares while it runs: clocks, the input record's
 /// coordinates, the punctuation schedule and the record collector.
@@ -33,6 +34,9 @@ pub struct InitContext<'a> {
     pub(crate) node: &'a NodeInfo,
     pub(crate) env: &'a mut TaskEnv,
     pub(crate) stores: &'a TaskStores,
+    /// The node's children, `Vec<Rc<dyn Node<KeyOut, ValueOut>>>`, for the store flush
+    /// listeners that forward to them ([`forward_cache_flushes`](Self::forward_cache_flushes)).
+    pub(crate) children: &'a dyn Any,
 }
 
 impl InitContext<'_> {
@@ -42,6 +46,50 @@ impl InitContext<'_> {
             return Err(StoreError::NotFound(name.to_owned()));
         }
         self.stores.handle(name)
+    }
+
+    /// When the store `name` is cached, makes its flushes (on commit, or when the cache evicts)
+    /// forward each flushed entry, decoded by `decode`, to this processor's children, in the
+    /// context of the entry's last update (record coordinates, timestamp); returns the store's
+    /// cache handle, with which the processor stages each write's record context and forwards
+    /// what its own writes evicted. `None` when the store is not cached: the processor then
+    /// forwards each update itself.
+    pub(crate) fn forward_cache_flushes<K, V>(
+        &self,
+        name: &str,
+        mut decode: impl FnMut(FlushedEntry) -> Result<Record<K, V>, ProcessError> + 'static,
+    ) -> Result<Option<CacheHandle>, ProcessError>
+    where
+        K: Clone + 'static,
+        V: Clone + 'static,
+    {
+        let Some(handle) = self.stores.get(name).and_then(TaskStore::cache) else {
+            return Ok(None);
+        };
+        let children = self
+            .children
+            .downcast_ref::<Vec<Rc<dyn Node<K, V>>>>()
+            .cloned()
+            .ok_or_else(|| StoreError::Backend {
+                store: name.to_owned(),
+                message: format!(
+                    "node `{}` does not forward the store's changes to its children",
+                    self.node.name
+                ),
+            })?;
+        handle.set_listener(Box::new(move |entry, env| {
+            let (record, timestamp) = (entry.meta.record.clone(), entry.meta.timestamp);
+            let forwarded = decode(entry)?;
+            // Forwarded as if the entry's last update were being processed, as Kafka Streams
+            // restores the cache entry's record context while it flushes.
+            let record = std::mem::replace(&mut env.record, record);
+            let current = env.current_timestamp.replace(timestamp);
+            let result = forward_all(&children, forwarded, env);
+            env.record = record;
+            env.current_timestamp.set(current);
+            result
+        }));
+        Ok(Some(handle.clone()))
     }
 
     /// Schedules a punctuation of this processor every `interval` on the given clock.

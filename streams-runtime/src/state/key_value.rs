@@ -355,6 +355,42 @@ where
     }
 
     fn decode_entry(&self, bytes: &[u8]) -> Result<(V, i64), StoreError> {
+        self.decoder().entry(bytes)
+    }
+
+    /// What decodes the store's keys and values without holding the store (a cache flush
+    /// listener owned by the store must not keep it alive).
+    pub(crate) fn decoder(&self) -> EntryDecoder<K, V, KC, VC> {
+        EntryDecoder {
+            name: Rc::clone(&self.name),
+            timestamped: self.timestamped,
+            types: PhantomData,
+        }
+    }
+
+    fn codec_error(&self, source: CodecError) -> StoreError {
+        StoreError::Codec {
+            store: self.name.to_string(),
+            source,
+        }
+    }
+}
+
+/// Decodes the keys and values of a store as it keeps them.
+pub(crate) struct EntryDecoder<K, V, KC, VC> {
+    name: Rc<str>,
+    timestamped: bool,
+    types: PhantomData<fn() -> (K, V, KC, VC)>,
+}
+
+impl<K, V, KC: Codec<K>, VC: Codec<V>> EntryDecoder<K, V, KC, VC> {
+    /// A key.
+    pub(crate) fn key(&self, bytes: &[u8]) -> Result<K, StoreError> {
+        KC::decode(Some(bytes)).map_err(|e| self.codec_error(e))
+    }
+
+    /// A value, with its timestamp (-1 where the store keeps none).
+    pub(crate) fn entry(&self, bytes: &[u8]) -> Result<(V, i64), StoreError> {
         let (timestamp, value) = if self.timestamped {
             split_timestamp(bytes).ok_or_else(|| {
                 self.codec_error(CodecError::decode::<V>(

@@ -20,6 +20,7 @@ use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec};
 pub struct Materialized<K, V, KC = StoreKeyCodec, VC = StoreValueCodec> {
     name: Option<String>,
     logging: bool,
+    caching: bool,
     backend: StoreBackend,
     types: PhantomData<fn() -> (K, V, KC, VC)>,
 }
@@ -29,6 +30,9 @@ impl<K, V, KC, VC> Default for Materialized<K, V, KC, VC> {
         Materialized {
             name: None,
             logging: true,
+            // As Kafka Streams' `Materialized`: cached unless told otherwise (the thread's
+            // cache exists only when `statestore.cache.max.bytes` is not 0).
+            caching: true,
             backend: StoreBackend::default(),
             types: PhantomData,
         }
@@ -69,6 +73,7 @@ where
         Materialized {
             name: self.name,
             logging: self.logging,
+            caching: self.caching,
             backend: self.backend,
             types: PhantomData,
         }
@@ -78,6 +83,26 @@ where
     pub fn with_logging_disabled(mut self) -> Self {
         self.logging = false;
         self
+    }
+
+    /// Turns record caching off (Kafka Streams' `withCachingDisabled`): every update reaches
+    /// the store, its changelog and the table's downstream at once, instead of merging per key
+    /// until the next commit or eviction.
+    pub fn with_caching_disabled(mut self) -> Self {
+        self.caching = false;
+        self
+    }
+
+    /// Turns record caching back on (the default; effective when `statestore.cache.max.bytes`
+    /// is not 0).
+    pub fn with_caching_enabled(mut self) -> Self {
+        self.caching = true;
+        self
+    }
+
+    /// Whether the store's updates go through the record cache.
+    pub fn caching_enabled(&self) -> bool {
+        self.caching
     }
 
     /// Keeps the store on the given backend.
@@ -98,6 +123,11 @@ where
         let spec = <KeyValueStore<K, V, KC, VC> as StateStore>::spec(&name)
             .with_backend(self.backend)
             .with_timestamps();
+        let spec = if self.caching {
+            spec.with_caching_enabled()
+        } else {
+            spec
+        };
         if self.logging {
             spec
         } else {

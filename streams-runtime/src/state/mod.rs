@@ -9,7 +9,12 @@
 //! function's `&mut KeyValueStore<..>` parameters); each task then gets its own instances, and the
 //! processor opens typed handles to them in `init`. Handles are cheap to clone and never cross
 //! threads: a task and its stores live on one stream thread.
+//!
+//! A key-value store with caching on (the DSL's materialized stores, by default) has one more
+//! layer on top, the thread's record cache (see `cache`): `cache → change logging → backend`.
+//! Window and session stores are not cached.
 
+mod cache;
 mod checkpoint;
 mod key_value;
 mod logging;
@@ -20,9 +25,11 @@ mod session;
 mod window;
 mod windowed;
 
+pub use cache::{CACHE_ENTRY_OVERHEAD, DEFAULT_CACHE_MAX_BYTES, ThreadCache};
+pub(crate) use cache::{CacheHandle, FlushedEntry};
 pub use checkpoint::{CHECKPOINT_FILE, ChangelogOffsets, Checkpoint};
-pub(crate) use key_value::split_timestamp;
 pub use key_value::{BytesKeyValueStore, InMemoryKeyValueStore, KeyValueStore};
+pub(crate) use key_value::{EntryDecoder, split_timestamp};
 pub use logging::{ChangelogContext, changelog_topic};
 pub use materialized::Materialized;
 pub use rocksdb::{DEFAULT_ROCKSDB_MEMORY_BYTES, RocksDbKeyValueStore, RocksDbMemory};
@@ -38,7 +45,7 @@ pub use window::{
 pub use windowed::{SessionStore, Window, WindowStore, Windowed};
 
 use std::any::TypeId;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
@@ -86,6 +93,7 @@ pub struct StoreSpec {
     kind: StoreKind,
     backend: StoreBackend,
     logging: bool,
+    caching: bool,
     timestamped: bool,
     retention_ms: i64,
     window_size_ms: i64,
@@ -102,6 +110,10 @@ impl StoreSpec {
             kind,
             backend: StoreBackend::default(),
             logging: true,
+            // Off unless asked for, as Kafka Streams' store builders: a processor that reads
+            // its own writes through a typed handle sees them either way, but its changelog
+            // would lag behind its outputs.
+            caching: false,
             timestamped: false,
             retention_ms: windowed::millis(DEFAULT_WINDOW_RETENTION),
             window_size_ms: 0,
@@ -129,6 +141,26 @@ impl StoreSpec {
     /// Whether writes are logged to a changelog topic.
     pub fn logging_enabled(&self) -> bool {
         self.logging
+    }
+
+    /// Whether writes go through the thread's record cache (key-value stores; when the
+    /// application's `statestore.cache.max.bytes` is not 0).
+    pub fn caching_enabled(&self) -> bool {
+        self.caching
+    }
+
+    /// The same spec with record caching on (key-value stores only; window and session stores
+    /// ignore it).
+    pub fn with_caching_enabled(mut self) -> Self {
+        self.caching = true;
+        self
+    }
+
+    /// The same spec with record caching off: every write reaches the store, its changelog and
+    /// the store owner's children at once.
+    pub fn with_caching_disabled(mut self) -> Self {
+        self.caching = false;
+        self
     }
 
     /// The same spec under another name.
@@ -208,12 +240,14 @@ impl StoreSpec {
     }
 
     /// Opens the backend; also says whether it holds local state from before (a persistent
-    /// store that opened an existing database).
+    /// store that opened an existing database), and returns the store's place in the record
+    /// cache when it is cached.
     fn open_backend(
         &self,
         changelog: Option<&ChangelogContext>,
         location: Option<&StateLocation>,
-    ) -> Result<(OpenStore, bool), StoreError> {
+        cache: Option<&CacheContext>,
+    ) -> Result<(OpenStore, bool, Option<CacheHandle>), StoreError> {
         let (bytes, existing): (Box<dyn BytesKeyValueStore>, bool) = match self.backend {
             StoreBackend::InMemory => (Box::new(InMemoryKeyValueStore::default()), false),
             StoreBackend::RocksDb => {
@@ -226,6 +260,7 @@ impl StoreSpec {
             }
         };
         let logged = changelog.filter(|_| self.logging);
+        let mut cached = None;
         let open = match self.kind {
             StoreKind::KeyValue => {
                 let backend = match logged {
@@ -235,6 +270,19 @@ impl StoreSpec {
                         context.clone(),
                     )),
                     None => bytes,
+                };
+                let backend: Box<dyn BytesKeyValueStore> = match cache.filter(|_| self.caching) {
+                    Some(cache) => {
+                        let handle = CacheHandle::register(
+                            &cache.cache,
+                            &self.name,
+                            backend,
+                            Rc::clone(&cache.timestamp),
+                        );
+                        cached = Some(handle.clone());
+                        Box::new(cache::CachingKeyValueStore::new(handle))
+                    }
+                    None => backend,
                 };
                 OpenStore::KeyValue(Rc::new(RefCell::new(backend)))
             }
@@ -273,8 +321,16 @@ impl StoreSpec {
                 OpenStore::Session(Rc::new(RefCell::new(backend)))
             }
         };
-        Ok((open, existing))
+        Ok((open, existing, cached))
     }
+}
+
+/// What a task's cached stores share: the thread's record cache and the task's current
+/// timestamp (stamped on cache entries, and on their changelog records when they leave).
+#[derive(Clone)]
+pub(crate) struct CacheContext {
+    pub(crate) cache: ThreadCache,
+    pub(crate) timestamp: Rc<Cell<i64>>,
 }
 
 /// Opens the RocksDB store `name` of a task; a database that does not open (damaged, or from an
@@ -339,6 +395,8 @@ pub struct TaskStore {
     open: OpenStore,
     /// Whether the backend opened local state kept from an earlier run.
     existing: bool,
+    /// The store's place in the record cache, when cached.
+    cache: Option<CacheHandle>,
 }
 
 impl TaskStore {
@@ -358,6 +416,11 @@ impl TaskStore {
                 actual: self.spec.handle_type_name,
             })
         }
+    }
+
+    /// The store's place in the record cache, when its writes are cached.
+    pub(crate) fn cache(&self) -> Option<&CacheHandle> {
+        self.cache.as_ref()
     }
 
     pub(crate) fn key_value_backend(
@@ -478,14 +541,26 @@ impl TaskStores {
         changelog: Option<&ChangelogContext>,
         location: Option<&StateLocation>,
     ) -> Result<Self, StoreError> {
+        Self::open_cached(specs, changelog, location, None)
+    }
+
+    /// [`open`](Self::open), with the key-value stores whose spec enables caching on top of
+    /// `cache`.
+    pub(crate) fn open_cached<'a>(
+        specs: impl IntoIterator<Item = &'a StoreSpec>,
+        changelog: Option<&ChangelogContext>,
+        location: Option<&StateLocation>,
+        cache: Option<&CacheContext>,
+    ) -> Result<Self, StoreError> {
         let stores = specs
             .into_iter()
             .map(|spec| {
-                let (open, existing) = spec.open_backend(changelog, location)?;
+                let (open, existing, cache) = spec.open_backend(changelog, location, cache)?;
                 Ok(TaskStore {
                     spec: spec.clone(),
                     open,
                     existing,
+                    cache,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -513,6 +588,11 @@ impl TaskStores {
     /// The stores, in declaration order.
     pub fn iter(&self) -> impl Iterator<Item = &TaskStore> {
         self.stores.iter()
+    }
+
+    /// The places in the record cache of the cached stores, in declaration order.
+    pub(crate) fn caches(&self) -> impl Iterator<Item = &CacheHandle> {
+        self.stores.iter().filter_map(TaskStore::cache)
     }
 }
 

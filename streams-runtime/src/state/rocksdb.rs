@@ -9,6 +9,7 @@
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
 use rocksdb::{
     BlockBasedOptions, Cache, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
@@ -28,6 +29,8 @@ pub struct RocksDbMemory {
     cache: Cache,
     write_buffers: WriteBufferManager,
     bytes: usize,
+    /// Every open store's database, to flush memtables when the budget is exceeded.
+    databases: Arc<Mutex<Vec<Weak<DB>>>>,
 }
 
 impl std::fmt::Debug for RocksDbMemory {
@@ -53,7 +56,40 @@ impl RocksDbMemory {
             cache,
             write_buffers,
             bytes,
+            databases: Arc::default(),
         }
+    }
+
+    fn register(&self, db: &Arc<DB>) {
+        if let Ok(mut databases) = self.databases.lock() {
+            databases.retain(|db| db.strong_count() > 0);
+            databases.push(Arc::downgrade(db));
+        }
+    }
+
+    /// Brings usage back under the budget by flushing memtables to disk, when it is over.
+    ///
+    /// The write-buffer manager flushes only the store that is writing when memtables pass
+    /// their share, so with many stores the idle ones keep theirs: each small, together
+    /// unbounded. This flushes every store's non-trivial memtable instead. Blocks in the cache
+    /// are the LRU's to evict.
+    fn enforce(&self) -> Result<(), rocksdb::Error> {
+        if self.usage() <= self.bytes {
+            return Ok(());
+        }
+        let databases: Vec<Arc<DB>> = match self.databases.lock() {
+            Ok(databases) => databases.iter().filter_map(Weak::upgrade).collect(),
+            Err(_) => return Ok(()),
+        };
+        for db in databases {
+            let memtable = db
+                .property_int_value("rocksdb.cur-size-active-mem-table")?
+                .unwrap_or(0);
+            if memtable >= MIN_FLUSHED_MEMTABLE {
+                db.flush()?;
+            }
+        }
+        Ok(())
     }
 
     /// The configured budget in bytes.
@@ -80,13 +116,17 @@ impl RocksDbMemory {
         // Kafka Streams' defaults: 16 MiB memtables, at most 3 per store.
         options.set_write_buffer_size(16 * 1024 * 1024);
         options.set_max_write_buffer_number(3);
+        options.set_arena_block_size(256 * 1024);
         options
     }
 }
 
 /// A [`BytesKeyValueStore`] in a RocksDB database of its own directory.
 pub struct RocksDbKeyValueStore {
-    db: DB,
+    db: Arc<DB>,
+    memory: RocksDbMemory,
+    /// Writes since the memory budget was last checked.
+    unchecked_writes: u32,
     path: PathBuf,
     name: String,
     write: WriteOptions,
@@ -104,6 +144,12 @@ impl std::fmt::Debug for RocksDbKeyValueStore {
 /// How many changelog records a restore writes in one batch.
 const RESTORE_BATCH: usize = 10_000;
 
+/// How many writes a store makes between checks of the instance's memory budget.
+const WRITES_PER_MEMORY_CHECK: u32 = 256;
+
+/// Memtables smaller than this are not worth an SST file when the budget is enforced.
+const MIN_FLUSHED_MEMTABLE: u64 = 64 * 1024;
+
 impl RocksDbKeyValueStore {
     /// Opens (creating if needed) the store `name` at `path`.
     pub fn open(name: &str, path: &Path, memory: &RocksDbMemory) -> Result<Self, StoreError> {
@@ -111,11 +157,14 @@ impl RocksDbKeyValueStore {
             store: name.to_owned(),
             message: format!("cannot create {}: {e}", path.display()),
         })?;
-        let db = DB::open(&memory.options(), path).map_err(|e| backend(name, &e))?;
+        let db = Arc::new(DB::open(&memory.options(), path).map_err(|e| backend(name, &e))?);
+        memory.register(&db);
         let mut write = WriteOptions::default();
         write.disable_wal(true);
         Ok(RocksDbKeyValueStore {
             db,
+            memory: memory.clone(),
+            unchecked_writes: 0,
             path: path.to_owned(),
             name: name.to_owned(),
             write,
@@ -129,6 +178,18 @@ impl RocksDbKeyValueStore {
 
     fn error(&self, error: &rocksdb::Error) -> StoreError {
         backend(&self.name, error)
+    }
+
+    /// Counts `writes`, checking the instance's memory budget every so many.
+    fn wrote(&mut self, writes: usize) -> Result<(), StoreError> {
+        self.unchecked_writes = self
+            .unchecked_writes
+            .saturating_add(u32::try_from(writes).unwrap_or(u32::MAX));
+        if self.unchecked_writes >= WRITES_PER_MEMORY_CHECK {
+            self.unchecked_writes = 0;
+            self.memory.enforce().map_err(|e| self.error(&e))?;
+        }
+        Ok(())
     }
 }
 
@@ -147,7 +208,8 @@ impl BytesKeyValueStore for RocksDbKeyValueStore {
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.db
             .put_opt(key, value, &self.write)
-            .map_err(|e| self.error(&e))
+            .map_err(|e| self.error(&e))?;
+        self.wrote(1)
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -156,6 +218,7 @@ impl BytesKeyValueStore for RocksDbKeyValueStore {
             self.db
                 .delete_opt(key, &self.write)
                 .map_err(|e| self.error(&e))?;
+            self.wrote(1)?;
         }
         Ok(old)
     }
@@ -221,6 +284,7 @@ impl BytesKeyValueStore for RocksDbKeyValueStore {
             self.db
                 .write_opt(batch, &self.write)
                 .map_err(|e| self.error(&e))?;
+            self.wrote(chunk.len())?;
         }
         Ok(())
     }

@@ -23,13 +23,14 @@ use crate::error::{ProcessError, StoreError, StreamsError, TopologyError};
 use crate::processor::{PunctuationSchedule, PunctuationType, TaskEnv};
 use crate::record::{Headers, RecordContext};
 use crate::state::{
-    ChangelogContext, ChangelogOffsets, Checkpoint, RocksDbMemory, StateLocation, StoreBackend,
-    TaskStores, changelog_topic,
+    CacheContext, ChangelogContext, ChangelogOffsets, Checkpoint, RocksDbMemory, StateLocation,
+    StoreBackend, TaskStores, ThreadCache, changelog_topic,
 };
 use crate::topology::Topology;
 use crate::topology::node::{BuildContext, BuiltNode, NodeInfo, NodeLifecycle, RawSource};
 
-fn remove_store_dir(path: &std::path::Path) -> Result<(), StoreError> {
+/// Deletes a store's directory that no checkpoint vouches for.
+pub(crate) fn remove_store_dir(path: &std::path::Path) -> Result<(), StoreError> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => {
             tracing::info!(path = %path.display(), "deleted local state no checkpoint vouches for");
@@ -117,6 +118,11 @@ pub struct TaskConfig {
     /// Whether processing is exactly-once: local state is then trusted only after a clean
     /// close (see [`StreamTask::new`]).
     pub exactly_once: bool,
+    /// The stream thread's record cache, shared by the cached key-value stores of all its
+    /// tasks; `None` when `statestore.cache.max.bytes` is 0 (every update reaches the stores,
+    /// changelogs and downstream at once). Whoever runs the tasks flushes it through
+    /// [`StreamTask::flush_cache`] before committing.
+    pub cache: Option<ThreadCache>,
 }
 
 impl TaskConfig {
@@ -128,6 +134,7 @@ impl TaskConfig {
             processing_errors: ProcessingErrorHandler::Fail,
             state: None,
             exactly_once: false,
+            cache: None,
         }
     }
 }
@@ -243,7 +250,16 @@ impl StreamTask {
                 }
             }
         }
-        let stores = TaskStores::open(&sub.stores, Some(&changelog), location.as_ref())?;
+        let cache = config.cache.as_ref().map(|cache| CacheContext {
+            cache: cache.clone(),
+            timestamp: Rc::clone(&current_timestamp),
+        });
+        let stores = TaskStores::open_cached(
+            &sub.stores,
+            Some(&changelog),
+            location.as_ref(),
+            cache.as_ref(),
+        )?;
         let changelog_offsets = stores
             .iter()
             .filter(|store| store.has_local_state() && store.spec().logging_enabled())
@@ -475,6 +491,28 @@ impl StreamTask {
             timestamp: record.timestamp.max(0),
             headers: &headers,
         })
+    }
+
+    /// Flushes the task's cached stores: their dirty entries are written to the stores (and
+    /// changelogs) and their owners forward the changes downstream, as Kafka Streams flushes
+    /// its caches before committing. Must run before the offsets of the processed records are
+    /// committed (or handed to a rebalance's commit): the updates of those records may still be
+    /// in the cache. Without a record cache it does nothing.
+    pub fn flush_cache(&mut self) -> Result<(), ProcessError> {
+        // What a flush forwards may update cached stores downstream in the same task: flush
+        // again until nothing moves (the topology is acyclic, so this ends).
+        loop {
+            let mut forwarded = 0;
+            for cache in self.stores.caches() {
+                cache.flush()?;
+            }
+            for cache in self.stores.caches() {
+                forwarded += cache.drain(&mut self.env)?;
+            }
+            if forwarded == 0 {
+                return Ok(());
+            }
+        }
     }
 
     /// Drops every buffered input record (after a rebalance the consumer fetches them again).

@@ -136,6 +136,7 @@ impl<P: Processor<KIn, VIn>, KIn, VIn> NodeLifecycle for ProcessorNode<P, KIn, V
             node: &self.info,
             env,
             stores,
+            children: &self.children,
         };
         self.processor.borrow_mut().init(&mut ctx)
     }
