@@ -3,9 +3,11 @@
 //!
 //! The loop polls a batch of records without blocking while work is buffered, hands each record
 //! to its task, lets every processable task drain its buffers in timestamp order, fires
-//! punctuations, and commits on the commit interval: flush the producer → commit the offsets of
-//! processed records → checkpoint persistent stores. Nothing on that path takes a lock or an async hop per record;
-//! the offsets a rebalance must commit are published once per loop.
+//! punctuations, and commits on the commit interval: flush the record caches → flush the
+//! producer → commit the offsets of processed records → checkpoint persistent stores. Nothing
+//! on that path takes a lock or an async hop per record. While the consumer polls, the tasks
+//! are lent to a thread-local slot, so a revocation (which librdkafka reports inside `poll`)
+//! can flush their caches and commit their progress first.
 //!
 //! Under exactly-once (see [`super::transaction`]) a commit is a transaction commit instead:
 //! the processed input offsets go into the thread's open transaction, which then commits with
@@ -20,6 +22,7 @@
 //! tasks it lost, restores the stores of the tasks it gained from their changelogs, and drops
 //! buffered records, which the consumer fetches again from the committed offsets.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,6 +54,15 @@ const DRAIN_CHECK: Duration = Duration::from_millis(300);
 /// How many records one poll round takes at most before processing them.
 const MAX_POLL_BATCH: usize = 2_000;
 
+thread_local! {
+    /// The tasks of the stream thread on this OS thread, lent here while the thread is inside
+    /// `consumer.poll`: librdkafka runs the rebalance callback there, and a revocation must
+    /// flush the tasks' record caches and take their progress before it commits their offsets
+    /// (Kafka Streams does the same when it suspends revoked tasks). Outside `poll` the map is
+    /// empty and the tasks are the thread's own.
+    static POLLING_TASKS: RefCell<BTreeMap<TaskId, StreamTask>> = const { RefCell::new(BTreeMap::new()) };
+}
+
 /// What the rebalance callback shares with the loop; touched once per loop, never per record.
 pub(crate) struct ThreadShared {
     /// The thread's producer (replaced when a transactional one is fenced).
@@ -60,6 +72,9 @@ pub(crate) struct ThreadShared {
     /// Set when the transaction committed on a revocation failed and was aborted: the stores
     /// of the tasks kept may hold its writes, so the next assignment rebuilds them.
     transaction_aborted: AtomicBool,
+    /// An error the rebalance callback met (a task failing while its cache flushed), for the
+    /// loop to stop the thread with once `poll` returns.
+    callback_error: Mutex<Option<StreamsError>>,
     control: Arc<ThreadControl>,
     /// Offsets (next to read) of processed records not yet committed.
     pending: Mutex<BTreeMap<(String, i32), i64>>,
@@ -80,7 +95,9 @@ impl ConsumerContext for ThreadContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(_) = rebalance {
             self.shared.in_rebalance.store(true, Ordering::Release);
-            if self.shared.exactly_once {
+            if !self.collect_progress() {
+                // The thread stops with the error; the work is redone by the next owner.
+            } else if self.shared.exactly_once {
                 self.commit_transaction(consumer);
             } else {
                 self.commit_offsets(consumer);
@@ -111,6 +128,37 @@ impl ThreadContext {
             .lock()
             .map(|mut pending| std::mem::take(&mut *pending))
             .unwrap_or_default()
+    }
+
+    /// On revocation: flushes the record caches of the thread's tasks (lent to
+    /// [`POLLING_TASKS`] during `poll`) and adds their processed offsets to the pending ones.
+    /// Returns false when a task failed: then nothing may be committed.
+    fn collect_progress(&self) -> bool {
+        let result = POLLING_TASKS.with(|slot| {
+            let Ok(mut tasks) = slot.try_borrow_mut() else {
+                return Ok(());
+            };
+            let mut progress = Vec::new();
+            for task in tasks.values_mut() {
+                task.flush_cache()?;
+                progress.extend(task.take_commit_offsets());
+            }
+            if let Ok(mut pending) = self.shared.pending.lock() {
+                for (topic, partition, offset) in progress {
+                    pending.insert((topic.to_string(), partition), offset);
+                }
+            }
+            Ok::<(), StreamsError>(())
+        });
+        match result {
+            Ok(()) => true,
+            Err(error) => {
+                if let Ok(mut slot) = self.shared.callback_error.lock() {
+                    slot.get_or_insert(error);
+                }
+                false
+            }
+        }
     }
 
     /// At-least-once, on revocation: outputs first, then the offsets that vouch for them.
@@ -150,7 +198,7 @@ impl ThreadContext {
                 tracing::warn!(%failure, "cannot commit the transaction before a rebalance; aborting it");
                 // A fatal failure leaves the producer unusable: the loop replaces it.
                 if let TransactionFailure::Abortable(_) = failure
-                    && let Err(error) = producer.abort_transaction(self.shared.commit_timeout)
+                    && let Err(error) = transaction::abort(&producer, self.shared.commit_timeout)
                 {
                     tracing::warn!(%error, "cannot abort the transaction");
                 }
@@ -311,6 +359,7 @@ impl StreamThread {
             producer: Mutex::new(Arc::clone(&producer)),
             exactly_once,
             transaction_aborted: AtomicBool::new(false),
+            callback_error: Mutex::new(None),
             control: Arc::clone(&control),
             pending: Mutex::new(BTreeMap::new()),
             rebalanced: AtomicBool::new(false),
@@ -422,7 +471,7 @@ impl StreamThread {
         };
         if outcome.is_err()
             && self.exactly_once()
-            && let Err(error) = self.producer.abort_transaction(self.shared.commit_timeout)
+            && let Err(error) = transaction::abort(&self.producer, self.shared.commit_timeout)
         {
             // The broker aborts it when `transaction.timeout.ms` passes, or when this
             // instance restarts and fences this producer.
@@ -451,6 +500,8 @@ impl StreamThread {
             } else {
                 self.config.poll
             };
+            // The rebalance callback may need the tasks while the consumer polls.
+            POLLING_TASKS.with(|slot| std::mem::swap(&mut *slot.borrow_mut(), &mut self.tasks));
             while batch.len() < MAX_POLL_BATCH {
                 match self.consumer.poll(timeout) {
                     None => break,
@@ -467,6 +518,16 @@ impl StreamThread {
                     }
                 }
                 timeout = Duration::ZERO;
+            }
+            POLLING_TASKS.with(|slot| std::mem::swap(&mut *slot.borrow_mut(), &mut self.tasks));
+            let failed = self
+                .shared
+                .callback_error
+                .lock()
+                .ok()
+                .and_then(|mut e| e.take());
+            if let Some(error) = failed {
+                return Err(error);
             }
             self.control.rebalancing.store(
                 self.shared.in_rebalance.load(Ordering::Acquire),
@@ -497,14 +558,6 @@ impl StreamThread {
                 self.route(record)?;
             }
             self.process()?;
-            // The offsets published below are committed by the rebalance callback inside the
-            // next `poll`, where the tasks are out of reach (Kafka Streams flushes the caches
-            // when it suspends the revoked tasks there): the cached updates of those records
-            // must reach the producer before. So the record cache merges the updates of one
-            // loop round (at most a poll batch), not of a whole commit interval.
-            for task in self.tasks.values_mut() {
-                task.flush_cache()?;
-            }
             self.producer.poll(Duration::ZERO);
             self.check_deliveries()?;
             let failed = self.collector.borrow_mut().transaction_failed.take();
@@ -513,7 +566,6 @@ impl StreamThread {
                 self.recover(TransactionFailure::Abortable(reason))?;
                 last_commit = Instant::now();
             }
-            self.publish_progress();
             if last_commit.elapsed() >= self.config.commit_interval {
                 self.commit()?;
                 last_commit = Instant::now();
@@ -653,7 +705,7 @@ impl StreamThread {
         Ok(())
     }
 
-    /// Hands the offsets of processed records to the shared map the rebalance callback commits.
+    /// Moves the offsets of processed records to the pending ones (after the caches flushed).
     fn publish_progress(&mut self) {
         let progress: Vec<_> = self
             .tasks
@@ -774,7 +826,7 @@ impl StreamThread {
         let fatal = match failure {
             TransactionFailure::Fatal(_) => true,
             TransactionFailure::Abortable(_) => {
-                match self.producer.abort_transaction(self.shared.commit_timeout) {
+                match transaction::abort(&self.producer, self.shared.commit_timeout) {
                     Ok(()) => false,
                     Err(error) => {
                         tracing::warn!(thread = %self.name, %error, "cannot abort the transaction; replacing the producer");

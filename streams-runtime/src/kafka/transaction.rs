@@ -86,20 +86,47 @@ pub(crate) fn commit<C: ConsumerContext>(
         let metadata = consumer.group_metadata().ok_or_else(|| {
             TransactionFailure::Abortable("the consumer has no group metadata".to_owned())
         })?;
-        retrying(|| producer.send_offsets_to_transaction(&list, &metadata, timeout))
-            .map_err(fail)?;
+        retrying(producer, COMMIT_ATTEMPTS, || {
+            producer.send_offsets_to_transaction(&list, &metadata, timeout)
+        })
+        .map_err(fail)?;
     }
-    retrying(|| producer.commit_transaction(timeout)).map_err(fail)
+    retrying(producer, COMMIT_ATTEMPTS, || {
+        producer.commit_transaction(timeout)
+    })
+    .map_err(fail)
 }
 
-/// Runs `call` until it succeeds, fails for good, or has failed [`COMMIT_ATTEMPTS`] times.
-fn retrying(mut call: impl FnMut() -> Result<(), KafkaError>) -> Result<(), KafkaError> {
+/// Aborts the open transaction of `producer`, within about `timeout`.
+///
+/// Aborting purges the records still queued or in flight, and waits until their delivery
+/// reports are out; the thread serves those reports only when it polls the producer, so the
+/// abort is made in short attempts with the reports served in between.
+pub(crate) fn abort(producer: &ThreadProducer, timeout: Duration) -> Result<(), KafkaError> {
+    let attempts = (timeout.as_millis() / ABORT_ATTEMPT.as_millis()).max(1) as usize;
+    retrying(producer, attempts, || {
+        producer.abort_transaction(ABORT_ATTEMPT)
+    })
+}
+
+/// How long one attempt to abort a transaction waits.
+const ABORT_ATTEMPT: Duration = Duration::from_millis(500);
+
+/// Runs `call` until it succeeds, fails for good, or has failed `attempts` times; serves the
+/// producer's delivery reports between attempts (a transactional call that waits for
+/// outstanding records can finish only once their reports are served).
+fn retrying(
+    producer: &ThreadProducer,
+    attempts: usize,
+    mut call: impl FnMut() -> Result<(), KafkaError>,
+) -> Result<(), KafkaError> {
     let mut attempt = 1;
     loop {
         match call() {
-            Err(error) if TransactionFailure::retriable(&error) && attempt < COMMIT_ATTEMPTS => {
+            Err(error) if TransactionFailure::retriable(&error) && attempt < attempts => {
                 tracing::debug!(%error, attempt, "retrying a transactional call");
                 attempt += 1;
+                producer.poll(Duration::from_millis(10));
             }
             result => return result,
         }
