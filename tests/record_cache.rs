@@ -63,7 +63,8 @@ fn task(
         cache,
         ..TaskConfig::new("app")
     };
-    let task = StreamTask::new(topology, 0, 0, &config, collector, 0).expect("task");
+    let mut task = StreamTask::new(topology, 0, 0, &config, collector, 0).expect("task");
+    task.initialize().expect("init");
     (task, produced)
 }
 

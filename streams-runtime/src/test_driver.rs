@@ -155,14 +155,16 @@ impl TopologyTestDriver {
             .subtopologies()
             .iter()
             .map(|sub| {
-                StreamTask::new(
+                let mut task = StreamTask::new(
                     &topology,
                     sub.id,
                     0,
                     &task_config,
                     Rc::clone(&shared),
                     config.initial_wall_clock,
-                )
+                )?;
+                task.initialize()?;
+                Ok::<StreamTask, StreamsError>(task)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut driver = TopologyTestDriver {

@@ -926,6 +926,7 @@ impl StreamThread {
             )?;
             self.restorer
                 .restore(&mut task, &self.config.application_id)?;
+            task.initialize()?;
             self.tasks.insert(*id, task);
         }
         self.control

@@ -193,7 +193,9 @@ pub struct StreamTask {
 }
 
 impl StreamTask {
-    /// Builds the task for `subtopology` on `partition` and initializes its processors.
+    /// Builds the task for `subtopology` on `partition` and opens its stores; its processors
+    /// are initialized by [`initialize`](Self::initialize), once the stores are restored (as
+    /// in Kafka Streams, so `init` sees the restored state).
     ///
     /// Persistent stores keep their local data only where the task directory's checkpoint
     /// vouches for it. Under exactly-once the checkpoint is deleted once read, and written again
@@ -323,7 +325,7 @@ impl StreamTask {
                 lifecycles.push((index, lifecycle));
             }
         }
-        let mut task = StreamTask {
+        let task = StreamTask {
             id,
             lifecycles,
             stores,
@@ -345,10 +347,16 @@ impl StreamTask {
             config: config.clone(),
             metrics: TaskMetrics::default(),
         };
-        for (_, lifecycle) in &task.lifecycles {
-            lifecycle.init(&mut task.env, &task.stores)?;
-        }
         Ok(task)
+    }
+
+    /// Initializes the processors (in topology order): after the stores are restored, before
+    /// the first record.
+    pub fn initialize(&mut self) -> Result<(), StreamsError> {
+        for (_, lifecycle) in &self.lifecycles {
+            lifecycle.init(&mut self.env, &self.stores)?;
+        }
+        Ok(())
     }
 
     /// The task's id.
@@ -663,7 +671,9 @@ mod tests {
         let topology = builder.build().unwrap();
         let collected = Rc::new(RefCell::new(Collected::default()));
         let collector: Rc<RefCell<dyn RecordCollector>> = collected.clone();
-        let task = StreamTask::new(&topology, 0, 3, &TaskConfig::new("app"), collector, 0).unwrap();
+        let mut task =
+            StreamTask::new(&topology, 0, 3, &TaskConfig::new("app"), collector, 0).unwrap();
+        task.initialize().unwrap();
         (task, collected)
     }
 
