@@ -329,3 +329,70 @@ fn a_failover_to_a_standby_restores_only_the_tail() {
     assert_eq!(survivor.metrics().standby_tasks, 0);
     assert_eq!(snapshot_counts(&survivor.close().unwrap()), expected);
 }
+
+/// Remembers each line it sees in a store; its `init` reports how many lines the store held.
+struct LineMemory {
+    store: Option<streams::KeyValueStore<String, u64>>,
+    seen_at_init: Arc<Mutex<Vec<usize>>>,
+}
+
+impl streams::Processor<(), String> for LineMemory {
+    type KeyOut = ();
+    type ValueOut = ();
+
+    fn init(&mut self, ctx: &mut streams::InitContext<'_>) -> Result<(), streams::ProcessError> {
+        let store: streams::KeyValueStore<String, u64> = ctx.store("lines-seen")?;
+        self.seen_at_init.lock().unwrap().push(store.all()?.len());
+        self.store = Some(store);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        record: streams::Record<(), String>,
+        _: &mut streams::ProcessorContext<'_, (), ()>,
+    ) -> Result<(), streams::ProcessError> {
+        if let Some(store) = &mut self.store {
+            store.put(&record.value, &1)?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn processors_are_initialized_after_their_stores_are_restored() {
+    use streams::{StateStore, StreamsBuilder, Topic};
+    let setup = Setup::new();
+    let input: Vec<String> = (0..50).map(|i| format!("line {i}")).collect();
+    setup.produce(&input);
+    let seen_at_init = Arc::new(Mutex::new(Vec::new()));
+    let run = |dir: &Path| {
+        let builder = StreamsBuilder::new();
+        let seen = Arc::clone(&seen_at_init);
+        builder
+            .stream(&Topic::<(), String>::named(&setup.lines))
+            .process_with(
+                "remember",
+                move || LineMemory {
+                    store: None,
+                    seen_at_init: Arc::clone(&seen),
+                },
+                [<streams::KeyValueStore<String, u64> as StateStore>::spec(
+                    "lines-seen",
+                )],
+            );
+        let topology = builder.build().unwrap();
+        let config = setup.config(dir);
+        setup.broker.prepare(&topology, &config).unwrap();
+        let mut app = KafkaStreams::new(topology, config).unwrap();
+        app.start().unwrap();
+        wait_idle(&app, QUIET, LIMIT);
+        app.close().unwrap();
+        std::mem::take(&mut *seen_at_init.lock().unwrap())
+    };
+    // First run: empty stores at init; they then learn every line.
+    assert_eq!(run(&state_dir()), [0, 0]);
+    // A fresh instance restores the changelog first: init sees every line already there.
+    let restored = run(&state_dir());
+    assert_eq!(restored.iter().sum::<usize>(), input.len(), "{restored:?}");
+}
