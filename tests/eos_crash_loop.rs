@@ -45,6 +45,8 @@ fn instance(
         command.arg("--input").arg(input);
     }
     command.env("STREAMS_CONSUMER_SESSION_TIMEOUT_MS", "6000");
+    // `STREAMS_*` variables configure the application: this one is the test's own.
+    command.env_remove("STREAMS_TEST_TRANSACTIONAL_BOOTSTRAP");
     Watched::spawn(command)
 }
 
