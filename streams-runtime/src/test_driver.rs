@@ -385,14 +385,22 @@ impl TopologyTestDriver {
 
     /// Appends `record` to its topic's log and hands it to the task that reads the topic.
     fn route(&mut self, mut record: RawRecord) {
-        let log = self.topics.entry(record.topic.to_string()).or_default();
+        // The topic's name is copied only the first time the topic is written.
+        if !self.topics.contains_key(&*record.topic) {
+            self.topics
+                .insert(record.topic.to_string(), TopicLog::default());
+        }
+        let Some(log) = self.topics.get_mut(&*record.topic) else {
+            return;
+        };
         record.offset = log.records.len() as i64;
-        log.records.push(record.clone());
-        let mut pending = Some(record);
-        for task in &mut self.tasks {
-            if let Some(r) = pending.take() {
-                pending = task.add_record(r).err();
+        // A copy goes to the task that reads the topic; output topics only keep the log's.
+        match self.tasks.iter_mut().find(|task| task.reads(&record.topic)) {
+            Some(task) => {
+                log.records.push(record.clone());
+                let _ = task.add_record(record);
             }
+            None => log.records.push(record),
         }
     }
 
