@@ -116,7 +116,10 @@ impl RocksDbMemory {
         // Kafka Streams' defaults: 16 MiB memtables, at most 3 per store.
         options.set_write_buffer_size(16 * 1024 * 1024);
         options.set_max_write_buffer_number(3);
-        options.set_arena_block_size(256 * 1024);
+        // Memtables grow in small arena blocks: every open store holds at least one block,
+        // charged to the shared budget, so large blocks (1/8 of the memtable by default) would
+        // make many mostly idle stores fill the budget by themselves.
+        options.set_arena_block_size(64 * 1024);
         options
     }
 }
