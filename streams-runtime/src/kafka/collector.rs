@@ -167,6 +167,10 @@ impl KafkaCollector {
 
 impl RecordCollector for KafkaCollector {
     fn send(&mut self, record: OutgoingRecord<'_>) -> Result<(), ProcessError> {
+        if self.transaction_failed.is_some() {
+            // The transaction will be aborted and this work redone.
+            return Ok(());
+        }
         let headers = (!record.headers.is_empty()).then(|| {
             record
                 .headers
@@ -191,10 +195,6 @@ impl RecordCollector for KafkaCollector {
         }
         if let Some(headers) = headers {
             base = base.headers(headers);
-        }
-        if self.transaction_failed.is_some() {
-            // The transaction will be aborted and this work redone.
-            return Ok(());
         }
         loop {
             match self.producer.send(base) {

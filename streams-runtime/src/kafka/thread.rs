@@ -84,6 +84,37 @@ pub(crate) struct ThreadShared {
     commit_timeout: Duration,
 }
 
+impl ThreadShared {
+    /// Flushes the record caches of `tasks` and moves their processed offsets to the pending
+    /// ones: what a commit, or a revocation inside `poll`, does before committing.
+    fn collect_progress(
+        &self,
+        tasks: &mut BTreeMap<TaskId, StreamTask>,
+    ) -> Result<(), StreamsError> {
+        let mut progress = Vec::new();
+        for task in tasks.values_mut() {
+            task.flush_cache()?;
+            progress.extend(task.take_commit_offsets());
+        }
+        if !progress.is_empty()
+            && let Ok(mut pending) = self.pending.lock()
+        {
+            for (topic, partition, offset) in progress {
+                pending.insert((topic.to_string(), partition), offset);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the pending offsets, to commit them.
+    fn take_pending(&self) -> BTreeMap<(String, i32), i64> {
+        self.pending
+            .lock()
+            .map(|mut pending| std::mem::take(&mut *pending))
+            .unwrap_or_default()
+    }
+}
+
 /// The consumer context: commits processed work before partitions are revoked.
 pub(crate) struct ThreadContext {
     shared: Arc<ThreadShared>,
@@ -122,33 +153,13 @@ impl ThreadContext {
         self.shared.producer.lock().ok().map(|p| Arc::clone(&p))
     }
 
-    fn take_pending(&self) -> BTreeMap<(String, i32), i64> {
-        self.shared
-            .pending
-            .lock()
-            .map(|mut pending| std::mem::take(&mut *pending))
-            .unwrap_or_default()
-    }
-
     /// On revocation: flushes the record caches of the thread's tasks (lent to
     /// [`POLLING_TASKS`] during `poll`) and adds their processed offsets to the pending ones.
     /// Returns false when a task failed: then nothing may be committed.
     fn collect_progress(&self) -> bool {
-        let result = POLLING_TASKS.with(|slot| {
-            let Ok(mut tasks) = slot.try_borrow_mut() else {
-                return Ok(());
-            };
-            let mut progress = Vec::new();
-            for task in tasks.values_mut() {
-                task.flush_cache()?;
-                progress.extend(task.take_commit_offsets());
-            }
-            if let Ok(mut pending) = self.shared.pending.lock() {
-                for (topic, partition, offset) in progress {
-                    pending.insert((topic.to_string(), partition), offset);
-                }
-            }
-            Ok::<(), StreamsError>(())
+        let result = POLLING_TASKS.with(|slot| match slot.try_borrow_mut() {
+            Ok(mut tasks) => self.shared.collect_progress(&mut tasks),
+            Err(_) => Ok(()),
         });
         match result {
             Ok(()) => true,
@@ -170,7 +181,7 @@ impl ThreadContext {
             tracing::warn!(%error, "cannot flush the producer before a rebalance; uncommitted work will be redone");
             return;
         }
-        let pending = self.take_pending();
+        let pending = self.shared.take_pending();
         match commit_offsets(consumer, &pending) {
             Ok(true) => {
                 self.shared.control.commits.fetch_add(1, Ordering::Relaxed);
@@ -189,7 +200,7 @@ impl ThreadContext {
         let Some(producer) = self.producer() else {
             return;
         };
-        let pending = self.take_pending();
+        let pending = self.shared.take_pending();
         match transaction::commit(consumer, &producer, &pending, self.shared.commit_timeout) {
             Ok(()) => {
                 self.shared.control.commits.fetch_add(1, Ordering::Relaxed);
@@ -705,23 +716,6 @@ impl StreamThread {
         Ok(())
     }
 
-    /// Moves the offsets of processed records to the pending ones (after the caches flushed).
-    fn publish_progress(&mut self) {
-        let progress: Vec<_> = self
-            .tasks
-            .values_mut()
-            .flat_map(StreamTask::take_commit_offsets)
-            .collect();
-        if progress.is_empty() {
-            return;
-        }
-        if let Ok(mut pending) = self.shared.pending.lock() {
-            for (topic, partition, offset) in progress {
-                pending.insert((topic.to_string(), partition), offset);
-            }
-        }
-    }
-
     /// Writes the checkpoints of tasks with persistent stores: every task's when `force`d (a
     /// clean close), otherwise those that wrote enough changelog records since their last one.
     /// Only when every write the producer took was delivered, so a checkpoint never vouches
@@ -753,20 +747,14 @@ impl StreamThread {
     fn commit(&mut self) -> Result<(), StreamsError> {
         // Cached updates first: into the producer (or the transaction) before the offsets
         // that vouch for them.
-        for task in self.tasks.values_mut() {
-            task.flush_cache()?;
-        }
-        self.publish_progress();
+        self.shared.collect_progress(&mut self.tasks)?;
         if self.exactly_once() {
             return self.commit_transaction();
         }
         flush(&self.producer, self.shared.commit_timeout)
             .map_err(|e| StreamsError::Kafka(format!("cannot flush the producer: {e}")))?;
         self.check_deliveries()?;
-        let pending = match self.shared.pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending),
-            Err(_) => return Ok(()),
-        };
+        let pending = self.shared.take_pending();
         match commit_offsets(&self.consumer, &pending) {
             Ok(committed) => {
                 if committed {
@@ -795,10 +783,7 @@ impl StreamThread {
     /// Commits the open transaction with the processed offsets and opens the next one; an
     /// empty transaction (nothing processed, nothing produced) is left open.
     fn commit_transaction(&mut self) -> Result<(), StreamsError> {
-        let pending = match self.shared.pending.lock() {
-            Ok(mut pending) => std::mem::take(&mut *pending),
-            Err(_) => return Ok(()),
-        };
+        let pending = self.shared.take_pending();
         if pending.is_empty() && self.collector.borrow().sent == self.sent_at_begin {
             return Ok(());
         }
@@ -971,10 +956,8 @@ impl StreamThread {
             for (_, task) in std::mem::take(&mut self.tasks) {
                 task.close();
             }
-            if self.producer.begin_transaction().is_err() {
+            if self.begin_transaction().is_err() {
                 self.replace_producer()?;
-            } else {
-                self.sent_at_begin = self.collector.borrow().sent;
             }
         }
         let lost: Vec<TaskId> = self

@@ -311,17 +311,25 @@ impl CacheState {
         let Some(space) = self.namespaces.get_mut(&namespace) else {
             return;
         };
-        let dirty = match space.entries.get_mut(key) {
+        // Whether the key joins the dirty list now; an entry already dirty keeps its place.
+        let newly_dirty = match space.entries.get_mut(key) {
             Some(entry) => {
                 self.lru.remove(&entry.tick);
                 self.bytes -= entry.size;
-                let dirty = entry.dirty.unwrap_or(tick);
-                entry.value = value.map(<[u8]>::to_vec);
+                // Reuse the value's buffer: repeated updates of a key are the cache's purpose.
+                match (&mut entry.value, value) {
+                    (Some(buffer), Some(value)) => {
+                        buffer.clear();
+                        buffer.extend_from_slice(value);
+                    }
+                    (slot, value) => *slot = value.map(<[u8]>::to_vec),
+                }
                 entry.meta = meta;
                 entry.size = size;
                 entry.tick = tick;
-                entry.dirty = Some(dirty);
-                dirty
+                let newly_dirty = entry.dirty.is_none();
+                entry.dirty.get_or_insert(tick);
+                newly_dirty
             }
             None => {
                 space.entries.insert(
@@ -334,10 +342,12 @@ impl CacheState {
                         dirty: Some(tick),
                     },
                 );
-                tick
+                true
             }
         };
-        space.dirty.insert(dirty, key.to_vec());
+        if newly_dirty {
+            space.dirty.insert(tick, key.to_vec());
+        }
         self.lru.insert(tick, (namespace, key.to_vec()));
         self.bytes += size;
     }

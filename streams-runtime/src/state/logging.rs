@@ -208,19 +208,6 @@ impl BytesWindowStore for ChangeLoggingWindowStore {
             .fetch_range(key_from, key_to, time_from, time_to, visit)
     }
 
-    fn fetch_all(
-        &self,
-        time_from: i64,
-        time_to: i64,
-        visit: &mut dyn FnMut(&[u8], i64, &[u8]) -> bool,
-    ) -> Result<(), StoreError> {
-        self.inner.fetch_all(time_from, time_to, visit)
-    }
-
-    fn all(&self, visit: &mut dyn FnMut(&[u8], i64, &[u8]) -> bool) -> Result<(), StoreError> {
-        self.inner.all(visit)
-    }
-
     fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
         self.inner.entries(visit)
     }
@@ -231,10 +218,6 @@ impl BytesWindowStore for ChangeLoggingWindowStore {
 
     fn flush(&mut self) -> Result<(), StoreError> {
         self.inner.flush()
-    }
-
-    fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
-        self.inner.restore(key, value)
     }
 
     fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
@@ -322,10 +305,6 @@ impl BytesSessionStore for ChangeLoggingSessionStore {
 
     fn flush(&mut self) -> Result<(), StoreError> {
         self.inner.flush()
-    }
-
-    fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
-        self.inner.restore(key, value)
     }
 
     fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
