@@ -341,13 +341,7 @@ where
     }
 
     fn encode_key(&self, key: &K, out: &mut Vec<u8>) -> Result<(), StoreError> {
-        match KC::encode(key, out).map_err(|e| self.codec_error(e))? {
-            Encoded::Bytes => Ok(()),
-            Encoded::Null => Err(self.codec_error(CodecError::encode::<K>(
-                KC::NAME,
-                "a store key cannot be null",
-            ))),
-        }
+        encode_store_key::<K, KC>(&self.name, key, out)
     }
 
     fn decode_value(&self, bytes: &[u8]) -> Result<V, StoreError> {
@@ -369,10 +363,7 @@ where
     }
 
     fn codec_error(&self, source: CodecError) -> StoreError {
-        StoreError::Codec {
-            store: self.name.to_string(),
-            source,
-        }
+        codec_error(&self.name, source)
     }
 }
 
@@ -406,10 +397,31 @@ impl<K, V, KC: Codec<K>, VC: Codec<V>> EntryDecoder<K, V, KC, VC> {
     }
 
     fn codec_error(&self, source: CodecError) -> StoreError {
-        StoreError::Codec {
-            store: self.name.to_string(),
-            source,
-        }
+        codec_error(&self.name, source)
+    }
+}
+
+/// A codec failure of the store `store`.
+pub(crate) fn codec_error(store: &str, source: CodecError) -> StoreError {
+    StoreError::Codec {
+        store: store.to_owned(),
+        source,
+    }
+}
+
+/// Appends the encoding of a store key of the store `store`: a key that encodes as null is an
+/// error (a store has no null keys).
+pub(crate) fn encode_store_key<K, KC: Codec<K>>(
+    store: &str,
+    key: &K,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    match KC::encode(key, out).map_err(|e| codec_error(store, e))? {
+        Encoded::Bytes => Ok(()),
+        Encoded::Null => Err(codec_error(
+            store,
+            CodecError::encode::<K>(KC::NAME, "a store key cannot be null"),
+        )),
     }
 }
 

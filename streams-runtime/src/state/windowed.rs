@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::key_value::{codec_error, encode_store_key};
 use super::session::{BytesSessionStore, SegmentedSessionStore};
 use super::window::{BytesWindowStore, SegmentedWindowStore};
 use super::{StateStore, StoreKind, StoreSpec, TaskStore};
@@ -70,25 +71,12 @@ impl<K, V, KC: Codec<K>, VC: Codec<V>> Codecs<K, V, KC, VC> {
     }
 
     fn error(&self, source: CodecError) -> StoreError {
-        StoreError::Codec {
-            store: self.name.to_string(),
-            source,
-        }
-    }
-
-    fn key(&self, key: &K, out: &mut Vec<u8>) -> Result<(), StoreError> {
-        match KC::encode(key, out).map_err(|e| self.error(e))? {
-            Encoded::Bytes => Ok(()),
-            Encoded::Null => Err(self.error(CodecError::encode::<K>(
-                KC::NAME,
-                "a store key cannot be null",
-            ))),
-        }
+        codec_error(&self.name, source)
     }
 
     fn key_bytes(&self, key: &K) -> Result<Vec<u8>, StoreError> {
         let mut out = Vec::new();
-        self.key(key, &mut out)?;
+        encode_store_key::<K, KC>(&self.name, key, &mut out)?;
         Ok(out)
     }
 
