@@ -66,12 +66,22 @@ impl Default for TestDriverConfig {
 #[derive(Default)]
 struct MemoryCollector {
     produced: Vec<RawRecord>,
+    /// The names of the topics written so far, shared by their records.
+    topics: Vec<Arc<str>>,
 }
 
 impl RecordCollector for MemoryCollector {
     fn send(&mut self, record: OutgoingRecord<'_>) -> Result<(), ProcessError> {
+        let topic = match self.topics.iter().find(|t| ***t == *record.topic) {
+            Some(topic) => Arc::clone(topic),
+            None => {
+                let topic: Arc<str> = record.topic.into();
+                self.topics.push(Arc::clone(&topic));
+                topic
+            }
+        };
         self.produced.push(RawRecord {
-            topic: record.topic.into(),
+            topic,
             partition: 0,
             offset: 0,
             timestamp: record.timestamp,
@@ -83,10 +93,13 @@ impl RecordCollector for MemoryCollector {
     }
 }
 
-#[derive(Default)]
+/// A topic of the driver: what the topology wrote to it (piped input is processed, not kept,
+/// as in Kafka Streams' driver) and where its offsets are.
 struct TopicLog {
+    name: Arc<str>,
     records: Vec<RawRecord>,
     read: usize,
+    next_offset: i64,
 }
 
 /// Runs a topology in memory: pipe records in, read records and stores out.
@@ -226,15 +239,7 @@ impl TopologyTestDriver {
     {
         let key = encode_to_vec::<K, KC>(&record.key)?;
         let value = encode_to_vec::<V, VC>(&record.value)?;
-        self.append(RawRecord {
-            topic: topic.name().into(),
-            partition: 0,
-            offset: 0,
-            timestamp: record.timestamp,
-            key,
-            value,
-            headers: record.headers,
-        })
+        self.append(topic.name(), key, value, record.timestamp, record.headers)
     }
 
     /// Pipes raw bytes into the topic named `topic`: for malformed input and tombstones.
@@ -245,15 +250,13 @@ impl TopologyTestDriver {
         value: Option<&[u8]>,
         timestamp: i64,
     ) -> Result<(), StreamsError> {
-        self.append(RawRecord {
-            topic: topic.into(),
-            partition: 0,
-            offset: 0,
+        self.append(
+            topic,
+            key.map(<[u8]>::to_vec),
+            value.map(<[u8]>::to_vec),
             timestamp,
-            key: key.map(<[u8]>::to_vec),
-            value: value.map(<[u8]>::to_vec),
-            headers: Headers::new(),
-        })
+            Headers::new(),
+        )
     }
 
     /// The records written to `topic` since the last read, decoded with the topic's codecs.
@@ -375,32 +378,48 @@ impl TopologyTestDriver {
             })
     }
 
-    fn append(&mut self, record: RawRecord) -> Result<(), StreamsError> {
-        if !self.tasks.iter().any(|t| t.reads(&record.topic)) {
-            return Err(StreamsError::UnknownTopic(record.topic.to_string()));
+    /// Pipes a record into the input topic `topic` and processes everything it causes.
+    fn append(
+        &mut self,
+        topic: &str,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+        headers: Headers,
+    ) -> Result<(), StreamsError> {
+        if !self.tasks.iter().any(|t| t.reads(topic)) {
+            return Err(StreamsError::UnknownTopic(topic.to_owned()));
         }
-        self.route(record);
+        let record = RawRecord {
+            topic: Arc::clone(&log_of(&mut self.topics, topic).name),
+            partition: 0,
+            offset: 0,
+            timestamp,
+            key,
+            value,
+            headers,
+        };
+        self.route(record, false);
         self.run()
     }
 
-    /// Appends `record` to its topic's log and hands it to the task that reads the topic.
-    fn route(&mut self, mut record: RawRecord) {
-        // The topic's name is copied only the first time the topic is written.
-        if !self.topics.contains_key(&*record.topic) {
-            self.topics
-                .insert(record.topic.to_string(), TopicLog::default());
-        }
-        let Some(log) = self.topics.get_mut(&*record.topic) else {
-            return;
-        };
-        record.offset = log.records.len() as i64;
-        // A copy goes to the task that reads the topic; output topics only keep the log's.
-        match self.tasks.iter_mut().find(|task| task.reads(&record.topic)) {
-            Some(task) => {
+    /// Gives `record` the next offset of its topic and hands it to the task that reads the
+    /// topic; what the topology `produced` is also kept in the log for `read_output`.
+    fn route(&mut self, mut record: RawRecord, produced: bool) {
+        let log = log_of(&mut self.topics, &record.topic);
+        record.offset = log.next_offset;
+        log.next_offset += 1;
+        let reader = self.tasks.iter_mut().find(|task| task.reads(&record.topic));
+        match (reader, produced) {
+            (Some(task), true) => {
                 log.records.push(record.clone());
                 let _ = task.add_record(record);
             }
-            None => log.records.push(record),
+            (Some(task), false) => {
+                let _ = task.add_record(record);
+            }
+            (None, true) => log.records.push(record),
+            (None, false) => {}
         }
     }
 
@@ -423,8 +442,22 @@ impl TopologyTestDriver {
                 return Ok(());
             }
             for record in produced {
-                self.route(record);
+                self.route(record, true);
             }
         }
     }
+}
+
+/// The log of `topic`, created empty the first time (the only time its name is copied).
+fn log_of<'a>(topics: &'a mut HashMap<String, TopicLog>, topic: &str) -> &'a mut TopicLog {
+    if !topics.contains_key(topic) {
+        let log = TopicLog {
+            name: topic.into(),
+            records: Vec::new(),
+            read: 0,
+            next_offset: 0,
+        };
+        topics.insert(topic.to_owned(), log);
+    }
+    topics.get_mut(topic).expect("the log was inserted above")
 }

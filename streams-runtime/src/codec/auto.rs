@@ -5,6 +5,7 @@
 //! top level is peeled through `Option` (null), newtype structs and `()` before deciding, so
 //! `Option<Order>` is a nullable JSON object and `struct UserId(String)` is plain UTF-8.
 
+use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -44,13 +45,19 @@ impl Fallback for Binary {
 
 impl<T, F> Codec<T> for Auto<F>
 where
-    T: Serialize + DeserializeOwned,
+    T: Serialize + DeserializeOwned + 'static,
     F: Fallback,
     for<'de> TopLevel<'de, F>: Deserializer<'de, Error = AutoError>,
 {
     const NAME: &'static str = F::NAME;
 
     fn encode(value: &T, out: &mut Vec<u8>) -> Result<Encoded, CodecError> {
+        // Serde hands a `Vec<u8>` over one element at a time; its encoding is its own bytes.
+        // (The type test is decided at compile time.)
+        if let Some(bytes) = (value as &dyn Any).downcast_ref::<Vec<u8>>() {
+            out.extend_from_slice(bytes);
+            return Ok(Encoded::Bytes);
+        }
         if reads_any::<T>() {
             // A self-describing type (`serde_json::Value`, untagged enums) reads itself through
             // the fallback, so it must be written through it too.
@@ -61,6 +68,14 @@ where
     }
 
     fn decode(bytes: Option<&[u8]>) -> Result<T, CodecError> {
+        // A `Vec<u8>` is a copy of the bytes, not a sequence read element by element.
+        let mut copied: Option<T> = None;
+        if let Some(slot) = (&mut copied as &mut dyn Any).downcast_mut::<Option<Vec<u8>>>() {
+            *slot = bytes.map(<[u8]>::to_vec);
+        }
+        if let Some(value) = copied {
+            return Ok(value);
+        }
         // A sequence is first read as raw bytes (a `Vec<u8>`); if its elements are not bytes,
         // it is read again through the fallback.
         let attempt = |seq_as_bytes| {
@@ -75,6 +90,29 @@ where
             other => other,
         }
         .map_err(|e| CodecError::decode::<T>(F::NAME, e))
+    }
+
+    fn decode_owned(bytes: &mut Option<Vec<u8>>) -> Result<T, CodecError> {
+        // Raw bytes and UTF-8 text are their own buffers: keep the record's instead of copying
+        // it (byte by byte, for a `Vec<u8>` through serde). The type tests are decided at
+        // compile time.
+        let mut decoded: Option<T> = None;
+        let slot = &mut decoded as &mut dyn Any;
+        if let Some(slot) = slot.downcast_mut::<Option<Vec<u8>>>() {
+            *slot = bytes.take();
+        } else if let Some(slot) = slot.downcast_mut::<Option<String>>()
+            && let Some(buffer) = bytes.take()
+        {
+            match String::from_utf8(buffer) {
+                Ok(text) => *slot = Some(text),
+                // Not UTF-8: put the bytes back and let `decode` report it.
+                Err(error) => *bytes = Some(error.into_bytes()),
+            }
+        }
+        match decoded {
+            Some(value) => Ok(value),
+            None => Self::decode(bytes.as_deref()),
+        }
     }
 }
 
@@ -837,6 +875,42 @@ mod tests {
             item: "x".into()
         }));
         assert!(!is_null(&Vec::<u8>::new()));
+    }
+
+    #[test]
+    fn owned_bytes_and_text_keep_the_record_buffer() {
+        type C = Auto<Json>;
+        let buffer = vec![0u8, 159, 255];
+        let address = buffer.as_ptr();
+        let mut bytes = Some(buffer);
+        let value = <C as Codec<Vec<u8>>>::decode_owned(&mut bytes).unwrap();
+        assert_eq!(
+            (value.as_ptr(), &value[..]),
+            (address, &[0u8, 159, 255][..])
+        );
+        assert_eq!(bytes, None);
+
+        let buffer = "héllo".as_bytes().to_vec();
+        let address = buffer.as_ptr();
+        let mut bytes = Some(buffer);
+        let text = <C as Codec<String>>::decode_owned(&mut bytes).unwrap();
+        assert_eq!((text.as_ptr(), text.as_str()), (address, "héllo"));
+
+        // Not UTF-8: an error, and the bytes stay for the dead-letter queue.
+        let mut bytes = Some(vec![0xff, 0xfe]);
+        assert!(<C as Codec<String>>::decode_owned(&mut bytes).is_err());
+        assert_eq!(bytes, Some(vec![0xff, 0xfe]));
+        // A null is not a `Vec<u8>` (nor was it before the shortcut).
+        assert!(<C as Codec<Vec<u8>>>::decode_owned(&mut None).is_err());
+        assert!(<C as Codec<Vec<u8>>>::decode(None).is_err());
+        // Other types decode from the buffer and leave it in place.
+        let mut bytes = Some(vec![0, 0, 0, 9]);
+        assert_eq!(<C as Codec<u32>>::decode_owned(&mut bytes), Ok(9));
+        assert_eq!(bytes, Some(vec![0, 0, 0, 9]));
+        assert_eq!(
+            <C as Codec<Option<Vec<u8>>>>::decode_owned(&mut Some(vec![4])),
+            Ok(Some(vec![4]))
+        );
     }
 
     #[test]

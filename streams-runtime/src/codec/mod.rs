@@ -110,6 +110,14 @@ pub trait Codec<T>: 'static {
 
     /// Decodes a value from the record's bytes; `None` is a Kafka null.
     fn decode(bytes: Option<&[u8]>) -> Result<T, CodecError>;
+
+    /// Decodes a value from a buffer the caller gives up: a codec whose value can keep the
+    /// buffer itself (raw bytes, UTF-8 text) takes it out of `bytes` instead of copying it. On
+    /// an error the buffer is left in place, so the record can still be reported or sent to a
+    /// dead-letter queue whole. The default decodes a copy through [`decode`](Self::decode).
+    fn decode_owned(bytes: &mut Option<Vec<u8>>) -> Result<T, CodecError> {
+        Self::decode(bytes.as_deref())
+    }
 }
 
 /// Plain JSON through `serde_json`, for every type and at every level. A null decodes only into

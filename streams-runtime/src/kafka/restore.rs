@@ -4,10 +4,11 @@
 //! A store is restored from its checkpointed offset (when it kept local state a checkpoint vouches
 //! for) or from the changelog's beginning, until the consumer reports the end of the partition
 //! (the high watermark of its fetch responses), and at least up to the end offset listed when the
-//! restore began, in batches of 10,000 records. Each store gets a fresh consumer, so no record or
+//! restore began, in batches of up to 10,000 keys (see [`RestoreBatch`]). Each store gets a fresh consumer, so no record or
 //! end-of-partition event of an earlier restore can be mistaken for this one's. Progress is logged
 //! and reported to a [`StateRestoreListener`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,8 +62,68 @@ pub trait StateRestoreListener: Send + Sync {
     }
 }
 
-/// How many changelog records are applied to a store at once.
+/// The most distinct keys a restore batch holds before it is written to the store.
 const RESTORE_BATCH: usize = 10_000;
+/// The most key and value bytes a restore batch reads before it is written to the store.
+const RESTORE_BATCH_BYTES: usize = 32 * 1024 * 1024;
+
+/// Changelog records read but not yet written to their store: the latest value of each key, in
+/// the order the keys first appeared. A store ends in the same state whether it applies every
+/// update of a key or only the last one, so a changelog that updates a few keys many times (the
+/// common case between compactions) costs the store one write per key per batch.
+#[derive(Default)]
+pub(crate) struct RestoreBatch {
+    entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    index: HashMap<Vec<u8>, usize>,
+    /// Key and value bytes read into this batch (replaced values included): bounds its memory.
+    bytes: usize,
+    /// Changelog records read into this batch.
+    records: u64,
+}
+
+impl RestoreBatch {
+    /// Adds a changelog record (`None` deletes the key).
+    pub(crate) fn add(&mut self, key: &[u8], value: Option<&[u8]>) {
+        self.records += 1;
+        self.bytes += key.len() + value.map_or(0, <[u8]>::len);
+        match self.index.get(key) {
+            Some(&at) => match (&mut self.entries[at].1, value) {
+                (Some(latest), Some(value)) => {
+                    latest.clear();
+                    latest.extend_from_slice(value);
+                }
+                (latest, value) => *latest = value.map(<[u8]>::to_vec),
+            },
+            None => {
+                self.index.insert(key.to_vec(), self.entries.len());
+                self.entries.push((key.to_vec(), value.map(<[u8]>::to_vec)));
+            }
+        }
+    }
+
+    /// Whether the batch should be written before more is read.
+    pub(crate) fn is_full(&self) -> bool {
+        self.entries.len() >= RESTORE_BATCH || self.bytes >= RESTORE_BATCH_BYTES
+    }
+
+    /// The changelog records read into the batch.
+    pub(crate) fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Writes the batch to `store` and empties it; returns the changelog records it held.
+    pub(crate) fn write_to(&mut self, store: &TaskStore) -> Result<u64, StoreError> {
+        if !self.entries.is_empty() {
+            store.restore_batch(&self.entries)?;
+        }
+        let records = self.records;
+        self.entries.clear();
+        self.index.clear();
+        self.bytes = 0;
+        self.records = 0;
+        Ok(records)
+    }
+}
 
 /// Restores stores by manual assignment (never in the group).
 pub(crate) struct ChangelogReader {
@@ -177,31 +238,33 @@ impl ChangelogReader {
             .assign(&assignment)
             .map_err(|e| StreamsError::Kafka(format!("cannot assign {topic}-{partition}: {e}")))?;
         let mut applied = 0u64;
-        let mut batch: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::with_capacity(RESTORE_BATCH);
-        let mut apply = |batch: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>, next: i64| {
-            if batch.is_empty() {
+        let mut batch = RestoreBatch::default();
+        let mut apply = |batch: &mut RestoreBatch, next: i64| {
+            if batch.records() == 0 {
                 return Ok::<(), StreamsError>(());
             }
-            store.restore_batch(batch)?;
-            applied += batch.len() as u64;
+            let records = batch.write_to(store)?;
+            applied += records;
             if let Some(listener) = &self.listener {
-                listener.on_batch_restored(task, store.spec().name(), next, batch.len() as u64);
+                listener.on_batch_restored(task, store.spec().name(), next, records);
             }
-            batch.clear();
             Ok(())
         };
         let mut last_progress = Instant::now();
+        // Records arrived since the clock was last read (read only between messages).
+        let mut progressed = false;
         loop {
             match consumer.poll(Duration::from_millis(200)) {
                 Some(Ok(message)) => {
                     position = message.offset() + 1;
-                    last_progress = Instant::now();
+                    progressed = true;
                     if let Some(key) = message.key() {
-                        batch.push((key.to_vec(), message.payload().map(<[u8]>::to_vec)));
-                        if batch.len() >= RESTORE_BATCH {
+                        batch.add(key, message.payload());
+                        if batch.is_full() {
                             apply(&mut batch, position)?;
                         }
                     }
+                    continue;
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => {
                     // The consumer's position also moves past transaction markers, which are
@@ -217,7 +280,9 @@ impl ChangelogReader {
                 ))) => return Ok(None),
                 Some(Err(error)) => tracing::debug!(%topic, %error, "restore consumer error"),
             }
-            if last_progress.elapsed() > STALL_TIMEOUT {
+            if std::mem::take(&mut progressed) {
+                last_progress = Instant::now();
+            } else if last_progress.elapsed() > STALL_TIMEOUT {
                 return Err(StoreError::Backend {
                     store: store.spec().name().to_owned(),
                     message: format!(
@@ -260,4 +325,52 @@ struct Restored {
     applied: u64,
     /// The offset after the last changelog record read.
     next: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_keeps_the_latest_value_of_each_key_in_first_seen_order() {
+        let mut batch = RestoreBatch::default();
+        batch.add(b"b", Some(b"1"));
+        batch.add(b"a", Some(b"1"));
+        batch.add(b"b", Some(b"22"));
+        batch.add(b"c", Some(b"1"));
+        batch.add(b"a", None);
+        batch.add(b"c", None);
+        batch.add(b"c", Some(b"333"));
+        assert_eq!(batch.records(), 7);
+        assert_eq!(
+            batch.entries,
+            [
+                (b"b".to_vec(), Some(b"22".to_vec())),
+                (b"a".to_vec(), None),
+                (b"c".to_vec(), Some(b"333".to_vec())),
+            ]
+        );
+        assert!(!batch.is_full());
+    }
+
+    #[test]
+    fn a_batch_is_full_at_its_key_count_or_its_bytes_read() {
+        let mut batch = RestoreBatch::default();
+        for key in 0..RESTORE_BATCH as u32 {
+            assert!(!batch.is_full());
+            batch.add(&key.to_be_bytes(), Some(b"v"));
+        }
+        assert!(batch.is_full());
+
+        // Updates of one key take no room, but the bytes read still bound the batch.
+        let mut batch = RestoreBatch::default();
+        let value = vec![0u8; 1024 * 1024];
+        for _ in 0..31 {
+            batch.add(b"k", Some(&value));
+        }
+        assert!(!batch.is_full());
+        batch.add(b"k", Some(&value));
+        assert!(batch.is_full());
+        assert_eq!(batch.entries.len(), 1);
+    }
 }

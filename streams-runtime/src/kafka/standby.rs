@@ -36,6 +36,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::KafkaClients;
+use super::restore::RestoreBatch;
 use super::thread::wall_clock_ms;
 use crate::config::StreamsConfig;
 use crate::error::{StoreError, StreamsError};
@@ -502,9 +503,7 @@ impl StandbyThread {
                         .or_default();
                     entry.1 = message.offset() + 1;
                     if let Some(key) = message.key() {
-                        entry
-                            .0
-                            .push((key.to_vec(), message.payload().map(<[u8]>::to_vec)));
+                        entry.0.add(key, message.payload());
                     }
                 }
                 Some(Err(error)) => {
@@ -515,7 +514,7 @@ impl StandbyThread {
             }
             timeout = Duration::ZERO;
         }
-        for ((topic, partition), (records, next)) in batches {
+        for ((topic, partition), (mut batch, next)) in batches {
             let Some((task, standby)) = self
                 .standbys
                 .iter_mut()
@@ -530,8 +529,7 @@ impl StandbyThread {
             else {
                 continue;
             };
-            store.restore_batch(&records)?;
-            let applied = records.len() as u64;
+            let applied = batch.write_to(store)?;
             standby.offsets.insert((topic, partition), next);
             standby.applied_since_checkpoint += applied;
             self.registry.records.fetch_add(applied, Ordering::Relaxed);
@@ -546,7 +544,7 @@ impl StandbyThread {
 
 /// Changelog records read for one partition (key, value or tombstone), and the offset after
 /// the last one.
-type ChangelogBatch = (Vec<(Vec<u8>, Option<Vec<u8>>)>, i64);
+type ChangelogBatch = (RestoreBatch, i64);
 
 /// The tasks `me` hosts standbys for: for each live owner, the `replicas` live instances after
 /// it in process-id order (a ring) host its tasks' standbys.
