@@ -305,7 +305,8 @@ fn wait_until(
         if Instant::now() >= deadline {
             return Err(format!("{what}: not done after {limit:?}"));
         }
-        std::thread::sleep(Duration::from_millis(1));
+        // Checking costs this process CPU that the measured span counts: look every 10 ms.
+        std::thread::sleep(Duration::from_millis(10));
     }
     Ok(())
 }
@@ -400,6 +401,35 @@ fn embedded_child(topics: &[String]) -> Result<(), String> {
         sink.clear();
     }
     Ok(())
+}
+
+/// The argument that makes this binary produce a workload's records instead of benchmarking.
+const PRODUCER_CHILD: &str = "--producer-child";
+
+/// In the child: produces `records` workload records to `topic` on `servers`, through the flush.
+fn producer_child(args: &[String]) -> Result<(), String> {
+    let [servers, topic, records] = args else {
+        return Err("expected: servers topic records".to_owned());
+    };
+    let n = records.parse().map_err(|e| format!("{records}: {e}"))?;
+    produce_records(servers, topic, n, false)
+}
+
+/// Produces `n` workload records to `topic` from a child process, so that this process's CPU
+/// time does not include producing them.
+fn produce_in_child(servers: &str, topic: &str, n: u64) -> Result<ChildGuard, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let child = Command::new(exe)
+        .args([PRODUCER_CHILD, servers, topic, &n.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start the producer process: {e}"))?;
+    Ok(ChildGuard {
+        child,
+        name: "producer",
+    })
 }
 
 /// Starts the embedded broker in a child process with `topics` created.
@@ -881,6 +911,92 @@ fn f3(servers: &str, n: u64, memory: bool) -> Result<Measured, String> {
     Ok(measured)
 }
 
+/// The scaling figure: F3's `count()` with `threads` stream threads in each of `instances`
+/// instances (one application id). The instances start on an empty input topic; once every
+/// partition is assigned and the group has settled, a child process produces the records (its
+/// CPU is not counted), and the span runs until every instance has counted its share and closed.
+fn f3_scaling(servers: &str, n: u64, threads: usize, instances: usize) -> Result<Measured, String> {
+    let input = unique("scale");
+    let output = unique("scale-out");
+    create_topics(servers, &[&input, &output])?;
+    let application_id = unique("scale");
+    let seen = counter();
+    let mut dirs = Vec::new();
+    let mut apps = Vec::new();
+    let result: Result<Mark, String> = (|| {
+        for _ in 0..instances {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            let config = StreamsConfig::new(application_id.clone())
+                .bootstrap_servers(servers)
+                .state_dir(dir.path())
+                .num_stream_threads(threads);
+            dirs.push(dir);
+            let topology = count_topology(&input, &output, Materialized::named("counts"), &seen)?;
+            let mut app = KafkaStreams::new(topology, config).map_err(|e| e.to_string())?;
+            app.start().map_err(|e| format!("start: {e}"))?;
+            apps.push(app);
+        }
+        let settled = |apps: &[KafkaStreams]| {
+            apps.iter().all(KafkaStreams::refresh_state)
+                && apps
+                    .iter()
+                    .map(|a| a.assigned_partitions().len())
+                    .sum::<usize>()
+                    == PARTITIONS as usize
+        };
+        let failed = |apps: &[KafkaStreams]| apps.iter().any(KafkaStreams::has_failed);
+        // A joining member moves partitions twice: wait for the assignment, let the group
+        // settle, and check that it still holds.
+        for _ in 0..2 {
+            wait_until(
+                "a settled group",
+                Duration::from_secs(120),
+                || settled(&apps),
+                || failed(&apps),
+            )?;
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        let start = Mark::now();
+        let mut producer = produce_in_child(servers, &input, n)?;
+        wait_until(
+            "all records",
+            limit_for(n),
+            || seen.load(Ordering::Relaxed) >= n,
+            || failed(&apps),
+        )
+        .map_err(|e| format!("{e} ({} of {n})", seen.load(Ordering::Relaxed)))?;
+        let status = producer.child.wait().map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err(format!("the producer failed: {status}"));
+        }
+        Ok(start)
+    })();
+    let mut closed = Ok(());
+    for app in apps {
+        if let Err(e) = app.close() {
+            closed = Err(format!("close: {e}"));
+        }
+    }
+    let end = Mark::now();
+    let start = result?;
+    closed?;
+    check_output(
+        servers,
+        &output,
+        &format!("counts adding up to {n}"),
+        |_, latest| counts_add_up(latest, n),
+    )?;
+    Ok(start.to(end, n))
+}
+
+/// The scaling figure's workloads: id, stream threads per instance, instances.
+const SCALING: &[(&str, usize, usize)] = &[
+    ("F3-1T", 1, 1),
+    ("F3-2T", 2, 1),
+    ("F3-4T", 4, 1),
+    ("F3-2I", 1, 2),
+];
+
 /// Times a restore: from the first store's start to the last store's end.
 #[derive(Default)]
 struct RestoreTimer {
@@ -1196,6 +1312,10 @@ const ORDER: &[&str] = &[
     "F3",
     "F3-mem",
     "F4",
+    "F3-1T",
+    "F3-2T",
+    "F3-4T",
+    "F3-2I",
     "F5-stateless",
     "F5-count",
     "F6",
@@ -1440,6 +1560,15 @@ fn write_markdown(
          - F4 produces the records straight into the changelog of the count store of a fresh \
          instance (4-byte keys, 100-byte values) and times the restore with a \
          `StateRestoreListener`, from the first store's start to the fourth store's end.\n\
+         - F3-1T, F3-2T, F3-4T and F3-2I are the scaling figure: F3's `count()` with 1, 2 and 4 \
+         stream threads in one instance, and two one-thread instances of one application in \
+         this process (both counted). They start on an empty input topic; once all four \
+         partitions are assigned and the group has settled, a child process produces the \
+         records (its CPU is not counted) and the span runs until every record is counted and \
+         every instance has closed. Records arrive as they are produced, in smaller fetches than \
+         F3's backlog, so compare these rows with each other (ratio to F3-1T), not with F3.\n\
+         - Profiles of the workloads that miss their targets, and what bounds them: \
+         `benches/PROFILES.md`.\n\
          - F5 pipes the records with `pipe_raw` into a `TopologyTestDriver` on this thread: \
          F5-stateless `map` → sink, F5-count `group_by_key().count()` (RocksDB, no cache: the \
          driver's default).\n\
@@ -1530,6 +1659,13 @@ fn run(options: &Options) -> Result<(), String> {
         let baseline = f4_baseline(&report);
         report.add("F4", guarded(|| f4(&servers, n)), baseline);
     }
+    for &(id, threads, instances) in SCALING {
+        if step(id) {
+            let baseline = (id != "F3-1T").then_some("F3-1T");
+            let result = guarded(|| f3_scaling(&servers, n, threads, instances));
+            report.add(id, result, baseline);
+        }
+    }
     drop(tansu);
     if step("F5-stateless") {
         report.add("F5-stateless", guarded(|| f5(n, false)), None);
@@ -1554,6 +1690,15 @@ fn run(options: &Options) -> Result<(), String> {
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(PRODUCER_CHILD) {
+        return match producer_child(&args[1..]) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("producer: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     if args.first().map(String::as_str) == Some(EMBEDDED_CHILD) {
         return match embedded_child(&args[1..]) {
             Ok(()) => std::process::ExitCode::SUCCESS,

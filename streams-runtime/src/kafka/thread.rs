@@ -45,7 +45,9 @@ use super::{KafkaClients, StoreSnapshot};
 use crate::config::{ProductionErrorHandler, StreamsConfig};
 use crate::error::StreamsError;
 use crate::record::Headers;
-use crate::task::{RawRecord, RecordCollector, StateRoot, StreamTask, TaskConfig, TaskId};
+use crate::task::{
+    BorrowedInput, RawRecord, RecordCollector, StateRoot, StreamTask, TaskConfig, TaskId,
+};
 use crate::topology::Topology;
 
 /// How long a thread must see no records before it asks the broker whether it is drained.
@@ -303,6 +305,7 @@ impl ThreadControl {
 }
 
 /// A topic the thread reads: its name, shared by every record of it, and its sub-topology.
+#[derive(Clone)]
 struct SourceTopic {
     name: Arc<str>,
     subtopology: u32,
@@ -513,13 +516,55 @@ impl StreamThread {
             };
             // The rebalance callback may need the tasks while the consumer polls.
             POLLING_TASKS.with(|slot| std::mem::swap(&mut *slot.borrow_mut(), &mut self.tasks));
-            while batch.len() < MAX_POLL_BATCH {
+            let mut received = 0;
+            let mut outcome = Ok(());
+            let mut last_source: Option<SourceTopic> = None;
+            while received < MAX_POLL_BATCH {
                 match self.consumer.poll(timeout) {
                     None => break,
                     Some(Ok(message)) => {
+                        received += 1;
                         // Only subscribed topics arrive; their names are shared, not copied.
-                        if let Some(source) = self.topic_subtopology.get(message.topic()) {
+                        let topic = message.topic();
+                        // Consecutive messages mostly share a topic: compare before hashing.
+                        if last_source.as_ref().is_none_or(|s| *s.name != *topic) {
+                            last_source = self.topic_subtopology.get(topic).cloned();
+                        }
+                        let Some(source) = &last_source else {
+                            continue;
+                        };
+                        if self.shared.rebalanced.load(Ordering::Acquire) {
+                            // The assignment changed in this poll: its tasks are created
+                            // first, then this record is routed.
                             batch.push(raw_record(&message, Arc::clone(&source.name)));
+                            break;
+                        }
+                        if !batch.is_empty() {
+                            // Behind a record waiting for its task: keep the order.
+                            batch.push(raw_record(&message, Arc::clone(&source.name)));
+                            continue;
+                        }
+                        let id = TaskId {
+                            subtopology: source.subtopology,
+                            partition: message.partition(),
+                        };
+                        outcome = POLLING_TASKS.with(|slot| {
+                            let mut tasks = slot.borrow_mut();
+                            let Some(task) = tasks.get_mut(&id) else {
+                                batch.push(raw_record(&message, Arc::clone(&source.name)));
+                                return Ok(());
+                            };
+                            if task.takes_direct_input() {
+                                task.process_borrowed(borrowed_input(&message, topic))?;
+                                task.punctuate_stream_time()?;
+                            } else {
+                                let _ =
+                                    task.add_record(raw_record(&message, Arc::clone(&source.name)));
+                            }
+                            Ok::<(), StreamsError>(())
+                        });
+                        if outcome.is_err() {
+                            break;
                         }
                     }
                     Some(Err(error)) => {
@@ -531,6 +576,7 @@ impl StreamThread {
                 timeout = Duration::ZERO;
             }
             POLLING_TASKS.with(|slot| std::mem::swap(&mut *slot.borrow_mut(), &mut self.tasks));
+            outcome?;
             let failed = self
                 .shared
                 .callback_error
@@ -552,7 +598,7 @@ impl StreamThread {
                 self.on_rebalance()?;
                 self.control.touch();
             }
-            if !batch.is_empty() {
+            if received > 0 {
                 self.control.touch();
                 self.control.drained.store(false, Ordering::Release);
                 last_record = Instant::now();
@@ -1034,13 +1080,6 @@ pub(crate) fn wall_clock_ms() -> i64 {
 }
 
 fn raw_record(message: &BorrowedMessage<'_>, topic: Arc<str>) -> RawRecord {
-    let headers = message.headers().map_or_else(Headers::new, |headers| {
-        let mut out = Headers::new();
-        for header in headers.iter() {
-            out.add(header.key, header.value.map(<[u8]>::to_vec));
-        }
-        out
-    });
     RawRecord {
         topic,
         partition: message.partition(),
@@ -1048,6 +1087,30 @@ fn raw_record(message: &BorrowedMessage<'_>, topic: Arc<str>) -> RawRecord {
         timestamp: message.timestamp().to_millis().unwrap_or(-1),
         key: message.key().map(<[u8]>::to_vec),
         value: message.payload().map(<[u8]>::to_vec),
-        headers,
+        headers: headers_of(message),
     }
+}
+
+/// The message as a task processes it in place (see [`StreamTask::takes_direct_input`]).
+fn borrowed_input<'a>(message: &'a BorrowedMessage<'_>, topic: &'a str) -> BorrowedInput<'a> {
+    BorrowedInput {
+        topic,
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp: message.timestamp().to_millis().unwrap_or(-1),
+        key: message.key(),
+        value: message.payload(),
+        headers: headers_of(message),
+    }
+}
+
+/// A copy of the message's headers (none allocates nothing).
+fn headers_of(message: &BorrowedMessage<'_>) -> Headers {
+    message.headers().map_or_else(Headers::new, |headers| {
+        let mut out = Headers::new();
+        for header in headers.iter() {
+            out.add(header.key, header.value.map(<[u8]>::to_vec));
+        }
+        out
+    })
 }

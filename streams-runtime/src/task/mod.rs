@@ -78,6 +78,34 @@ pub struct RawRecord {
     pub headers: Headers,
 }
 
+/// An input record still in the consumer's buffer, processed where it lies when its task needs
+/// no buffering (see [`StreamTask::takes_direct_input`]).
+#[derive(Debug)]
+pub(crate) struct BorrowedInput<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) headers: Headers,
+}
+
+impl BorrowedInput<'_> {
+    /// A copy that outlives the consumer's buffer (for the error handlers).
+    fn to_raw(&self, topic: Arc<str>) -> RawRecord {
+        RawRecord {
+            topic,
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.map(<[u8]>::to_vec),
+            value: self.value.map(<[u8]>::to_vec),
+            headers: self.headers.clone(),
+        }
+    }
+}
+
 /// What to do with an input record whose key or value cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum DeserializationErrorHandler {
@@ -419,30 +447,80 @@ impl StreamTask {
     /// Processes the buffered record with the smallest timestamp. Returns `false` when nothing
     /// was buffered. Errors the configured handlers let through are returned.
     pub fn process_next(&mut self) -> Result<bool, ProcessError> {
-        let Some((record, source)) = self.queues.pop() else {
+        let Some((mut record, source)) = self.queues.pop() else {
             return Ok(false);
         };
-        if record.timestamp < 0 {
-            tracing::warn!(task = %self.id, topic = %record.topic, partition = record.partition,
-                offset = record.offset, timestamp = record.timestamp,
-                "skipping a record with a negative timestamp");
-            self.metrics.dropped_records += 1;
+        if !self.enter(
+            Arc::clone(&record.topic),
+            record.partition,
+            record.offset,
+            record.timestamp,
+        ) {
             return Ok(true);
         }
-        self.env.record = Some(RecordContext {
-            topic: Arc::clone(&record.topic),
-            partition: record.partition,
-            offset: record.offset,
-            timestamp: record.timestamp,
-        });
-        let mut record = record;
         let result = source.process_raw(&mut record, &mut self.env);
-        self.env.record = None;
-        self.metrics.processed += 1;
+        self.leave();
         match result {
             Ok(()) => Ok(true),
             Err(error) => self.handle(error, record).map(|()| true),
         }
+    }
+
+    /// Whether a record of the task's input can be processed as it arrives, straight from the
+    /// consumer's buffer: the task reads a single partition (so there is no timestamp order to
+    /// keep among its inputs) and has nothing buffered ahead of the record.
+    pub(crate) fn takes_direct_input(&self) -> bool {
+        self.queues.is_single() && self.queues.len() == 0
+    }
+
+    /// Processes a record of the task's single input partition where it lies (see
+    /// [`takes_direct_input`](Self::takes_direct_input)); it counts as processed for the next
+    /// commit like a buffered one. A record of another partition is ignored.
+    pub(crate) fn process_borrowed(
+        &mut self,
+        mut input: BorrowedInput<'_>,
+    ) -> Result<(), ProcessError> {
+        let Some((topic, source)) = self.queues.take_direct(input.partition, input.offset) else {
+            return Ok(());
+        };
+        if !self.enter(
+            Arc::clone(&topic),
+            input.partition,
+            input.offset,
+            input.timestamp,
+        ) {
+            return Ok(());
+        }
+        let result = source.process_borrowed(&mut input, &mut self.env);
+        self.leave();
+        match result {
+            Ok(()) => Ok(()),
+            Err(error) => self.handle(error, input.to_raw(topic)),
+        }
+    }
+
+    /// Sets the record context for processing an input record; `false` (and the record counted
+    /// as dropped) when its timestamp is negative.
+    fn enter(&mut self, topic: Arc<str>, partition: i32, offset: i64, timestamp: i64) -> bool {
+        if timestamp < 0 {
+            tracing::warn!(task = %self.id, %topic, partition, offset, timestamp,
+                "skipping a record with a negative timestamp");
+            self.metrics.dropped_records += 1;
+            return false;
+        }
+        self.env.record = Some(RecordContext {
+            topic,
+            partition,
+            offset,
+            timestamp,
+        });
+        true
+    }
+
+    /// Clears the record context after processing an input record.
+    fn leave(&mut self) {
+        self.env.record = None;
+        self.metrics.processed += 1;
     }
 
     fn handle(&mut self, error: ProcessError, record: RawRecord) -> Result<(), ProcessError> {

@@ -106,6 +106,23 @@ impl<S: Clone> PartitionGroup<S> {
         self.len
     }
 
+    /// Whether the group reads exactly one partition.
+    pub(super) fn is_single(&self) -> bool {
+        self.queues.len() == 1
+    }
+
+    /// Notes that the record at `offset` of `partition` is processed without being buffered
+    /// (the group reads only that partition); returns the topic and source to process it with.
+    pub(super) fn take_direct(&mut self, partition: i32, offset: i64) -> Option<(Arc<str>, S)> {
+        match &mut self.queues[..] {
+            [queue] if queue.partition == partition => {
+                queue.progress = Some(offset);
+                Some((Arc::clone(&queue.topic), queue.source.clone()))
+            }
+            _ => None,
+        }
+    }
+
     pub(super) fn pop(&mut self) -> Option<(RawRecord, S)> {
         let index = self
             .queues

@@ -14,9 +14,10 @@ use std::rc::Rc;
 use crate::codec::{Codec, Encoded};
 use crate::error::{ProcessError, RecordPart, TopologyError};
 use crate::processor::{InitContext, Processor, ProcessorContext, PunctuatorId, TaskEnv};
+use crate::record::Headers;
 use crate::record::Record;
 use crate::state::TaskStores;
-use crate::task::{OutgoingRecord, RawRecord};
+use crate::task::{BorrowedInput, OutgoingRecord, RawRecord};
 
 /// Something that accepts typed records: a processor or a sink.
 pub(crate) trait Node<K, V> {
@@ -49,6 +50,13 @@ pub(crate) trait RawSource {
     /// Decodes and processes `raw`; the record is left intact when decoding fails (for a
     /// dead-letter queue), its headers are taken when it succeeds.
     fn process_raw(&self, raw: &mut RawRecord, env: &mut TaskEnv) -> Result<(), ProcessError>;
+    /// Decodes and processes a record still in the consumer's buffer: only what its key and
+    /// value decode into is allocated. Its headers are taken when decoding succeeds.
+    fn process_borrowed(
+        &self,
+        input: &mut BorrowedInput<'_>,
+        env: &mut TaskEnv,
+    ) -> Result<(), ProcessError>;
 }
 
 /// One node built for a task.
@@ -220,26 +228,62 @@ where
     VC: Codec<V>,
 {
     fn process_raw(&self, raw: &mut RawRecord, env: &mut TaskEnv) -> Result<(), ProcessError> {
-        let error = |part, source| ProcessError::Deserialization {
-            topic: raw.topic.to_string(),
-            partition: raw.partition,
-            offset: raw.offset,
-            part,
-            source,
+        let error = |part, source| {
+            deserialization_error(&raw.topic, raw.partition, raw.offset, part, source)
         };
         let key = KC::decode(raw.key.as_deref()).map_err(|e| error(RecordPart::Key, e))?;
-        let value = VC::decode(raw.value.as_deref()).map_err(|e| error(RecordPart::Value, e))?;
+        // The value's buffer moves into the record when the codec can keep it; it stays in
+        // `raw` on an error, for the dead-letter queue.
+        let value = VC::decode_owned(&mut raw.value).map_err(|e| error(RecordPart::Value, e))?;
+        let headers = std::mem::take(&mut raw.headers);
+        self.forward(Record::new(key, value, raw.timestamp), headers, env)
+    }
+
+    fn process_borrowed(
+        &self,
+        input: &mut BorrowedInput<'_>,
+        env: &mut TaskEnv,
+    ) -> Result<(), ProcessError> {
+        let error = |part, source| {
+            deserialization_error(input.topic, input.partition, input.offset, part, source)
+        };
+        let key = KC::decode(input.key).map_err(|e| error(RecordPart::Key, e))?;
+        let value = VC::decode(input.value).map_err(|e| error(RecordPart::Value, e))?;
+        let headers = std::mem::take(&mut input.headers);
+        self.forward(Record::new(key, value, input.timestamp), headers, env)
+    }
+}
+
+impl<K: Clone + 'static, V: Clone + 'static, KC, VC> SourceNode<K, V, KC, VC> {
+    /// Sends a decoded input record to the children.
+    fn forward(
+        &self,
+        mut record: Record<K, V>,
+        headers: Headers,
+        env: &mut TaskEnv,
+    ) -> Result<(), ProcessError> {
         // Only a record that decodes moves stream time (Kafka Streams skips corrupted records
         // before they reach the task's clock).
-        env.stream_time = env.stream_time.max(raw.timestamp);
-        env.current_timestamp.set(raw.timestamp);
-        let record = Record {
-            key,
-            value,
-            timestamp: raw.timestamp,
-            headers: std::mem::take(&mut raw.headers),
-        };
+        env.stream_time = env.stream_time.max(record.timestamp);
+        env.current_timestamp.set(record.timestamp);
+        record.headers = headers;
         forward_all(&self.children, record, env)
+    }
+}
+
+fn deserialization_error(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    part: RecordPart,
+    source: crate::codec::CodecError,
+) -> ProcessError {
+    ProcessError::Deserialization {
+        topic: topic.to_owned(),
+        partition,
+        offset,
+        part,
+        source,
     }
 }
 
