@@ -877,6 +877,16 @@ fn check_output(
     Ok(())
 }
 
+/// Reads the count topology's `output` until its latest counts add up to `n`.
+fn check_counts(servers: &str, output: &str, n: u64) -> Result<(), String> {
+    check_output(
+        servers,
+        output,
+        &format!("counts adding up to {n}"),
+        |_, latest| counts_add_up(latest, n),
+    )
+}
+
 /// Whether the latest counts per key (8-byte big-endian values) add up to `n`.
 fn counts_add_up(latest: &BTreeMap<Vec<u8>, Vec<u8>>, n: u64) -> bool {
     latest
@@ -902,12 +912,7 @@ fn f3(servers: &str, n: u64, memory: bool) -> Result<Measured, String> {
     }
     let topology = count_topology(&input, &output, materialized, &seen)?;
     let measured = run_app(topology, app_config(servers, prefix, dir.path()), &seen, n)?;
-    check_output(
-        servers,
-        &output,
-        &format!("counts adding up to {n}"),
-        |_, latest| counts_add_up(latest, n),
-    )?;
+    check_counts(servers, &output, n)?;
     Ok(measured)
 }
 
@@ -980,12 +985,7 @@ fn f3_scaling(servers: &str, n: u64, threads: usize, instances: usize) -> Result
     let end = Mark::now();
     let start = result?;
     closed?;
-    check_output(
-        servers,
-        &output,
-        &format!("counts adding up to {n}"),
-        |_, latest| counts_add_up(latest, n),
-    )?;
+    check_counts(servers, &output, n)?;
     Ok(start.to(end, n))
 }
 
@@ -1117,12 +1117,7 @@ fn f6(n: u64, exactly_once: bool) -> Result<Measured, String> {
     let seen = counter();
     let topology = count_topology(&input, &output, Materialized::named("counts"), &seen)?;
     let measured = run_app(topology, config, &seen, n)?;
-    check_output(
-        &servers,
-        &output,
-        &format!("counts adding up to {n}"),
-        |_, latest| counts_add_up(latest, n),
-    )?;
+    check_counts(&servers, &output, n)?;
     Ok(measured)
 }
 
@@ -1690,23 +1685,22 @@ fn run(options: &Options) -> Result<(), String> {
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some(PRODUCER_CHILD) {
-        return match producer_child(&args[1..]) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("producer: {e}");
-                std::process::ExitCode::FAILURE
-            }
-        };
-    }
-    if args.first().map(String::as_str) == Some(EMBEDDED_CHILD) {
-        return match embedded_child(&args[1..]) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("embedded broker: {e}");
-                std::process::ExitCode::FAILURE
-            }
-        };
+    // This binary also serves as the helper processes some workloads start.
+    type ChildMain = fn(&[String]) -> Result<(), String>;
+    let children: [(&str, &str, ChildMain); 2] = [
+        (PRODUCER_CHILD, "producer", producer_child),
+        (EMBEDDED_CHILD, "embedded broker", embedded_child),
+    ];
+    for (flag, name, child_main) in children {
+        if args.first().map(String::as_str) == Some(flag) {
+            return match child_main(&args[1..]) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{name}: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
     }
     if std::env::var_os("RUST_LOG").is_some() {
         streams::cli::init_tracing();

@@ -78,6 +78,31 @@ pub struct RawRecord {
     pub headers: Headers,
 }
 
+/// Makes `env`'s record context that of the input record at `topic`'s (partition, offset,
+/// timestamp), reusing `spare` (the previous record's) when it names the same topic.
+fn set_record_context(
+    env: &mut TaskEnv,
+    spare: &mut Option<RecordContext>,
+    topic: &Arc<str>,
+    (partition, offset, timestamp): (i32, i64, i64),
+) {
+    let context = match spare.take() {
+        Some(mut context) if Arc::ptr_eq(&context.topic, topic) => {
+            context.partition = partition;
+            context.offset = offset;
+            context.timestamp = timestamp;
+            context
+        }
+        _ => RecordContext {
+            topic: Arc::clone(topic),
+            partition,
+            offset,
+            timestamp,
+        },
+    };
+    env.record = Some(context);
+}
+
 /// An input record still in the consumer's buffer, processed where it lies when its task needs
 /// no buffering (see [`StreamTask::takes_direct_input`]).
 #[derive(Debug)]
@@ -218,6 +243,9 @@ pub struct StreamTask {
     env: TaskEnv,
     config: TaskConfig,
     metrics: TaskMetrics,
+    /// The last input record's context, kept between records so that the next one from the
+    /// same topic reuses it rather than sharing the topic's name again (an atomic count).
+    spare_context: Option<RecordContext>,
 }
 
 impl StreamTask {
@@ -374,6 +402,7 @@ impl StreamTask {
             },
             config: config.clone(),
             metrics: TaskMetrics::default(),
+            spare_context: None,
         };
         Ok(task)
     }
@@ -450,14 +479,17 @@ impl StreamTask {
         let Some((mut record, source)) = self.queues.pop() else {
             return Ok(false);
         };
-        if !self.enter(
-            Arc::clone(&record.topic),
-            record.partition,
-            record.offset,
-            record.timestamp,
-        ) {
+        if record.timestamp < 0 {
+            let (partition, offset) = (record.partition, record.offset);
+            self.skip_negative_timestamp(&record.topic, partition, offset, record.timestamp);
             return Ok(true);
         }
+        set_record_context(
+            &mut self.env,
+            &mut self.spare_context,
+            &record.topic,
+            (record.partition, record.offset, record.timestamp),
+        );
         let result = source.process_raw(&mut record, &mut self.env);
         self.leave();
         match result {
@@ -483,43 +515,47 @@ impl StreamTask {
         let Some((topic, source)) = self.queues.take_direct(input.partition, input.offset) else {
             return Ok(());
         };
-        if !self.enter(
-            Arc::clone(&topic),
-            input.partition,
-            input.offset,
-            input.timestamp,
-        ) {
+        if input.timestamp < 0 {
+            let (partition, offset) = (input.partition, input.offset);
+            self.skip_negative_timestamp(input.topic, partition, offset, input.timestamp);
             return Ok(());
         }
+        set_record_context(
+            &mut self.env,
+            &mut self.spare_context,
+            topic,
+            (input.partition, input.offset, input.timestamp),
+        );
         let result = source.process_borrowed(&mut input, &mut self.env);
         self.leave();
         match result {
             Ok(()) => Ok(()),
-            Err(error) => self.handle(error, input.to_raw(topic)),
+            Err(error) => {
+                let topic = self
+                    .queues
+                    .direct_topic()
+                    .map_or_else(|| input.topic.into(), Arc::clone);
+                self.handle(error, input.to_raw(topic))
+            }
         }
     }
 
-    /// Sets the record context for processing an input record; `false` (and the record counted
-    /// as dropped) when its timestamp is negative.
-    fn enter(&mut self, topic: Arc<str>, partition: i32, offset: i64, timestamp: i64) -> bool {
-        if timestamp < 0 {
-            tracing::warn!(task = %self.id, %topic, partition, offset, timestamp,
-                "skipping a record with a negative timestamp");
-            self.metrics.dropped_records += 1;
-            return false;
-        }
-        self.env.record = Some(RecordContext {
-            topic,
-            partition,
-            offset,
-            timestamp,
-        });
-        true
+    /// Counts a record with a negative timestamp as dropped, as Kafka Streams skips it.
+    fn skip_negative_timestamp(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        timestamp: i64,
+    ) {
+        tracing::warn!(task = %self.id, topic, partition, offset, timestamp,
+            "skipping a record with a negative timestamp");
+        self.metrics.dropped_records += 1;
     }
 
-    /// Clears the record context after processing an input record.
+    /// Clears the record context after processing an input record (keeping it for the next).
     fn leave(&mut self) {
-        self.env.record = None;
+        self.spare_context = self.env.record.take();
         self.metrics.processed += 1;
     }
 

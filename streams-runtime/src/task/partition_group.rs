@@ -113,12 +113,20 @@ impl<S: Clone> PartitionGroup<S> {
 
     /// Notes that the record at `offset` of `partition` is processed without being buffered
     /// (the group reads only that partition); returns the topic and source to process it with.
-    pub(super) fn take_direct(&mut self, partition: i32, offset: i64) -> Option<(Arc<str>, S)> {
+    pub(super) fn take_direct(&mut self, partition: i32, offset: i64) -> Option<(&Arc<str>, S)> {
         match &mut self.queues[..] {
             [queue] if queue.partition == partition => {
                 queue.progress = Some(offset);
-                Some((Arc::clone(&queue.topic), queue.source.clone()))
+                Some((&queue.topic, queue.source.clone()))
             }
+            _ => None,
+        }
+    }
+
+    /// The topic of the group's single partition.
+    pub(super) fn direct_topic(&self) -> Option<&Arc<str>> {
+        match &self.queues[..] {
+            [queue] => Some(&queue.topic),
             _ => None,
         }
     }
