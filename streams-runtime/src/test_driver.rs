@@ -2,8 +2,9 @@
 //!
 //! The driver creates the same [`StreamTask`]s the stream threads create (one per sub-topology,
 //! all on partition 0) and feeds them from in-memory topic logs instead of a consumer. A piped
-//! record is encoded with its topic's codecs, appended to the topic, and processed at once; what
-//! the tasks produce is appended to its topics, and records written to a topic that a
+//! record is encoded with its topic's codecs, given the topic's next offset, and processed at
+//! once (it is not kept: as in Kafka Streams' driver, only what the topology writes can be read
+//! back); what the tasks produce is appended to its topics, and records written to a topic that a
 //! sub-topology reads (repartition topics) are processed in turn before the call returns. Time
 //! moves only when a record's timestamp does (stream time) or when the test advances the
 //! simulated wall clock.
@@ -259,7 +260,8 @@ impl TopologyTestDriver {
         )
     }
 
-    /// The records written to `topic` since the last read, decoded with the topic's codecs.
+    /// The records the topology wrote to `topic` since the last read, decoded with the topic's
+    /// codecs (records piped into a topic are processed, not kept).
     pub fn read_output<K, V, KC, VC>(
         &mut self,
         topic: &Topic<K, V, KC, VC>,
