@@ -498,8 +498,26 @@ impl StreamThread {
             registry.set_active(*index, &BTreeSet::new());
         }
         self.consumer.unsubscribe();
+        self.serve_final_revocation();
         tracing::info!(thread = %self.name, ok = outcome.is_ok(), "stream thread stopped");
         outcome
+    }
+
+    /// Lets the revocation that unsubscribing causes run now, while the group is up, so that
+    /// closing the consumer finds nothing assigned. Left to the close, the rebalance callback
+    /// asks librdkafka for the rebalance protocol, which can wait forever on a closing consumer
+    /// (librdkafka#4041). Every task is closed by now: records polled here are dropped, and the
+    /// group hands them to the next owner.
+    fn serve_final_revocation(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self
+            .consumer
+            .assignment()
+            .is_ok_and(|assigned| assigned.count() > 0)
+            && Instant::now() < deadline
+        {
+            let _ = self.consumer.poll(Duration::from_millis(50));
+        }
     }
 
     fn run_loop(&mut self) -> Result<(), StreamsError> {
