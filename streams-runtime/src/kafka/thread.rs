@@ -554,12 +554,12 @@ impl StreamThread {
                         if self.shared.rebalanced.load(Ordering::Acquire) {
                             // The assignment changed in this poll: its tasks are created
                             // first, then this record is routed.
-                            batch.push(raw_record(&message, Arc::clone(&source.name)));
+                            batch.push(raw_record(&message, &source.name));
                             break;
                         }
                         if !batch.is_empty() {
                             // Behind a record waiting for its task: keep the order.
-                            batch.push(raw_record(&message, Arc::clone(&source.name)));
+                            batch.push(raw_record(&message, &source.name));
                             continue;
                         }
                         let id = TaskId {
@@ -569,15 +569,14 @@ impl StreamThread {
                         outcome = POLLING_TASKS.with(|slot| {
                             let mut tasks = slot.borrow_mut();
                             let Some(task) = tasks.get_mut(&id) else {
-                                batch.push(raw_record(&message, Arc::clone(&source.name)));
+                                batch.push(raw_record(&message, &source.name));
                                 return Ok(());
                             };
                             if task.takes_direct_input() {
                                 task.process_borrowed(borrowed_input(&message, topic))?;
                                 task.punctuate_stream_time()?;
                             } else {
-                                let _ =
-                                    task.add_record(raw_record(&message, Arc::clone(&source.name)));
+                                let _ = task.add_record(raw_record(&message, &source.name));
                             }
                             Ok::<(), StreamsError>(())
                         });
@@ -1097,16 +1096,9 @@ pub(crate) fn wall_clock_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn raw_record(message: &BorrowedMessage<'_>, topic: Arc<str>) -> RawRecord {
-    RawRecord {
-        topic,
-        partition: message.partition(),
-        offset: message.offset(),
-        timestamp: message.timestamp().to_millis().unwrap_or(-1),
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
-        headers: headers_of(message),
-    }
+/// A copy of the message, to buffer.
+fn raw_record(message: &BorrowedMessage<'_>, topic: &Arc<str>) -> RawRecord {
+    borrowed_input(message, topic).into_raw(Arc::clone(topic))
 }
 
 /// The message as a task processes it in place (see [`StreamTask::takes_direct_input`]).

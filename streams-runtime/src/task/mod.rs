@@ -117,8 +117,8 @@ pub(crate) struct BorrowedInput<'a> {
 }
 
 impl BorrowedInput<'_> {
-    /// A copy that outlives the consumer's buffer (for the error handlers).
-    fn to_raw(&self, topic: Arc<str>) -> RawRecord {
+    /// A copy that outlives the consumer's buffer (`topic` is `self.topic`, shared).
+    pub(crate) fn into_raw(self, topic: Arc<str>) -> RawRecord {
         RawRecord {
             topic,
             partition: self.partition,
@@ -126,7 +126,7 @@ impl BorrowedInput<'_> {
             timestamp: self.timestamp,
             key: self.key.map(<[u8]>::to_vec),
             value: self.value.map(<[u8]>::to_vec),
-            headers: self.headers.clone(),
+            headers: self.headers,
         }
     }
 }
@@ -502,7 +502,7 @@ impl StreamTask {
     /// consumer's buffer: the task reads a single partition (so there is no timestamp order to
     /// keep among its inputs) and has nothing buffered ahead of the record.
     pub(crate) fn takes_direct_input(&self) -> bool {
-        self.queues.is_single() && self.queues.len() == 0
+        self.queues.len() == 0 && self.queues.direct_topic().is_some()
     }
 
     /// Processes a record of the task's single input partition where it lies (see
@@ -535,7 +535,7 @@ impl StreamTask {
                     .queues
                     .direct_topic()
                     .map_or_else(|| input.topic.into(), Arc::clone);
-                self.handle(error, input.to_raw(topic))
+                self.handle(error, input.into_raw(topic))
             }
         }
     }

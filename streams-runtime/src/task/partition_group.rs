@@ -106,11 +106,6 @@ impl<S: Clone> PartitionGroup<S> {
         self.len
     }
 
-    /// Whether the group reads exactly one partition.
-    pub(super) fn is_single(&self) -> bool {
-        self.queues.len() == 1
-    }
-
     /// Notes that the record at `offset` of `partition` is processed without being buffered
     /// (the group reads only that partition); returns the topic and source to process it with.
     pub(super) fn take_direct(&mut self, partition: i32, offset: i64) -> Option<(&Arc<str>, S)> {
@@ -123,7 +118,7 @@ impl<S: Clone> PartitionGroup<S> {
         }
     }
 
-    /// The topic of the group's single partition.
+    /// The topic of the group's partition, when it reads exactly one.
     pub(super) fn direct_topic(&self) -> Option<&Arc<str>> {
         match &self.queues[..] {
             [queue] => Some(&queue.topic),

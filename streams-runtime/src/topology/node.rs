@@ -14,7 +14,6 @@ use std::rc::Rc;
 use crate::codec::{Codec, Encoded};
 use crate::error::{ProcessError, RecordPart, TopologyError};
 use crate::processor::{InitContext, Processor, ProcessorContext, PunctuatorId, TaskEnv};
-use crate::record::Headers;
 use crate::record::Record;
 use crate::state::TaskStores;
 use crate::task::{BorrowedInput, OutgoingRecord, RawRecord};
@@ -236,7 +235,16 @@ where
         // `raw` on an error, for the dead-letter queue.
         let value = VC::decode_owned(&mut raw.value).map_err(|e| error(RecordPart::Value, e))?;
         let headers = std::mem::take(&mut raw.headers);
-        self.forward(Record::new(key, value, raw.timestamp), headers, env)
+        forward_input(
+            &self.children,
+            Record {
+                key,
+                value,
+                timestamp: raw.timestamp,
+                headers,
+            },
+            env,
+        )
     }
 
     fn process_borrowed(
@@ -250,25 +258,29 @@ where
         let key = KC::decode(input.key).map_err(|e| error(RecordPart::Key, e))?;
         let value = VC::decode(input.value).map_err(|e| error(RecordPart::Value, e))?;
         let headers = std::mem::take(&mut input.headers);
-        self.forward(Record::new(key, value, input.timestamp), headers, env)
+        forward_input(
+            &self.children,
+            Record {
+                key,
+                value,
+                timestamp: input.timestamp,
+                headers,
+            },
+            env,
+        )
     }
 }
 
-impl<K: Clone + 'static, V: Clone + 'static, KC, VC> SourceNode<K, V, KC, VC> {
-    /// Sends a decoded input record to the children.
-    fn forward(
-        &self,
-        mut record: Record<K, V>,
-        headers: Headers,
-        env: &mut TaskEnv,
-    ) -> Result<(), ProcessError> {
-        // Only a record that decodes moves stream time (Kafka Streams skips corrupted records
-        // before they reach the task's clock).
-        env.stream_time = env.stream_time.max(record.timestamp);
-        env.current_timestamp.set(record.timestamp);
-        record.headers = headers;
-        forward_all(&self.children, record, env)
-    }
+/// Sends a decoded input record to a source's children. Only a record that decodes moves
+/// stream time (Kafka Streams skips corrupted records before they reach the task's clock).
+fn forward_input<K: Clone, V: Clone>(
+    children: &[Rc<dyn Node<K, V>>],
+    record: Record<K, V>,
+    env: &mut TaskEnv,
+) -> Result<(), ProcessError> {
+    env.stream_time = env.stream_time.max(record.timestamp);
+    env.current_timestamp.set(record.timestamp);
+    forward_all(children, record, env)
 }
 
 fn deserialization_error(
