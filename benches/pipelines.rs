@@ -51,6 +51,7 @@ use streams::kafka::rdkafka::producer::{
 use streams::kafka::rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use streams::kafka::topics;
 use streams::prelude::*;
+use streams::state::rocksdb;
 use streams::task::TaskId;
 use streams::{KafkaStreams, StateRestoreListener, StreamsConfig};
 

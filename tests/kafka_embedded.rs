@@ -138,7 +138,9 @@ fn two_instances_split_the_partitions_then_one_takes_over() {
     a.start().unwrap();
     b.start().unwrap();
     // Both in the group before any input, so the first assignment already splits the work.
-    std::thread::sleep(Duration::from_secs(5));
+    common::eventually("both in the group with partitions", LIMIT, || {
+        !a.assigned_partitions().is_empty() && !b.assigned_partitions().is_empty()
+    });
     let first = lines(200, 4);
     wc.produce(&first);
     wait_idle(&a, QUIET, LIMIT);
@@ -342,7 +344,10 @@ fn co_partitioned_inputs_stay_together_across_rebalances() {
 
     let mut b = instance();
     b.start().unwrap();
-    std::thread::sleep(Duration::from_secs(5));
+    common::eventually("sharing the 8 partitions", LIMIT, || {
+        let b_partitions = b.assigned_partitions().len();
+        b_partitions > 0 && a.assigned_partitions().len() + b_partitions == 8
+    });
     wait_idle(&a, QUIET, LIMIT);
     wait_idle(&b, QUIET, LIMIT);
     assert_co_partitioned(&a, &left, &right);
@@ -354,7 +359,9 @@ fn co_partitioned_inputs_stay_together_across_rebalances() {
     assert!(!b.assigned_partitions().is_empty());
 
     b.close().unwrap();
-    std::thread::sleep(Duration::from_secs(5));
+    common::eventually("the survivor owning all 8 partitions", LIMIT, || {
+        a.assigned_partitions().len() == 8
+    });
     wait_idle(&a, QUIET, LIMIT);
     assert_eq!(a.assigned_partitions().len(), 8);
     assert_co_partitioned(&a, &left, &right);

@@ -1,7 +1,8 @@
 //! The word-count example against tansu, a standalone Kafka-compatible broker: two instances in
 //! one group split the work and together print every word exactly once with its exact count, also
 //! when the second joins while the first is under load. Needs the `tansu` binary (`.ci/run`
-//! installs it); without it these tests fail and say how to install it.
+//! installs it); without it these tests fail and say how to install it. Their names start with
+//! `tansu_`: `scripts/test` runs them last, once a background install of tansu is done.
 
 mod common;
 
@@ -105,7 +106,7 @@ fn assert_split_exactly(
 }
 
 #[test]
-fn two_instances_split_the_word_count() {
+fn tansu_two_instances_split_the_word_count() {
     let _serial = serialized();
     let tansu = Tansu::start();
     let lines = common::lines(2_000, 11);
@@ -122,7 +123,7 @@ fn two_instances_split_the_word_count() {
 }
 
 #[test]
-fn a_rebalance_under_load_loses_nothing() {
+fn tansu_a_rebalance_under_load_loses_nothing() {
     let _serial = serialized();
     let tansu = Tansu::start();
     let lines = common::lines(40_000, 12);
@@ -152,7 +153,7 @@ fn a_rebalance_under_load_loses_nothing() {
 /// at-least-once contract (exactly-once is the cure). A clean restart afterwards restores
 /// nothing (the checkpoint vouches for the local stores) and reports the same counts.
 #[test]
-fn crashes_lose_no_count() {
+fn tansu_crashes_lose_no_count() {
     use rand::Rng;
     let _serial = serialized();
     let tansu = Tansu::start();

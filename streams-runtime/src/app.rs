@@ -17,7 +17,6 @@ use crate::kafka::restore::StateRestoreListener;
 use crate::kafka::standby::{self, StandbyRegistry};
 use crate::kafka::thread::{StreamThread, ThreadControl, ThreadSetup};
 use crate::kafka::{KafkaClients, StoreSnapshot, topics};
-use crate::state::RocksDbMemory;
 use crate::task::StateRoot;
 use crate::topology::Topology;
 
@@ -310,7 +309,8 @@ impl KafkaStreams {
         let clients = KafkaClients::new(&self.config);
         let state = StateRoot {
             app_dir: self.state_directory(),
-            rocksdb: RocksDbMemory::new(self.config.rocksdb_memory),
+            #[cfg(feature = "rocksdb")]
+            rocksdb: crate::state::RocksDbMemory::new(self.config.rocksdb_memory),
         };
         if self.config.num_standby_replicas > 0
             && let Err(error) = self.start_standby_thread(&state)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::app::{KafkaStreams, ShutdownHandle};
+use crate::app::KafkaStreams;
 use crate::config::StreamsConfig;
 use crate::dsl::StreamsBuilder;
 use crate::error::StreamsError;
@@ -82,46 +82,44 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Sets the returned flag on SIGINT or SIGTERM, and asks `handle` to shut down.
-pub fn shutdown_on_signals(handle: ShutdownHandle) -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let signaled = Arc::clone(&flag);
-    let spawned = std::thread::Builder::new()
-        .name("streams-signals".to_owned())
-        .spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot watch for signals");
-                    return;
-                }
-            };
-            runtime.block_on(async {
-                let mut terminate =
-                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    {
-                        Ok(signal) => signal,
-                        Err(error) => {
-                            tracing::warn!(%error, "cannot watch for SIGTERM");
-                            let _ = tokio::signal::ctrl_c().await;
-                            return;
-                        }
-                    };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-                    _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
-                }
-            });
-            signaled.store(true, Ordering::Release);
-            handle.shutdown();
-        });
-    if let Err(error) = spawned {
-        tracing::warn!(%error, "cannot watch for signals");
+/// Which stop signals have arrived: SIGINT or SIGTERM (on Windows, Ctrl-C and the console's
+/// close event, as `signal-hook` maps them).
+///
+/// Watching sets flags from the signal handler and nothing else, so no thread or async runtime is
+/// needed: the run loop looks at [`received`](Self::received) between its checks. A second stop
+/// signal, once the first was seen, exits the process at once (status 1), for an operator whose
+/// clean shutdown is taking too long.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignals {
+    interrupt: Arc<AtomicBool>,
+    terminate: Arc<AtomicBool>,
+}
+
+impl StopSignals {
+    /// Starts watching for SIGINT and SIGTERM.
+    pub fn watch() -> Result<Self, StreamsError> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let signals = StopSignals::default();
+        for (signal, flag) in [(SIGINT, &signals.interrupt), (SIGTERM, &signals.terminate)] {
+            // The conditional shutdown is registered first, so it sees the flag as it was before
+            // this delivery: set only by an earlier signal.
+            signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(flag))
+                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(flag)))
+                .map_err(StreamsError::Signals)?;
+        }
+        Ok(signals)
     }
-    flag
+
+    /// The name of the first stop signal that arrived, if any.
+    pub fn received(&self) -> Option<&'static str> {
+        if self.interrupt.load(Ordering::Acquire) {
+            Some("SIGINT")
+        } else if self.terminate.load(Ordering::Acquire) {
+            Some("SIGTERM")
+        } else {
+            None
+        }
+    }
 }
 
 /// Where the instance's broker comes from.
@@ -157,12 +155,16 @@ pub fn run(
     if let Broker::Embedded(embedded) = broker {
         embedded.prepare(&topology, &config)?;
     }
+    let signals = StopSignals::watch()?;
     let mut app = KafkaStreams::new(topology, config)?;
-    let signaled = shutdown_on_signals(app.shutdown_handle());
     app.start()?;
     loop {
         std::thread::sleep(Duration::from_millis(50));
-        if signaled.load(Ordering::Acquire) || app.has_failed() {
+        if let Some(signal) = signals.received() {
+            tracing::info!("{signal}: shutting down");
+            break;
+        }
+        if app.has_failed() {
             break;
         }
         if let Some(quiet) = idle_exit

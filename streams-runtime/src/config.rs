@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::task::{DeserializationErrorHandler, ProcessingErrorHandler};
+use crate::task::ProcessingErrorHandler;
 
 /// A configuration mistake, found at startup.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,7 +82,9 @@ pub enum DeserializationErrors {
 }
 
 impl DeserializationErrors {
-    pub(crate) fn task_handler(&self) -> DeserializationErrorHandler {
+    #[cfg(feature = "kafka")]
+    pub(crate) fn task_handler(&self) -> crate::task::DeserializationErrorHandler {
+        use crate::task::DeserializationErrorHandler;
         match self {
             DeserializationErrors::Fail => DeserializationErrorHandler::Fail,
             DeserializationErrors::LogAndContinue => DeserializationErrorHandler::LogAndContinue,

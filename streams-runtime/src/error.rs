@@ -237,4 +237,7 @@ pub enum StreamsError {
         /// What failed.
         message: String,
     },
+    /// SIGINT and SIGTERM cannot be watched (a binary's run loop, feature `cli`).
+    #[error("cannot watch for stop signals: {0}")]
+    Signals(#[source] std::io::Error),
 }

@@ -9,14 +9,31 @@
 //! - [`codec`]: how keys and values become bytes, fixed by type;
 //! - [`state`]: typed state stores over byte-level backends;
 //! - [`task`]: a sub-topology running on one partition, in timestamp order;
-//! - [`test_driver`]: the same tasks fed from memory, for tests.
+//! - [`test_driver`]: the same tasks fed from memory, for tests;
+//! - `kafka` and `app` (feature `kafka`): stream threads over Kafka, and `KafkaStreams`, an
+//!   application instance;
+//! - `cli` (feature `cli`): what a binary needs: flags, log output, signals.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `kafka` | on | `KafkaStreams`, stream threads, the embedded broker (librdkafka, built from C) |
+//! | `rocksdb` | on | RocksDB stores (built from C++; needs libclang); without it every store is in memory |
+//! | `cli` | on | `#[streams::main]`: the standard flags (clap), log output (tracing-subscriber), signal handling; implies `kafka` |
+//!
+//! Without default features the crate is the typed DSL, `#[processor]`, codecs, in-memory
+//! stores and the test driver, and needs no C compiler.
 
+#[cfg(feature = "kafka")]
 pub mod app;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod dsl;
 pub mod error;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod processor;
 pub mod record;
@@ -25,11 +42,13 @@ pub mod task;
 pub mod test_driver;
 pub mod topology;
 
+#[cfg(feature = "kafka")]
 pub use app::{KafkaStreams, ShutdownHandle, State, StreamsMetrics, UncaughtErrorPolicy};
 pub use codec::{Codec, CodecError, TopicCodec};
 pub use config::{ConfigError, StreamsConfig};
 pub use dsl::{BranchedKStream, Change, KGroupedStream, KStream, KTable, StreamsBuilder, Topic};
 pub use error::{ProcessError, StoreError, StreamsError, TopologyError};
+#[cfg(feature = "kafka")]
 pub use kafka::{EmbeddedBroker, StateRestoreListener, StoreSnapshot};
 pub use processor::{
     Data, InitContext, Processor, ProcessorContext, ProcessorFunction, PunctuationType,
@@ -63,10 +82,34 @@ pub mod prelude {
 /// What `#[processor]` expansions use. Not a stable API: the macro and this module change together.
 #[doc(hidden)]
 pub mod __private {
+    #[cfg(feature = "cli")]
     pub use crate::cli::run_main;
     pub use crate::dsl::StreamsBuilder;
     pub use crate::error::ProcessError;
     pub use crate::processor::{Data, InitContext, ProcessorContext, ProcessorFunction, emit};
     pub use crate::record::{Record, RecordContext};
     pub use crate::state::{StateStore, StoreSpec};
+    #[cfg(not(feature = "cli"))]
+    pub use crate::without_cli::run_main;
+}
+
+/// `#[streams::main]` without the `cli` feature: a compile error that says which feature to turn
+/// on, rather than "cannot find `run_main`".
+#[cfg(not(feature = "cli"))]
+mod without_cli {
+    /// Implemented by nothing, so that a call to [`run_main`] fails to compile with its message.
+    #[diagnostic::on_unimplemented(
+        message = "`#[streams::main]` needs the `cli` feature of `streams` (on by default)",
+        label = "`#[streams::main]` needs the `cli` feature",
+        note = "depend on `streams` with `features = [\"cli\"]`, or keep its default features"
+    )]
+    pub trait CliFeatureEnabled {}
+
+    /// Never callable: its bound has no implementations.
+    pub fn run_main<F>(_default_application_id: &'static str, _build: F) -> std::process::ExitCode
+    where
+        F: CliFeatureEnabled,
+    {
+        std::process::ExitCode::FAILURE
+    }
 }

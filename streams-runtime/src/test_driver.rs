@@ -25,7 +25,7 @@ use crate::codec::{StoreKeyCodec, StoreValueCodec};
 use crate::dsl::Topic;
 use crate::error::{ProcessError, StreamsError};
 use crate::record::{Headers, Record};
-use crate::state::{KeyValueStore, RocksDbMemory, StateStore, ThreadCache};
+use crate::state::{KeyValueStore, StateStore, ThreadCache};
 use crate::task::{
     DeserializationErrorHandler, OutgoingRecord, ProcessingErrorHandler, RawRecord,
     RecordCollector, StateRoot, StreamTask, TaskConfig, TaskMetrics,
@@ -33,6 +33,7 @@ use crate::task::{
 use crate::topology::Topology;
 
 /// The RocksDB budget of a test driver's stores: small, tests hold little state.
+#[cfg(feature = "rocksdb")]
 const TEST_DRIVER_ROCKSDB_MEMORY: usize = 16 * 1024 * 1024;
 
 /// Settings of a [`TopologyTestDriver`].
@@ -159,7 +160,8 @@ impl TopologyTestDriver {
             processing_errors: config.processing_errors,
             state: Some(StateRoot {
                 app_dir: state_dir.path().join(&config.application_id),
-                rocksdb: RocksDbMemory::new(TEST_DRIVER_ROCKSDB_MEMORY),
+                #[cfg(feature = "rocksdb")]
+                rocksdb: crate::state::RocksDbMemory::new(TEST_DRIVER_ROCKSDB_MEMORY),
             }),
             exactly_once: false,
             cache: ThreadCache::for_thread(config.cache_max_bytes, 1),

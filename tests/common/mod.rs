@@ -193,6 +193,15 @@ pub fn wordcount_topology(lines_topic: &str, counts_topic: &str) -> Topology {
     builder.build().expect("topology")
 }
 
+/// Polls `condition` every 50 ms until it holds; fails the test, naming `what`, after `limit`.
+pub fn eventually(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "not {what} after {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Waits until `app` is idle for `quiet` (or fails, or `limit` passes).
 pub fn wait_idle(app: &streams::KafkaStreams, quiet: Duration, limit: Duration) {
     // Records produced just before this call may not have been fetched yet: give the consumer

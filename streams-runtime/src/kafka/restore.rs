@@ -4,9 +4,10 @@
 //! A store is restored from its checkpointed offset (when it kept local state a checkpoint vouches
 //! for) or from the changelog's beginning, until the consumer reports the end of the partition
 //! (the high watermark of its fetch responses), and at least up to the end offset listed when the
-//! restore began, in batches of up to 10,000 keys (see [`RestoreBatch`]). Each store gets a fresh consumer, so no record or
-//! end-of-partition event of an earlier restore can be mistaken for this one's. Progress is logged
-//! and reported to a [`StateRestoreListener`].
+//! restore began, in batches of up to 10,000 keys (`RestoreBatch`: only the latest value of each
+//! key is written). Each store gets a fresh consumer, so no record or end-of-partition event of an
+//! earlier restore can be mistaken for this one's. Progress is logged and reported to a
+//! [`StateRestoreListener`].
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -10,8 +10,8 @@
 //!
 //! - every instance publishes the tasks its threads own to a compacted membership topic,
 //!   `<application.id>-instances` (key: its process id; value: its task ids; a heartbeat every
-//!   [`HEARTBEAT`], a tombstone on clean close), and reads everyone's;
-//! - live instances (heard from within [`LIVENESS`]) are ordered by process id in a ring; each
+//!   `HEARTBEAT`, a tombstone on clean close), and reads everyone's;
+//! - live instances (heard from within `LIVENESS`) are ordered by process id in a ring; each
 //!   task's standbys are the `num.standby.replicas` instances after its owner in that ring, so
 //!   every instance computes the same placement without a coordinator;
 //! - an instance's standby thread keeps those tasks' persistent, logged stores in the task's own
@@ -40,9 +40,7 @@ use super::restore::RestoreBatch;
 use super::thread::wall_clock_ms;
 use crate::config::StreamsConfig;
 use crate::error::{StoreError, StreamsError};
-use crate::state::{
-    ChangelogOffsets, Checkpoint, StoreBackend, StoreSpec, TaskStores, changelog_topic,
-};
+use crate::state::{ChangelogOffsets, Checkpoint, StoreSpec, TaskStores, changelog_topic};
 use crate::task::{StateRoot, TaskId, remove_store_dir};
 use crate::topology::Topology;
 
@@ -461,7 +459,7 @@ impl StandbyThread {
             .map(|sub| {
                 sub.stores
                     .iter()
-                    .filter(|s| s.backend() == StoreBackend::RocksDb && s.logging_enabled())
+                    .filter(|s| s.backend().is_persistent() && s.logging_enabled())
                     .cloned()
                     .collect()
             })

@@ -1,7 +1,8 @@
 //! State stores: the local state of one task.
 //!
 //! Two layers, as in Kafka Streams. Underneath, a store is bytes: a [`BytesKeyValueStore`],
-//! [`BytesWindowStore`] or [`BytesSessionStore`] backend (RocksDB by default, or in memory; window
+//! [`BytesWindowStore`] or [`BytesSessionStore`] backend (RocksDB by default with the `rocksdb`
+//! feature, in memory without it or when asked for; window
 //! and session stores keep their retention period in time segments, see `segments`). On top, user
 //! code holds a typed handle such as [`KeyValueStore<K, V>`], [`WindowStore<K, V>`] or
 //! [`SessionStore<K, V>`] whose codecs are part of its type. A processor
@@ -19,20 +20,27 @@ mod checkpoint;
 mod key_value;
 mod logging;
 mod materialized;
-mod rocksdb;
+#[cfg(feature = "rocksdb")]
+mod rocksdb_store;
 mod segments;
 mod session;
 mod window;
 mod windowed;
 
+/// The RocksDB bindings the stores use, for programs that also use RocksDB directly.
+#[cfg(feature = "rocksdb")]
+pub use ::rocksdb;
 pub use cache::{CACHE_ENTRY_OVERHEAD, DEFAULT_CACHE_MAX_BYTES, ThreadCache};
 pub(crate) use cache::{CacheHandle, FlushedEntry};
 pub use checkpoint::{CHECKPOINT_FILE, ChangelogOffsets, Checkpoint};
+pub(crate) use key_value::EntryDecoder;
+#[cfg(feature = "kafka")]
+pub(crate) use key_value::split_timestamp;
 pub use key_value::{BytesKeyValueStore, InMemoryKeyValueStore, KeyValueStore};
-pub(crate) use key_value::{EntryDecoder, split_timestamp};
 pub use logging::{ChangelogContext, changelog_topic};
 pub use materialized::Materialized;
-pub use rocksdb::{DEFAULT_ROCKSDB_MEMORY_BYTES, RocksDbKeyValueStore, RocksDbMemory};
+#[cfg(feature = "rocksdb")]
+pub use rocksdb_store::{RocksDbKeyValueStore, RocksDbMemory};
 pub use segments::segment_interval;
 pub use session::{
     BytesSessionStore, SESSION_KEY_SUFFIX_LEN, SegmentedSessionStore, decode_session_key,
@@ -46,20 +54,42 @@ pub use windowed::{SessionStore, Window, WindowStore, Windowed};
 
 use std::any::TypeId;
 use std::cell::{Cell, RefCell};
-use std::path::{Path, PathBuf};
+#[cfg(feature = "rocksdb")]
+use std::path::Path;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
 use crate::error::StoreError;
 
+/// The default of `rocksdb.memory.max.bytes`: block cache and memtables of all stores together.
+pub const DEFAULT_ROCKSDB_MEMORY_BYTES: usize = 128 * 1024 * 1024;
+
 /// Where a store keeps its data.
+///
+/// Non-exhaustive: the `RocksDb` variant exists with the `rocksdb` feature (and is then the
+/// default); without it every store is in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum StoreBackend {
     /// RocksDB, under `<state.dir>/<application.id>/<task id>/<store name>` (the default).
+    #[cfg(feature = "rocksdb")]
     #[default]
     RocksDb,
-    /// A sorted map in the process's memory.
+    /// A sorted map in the process's memory (the default without the `rocksdb` feature).
+    #[cfg_attr(not(feature = "rocksdb"), default)]
     InMemory,
+}
+
+impl StoreBackend {
+    /// Whether the store's data outlives the process (in the state directory).
+    pub fn is_persistent(self) -> bool {
+        match self {
+            #[cfg(feature = "rocksdb")]
+            StoreBackend::RocksDb => true,
+            StoreBackend::InMemory => false,
+        }
+    }
 }
 
 /// Where a task's persistent stores live, and the RocksDB memory they share.
@@ -68,6 +98,7 @@ pub struct StateLocation {
     /// The task's directory: `<state.dir>/<application.id>/<task id>`.
     pub task_dir: PathBuf,
     /// The instance's shared RocksDB block cache and write-buffer budget.
+    #[cfg(feature = "rocksdb")]
     pub rocksdb: RocksDbMemory,
 }
 
@@ -245,11 +276,14 @@ impl StoreSpec {
     fn open_backend(
         &self,
         changelog: Option<&ChangelogContext>,
-        location: Option<&StateLocation>,
+        #[cfg_attr(not(feature = "rocksdb"), expect(unused_variables))] location: Option<
+            &StateLocation,
+        >,
         cache: Option<&CacheContext>,
     ) -> Result<(OpenStore, bool, Option<CacheHandle>), StoreError> {
         let (bytes, existing): (Box<dyn BytesKeyValueStore>, bool) = match self.backend {
             StoreBackend::InMemory => (Box::new(InMemoryKeyValueStore::default()), false),
+            #[cfg(feature = "rocksdb")]
             StoreBackend::RocksDb => {
                 let location = location.ok_or_else(|| StoreError::Backend {
                     store: self.name.clone(),
@@ -335,6 +369,7 @@ pub(crate) struct CacheContext {
 
 /// Opens the RocksDB store `name` of a task; a database that does not open (damaged, or from an
 /// incompatible version) is deleted and created empty, to be rebuilt from the changelog.
+#[cfg(feature = "rocksdb")]
 fn open_rocksdb(
     name: &str,
     location: &StateLocation,
@@ -355,6 +390,7 @@ fn open_rocksdb(
     }
 }
 
+#[cfg(feature = "rocksdb")]
 fn remove_dir(name: &str, path: &Path) -> Result<(), StoreError> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
@@ -536,6 +572,8 @@ pub struct TaskStores {
 }
 
 impl TaskStores {
+    /// Opens uncached stores (standby replicas, tests).
+    #[cfg(any(feature = "kafka", test))]
     pub(crate) fn open<'a>(
         specs: impl IntoIterator<Item = &'a StoreSpec>,
         changelog: Option<&ChangelogContext>,
@@ -637,14 +675,24 @@ mod tests {
         ]
     }
 
+    /// The backends this build has.
+    fn backends() -> Vec<StoreBackend> {
+        vec![
+            StoreBackend::InMemory,
+            #[cfg(feature = "rocksdb")]
+            StoreBackend::RocksDb,
+        ]
+    }
+
     #[test]
     fn window_and_session_stores_log_restore_and_reopen_through_task_stores() {
         let dir = tempfile::tempdir().unwrap();
         let location = |name: &str| StateLocation {
             task_dir: dir.path().join(name),
+            #[cfg(feature = "rocksdb")]
             rocksdb: RocksDbMemory::new(16 << 20),
         };
-        for backend in [StoreBackend::InMemory, StoreBackend::RocksDb] {
+        for backend in backends() {
             let logged = Rc::new(RefCell::new(Logged::default()));
             let source = location("source");
             let stores =
@@ -695,20 +743,21 @@ mod tests {
                     stores.get(store.spec().name()).unwrap().entries().unwrap(),
                     "{backend:?}"
                 );
-                assert_eq!(store.is_persistent(), backend == StoreBackend::RocksDb);
+                assert_eq!(store.is_persistent(), backend.is_persistent());
                 assert!(!store.has_local_state());
             }
             restored.flush().unwrap();
             drop(restored);
             let reopened = TaskStores::open(&specs(backend), None, Some(&target)).unwrap();
             let windows: WindowStore<String, u64> = reopened.handle("w").unwrap();
-            let expected = match backend {
-                StoreBackend::RocksDb => vec![(Windowed::new("k".to_owned(), 30, 40), 2)],
-                StoreBackend::InMemory => vec![],
+            let expected = if backend.is_persistent() {
+                vec![(Windowed::new("k".to_owned(), 30, 40), 2)]
+            } else {
+                vec![]
             };
             assert_eq!(windows.all().unwrap(), expected);
             for store in reopened.iter() {
-                assert_eq!(store.has_local_state(), backend == StoreBackend::RocksDb);
+                assert_eq!(store.has_local_state(), backend.is_persistent());
                 store.clear().unwrap();
                 assert_eq!(store.entries().unwrap(), []);
             }

@@ -113,7 +113,7 @@ pub trait BytesWindowStore {
 
 /// A [`BytesWindowStore`] in time segments over a key-value backend: an
 /// [`InMemoryKeyValueStore`](super::InMemoryKeyValueStore) or a
-/// [`RocksDbKeyValueStore`](super::RocksDbKeyValueStore) of its own directory.
+/// `RocksDbKeyValueStore` (feature `rocksdb`) of its own directory.
 pub struct SegmentedWindowStore {
     segments: SegmentedStore,
     window_size: i64,

@@ -22,9 +22,11 @@ use partition_group::PartitionGroup;
 use crate::error::{ProcessError, StoreError, StreamsError, TopologyError};
 use crate::processor::{PunctuationSchedule, PunctuationType, TaskEnv};
 use crate::record::{Headers, RecordContext};
+#[cfg(feature = "rocksdb")]
+use crate::state::RocksDbMemory;
 use crate::state::{
-    CacheContext, ChangelogContext, ChangelogOffsets, Checkpoint, RocksDbMemory, StateLocation,
-    StoreBackend, TaskStores, ThreadCache, changelog_topic,
+    CacheContext, ChangelogContext, ChangelogOffsets, Checkpoint, StateLocation, TaskStores,
+    ThreadCache, changelog_topic,
 };
 use crate::topology::Topology;
 use crate::topology::node::{BuildContext, BuiltNode, NodeInfo, NodeLifecycle, RawSource};
@@ -105,6 +107,7 @@ fn set_record_context(
 
 /// An input record still in the consumer's buffer, processed where it lies when its task needs
 /// no buffering (see [`StreamTask::takes_direct_input`]).
+#[cfg(feature = "kafka")]
 #[derive(Debug)]
 pub(crate) struct BorrowedInput<'a> {
     pub(crate) topic: &'a str,
@@ -116,6 +119,7 @@ pub(crate) struct BorrowedInput<'a> {
     pub(crate) headers: Headers,
 }
 
+#[cfg(feature = "kafka")]
 impl BorrowedInput<'_> {
     /// A copy that outlives the consumer's buffer (`topic` is `self.topic`, shared).
     pub(crate) fn into_raw(self, topic: Arc<str>) -> RawRecord {
@@ -199,6 +203,7 @@ pub struct StateRoot {
     /// `<state.dir>/<application.id>`.
     pub app_dir: std::path::PathBuf,
     /// The shared block cache and write-buffer budget.
+    #[cfg(feature = "rocksdb")]
     pub rocksdb: RocksDbMemory,
 }
 
@@ -207,6 +212,7 @@ impl StateRoot {
     pub fn location(&self, id: TaskId) -> StateLocation {
         StateLocation {
             task_dir: self.app_dir.join(id.to_string()),
+            #[cfg(feature = "rocksdb")]
             rocksdb: self.rocksdb.clone(),
         }
     }
@@ -285,7 +291,7 @@ impl StreamTask {
         let persistent_logged: Vec<_> = sub
             .stores
             .iter()
-            .filter(|spec| spec.backend() == StoreBackend::RocksDb && spec.logging_enabled())
+            .filter(|spec| spec.backend().is_persistent() && spec.logging_enabled())
             .collect();
         let checkpoint = location
             .as_ref()
@@ -501,6 +507,7 @@ impl StreamTask {
     /// Whether a record of the task's input can be processed as it arrives, straight from the
     /// consumer's buffer: the task reads a single partition (so there is no timestamp order to
     /// keep among its inputs) and has nothing buffered ahead of the record.
+    #[cfg(feature = "kafka")]
     pub(crate) fn takes_direct_input(&self) -> bool {
         self.queues.len() == 0 && self.queues.direct_topic().is_some()
     }
@@ -508,6 +515,7 @@ impl StreamTask {
     /// Processes a record of the task's single input partition where it lies (see
     /// [`takes_direct_input`](Self::takes_direct_input)); it counts as processed for the next
     /// commit like a buffered one. A record of another partition is ignored.
+    #[cfg(feature = "kafka")]
     pub(crate) fn process_borrowed(
         &mut self,
         mut input: BorrowedInput<'_>,

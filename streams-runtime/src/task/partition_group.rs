@@ -108,6 +108,7 @@ impl<S: Clone> PartitionGroup<S> {
 
     /// Notes that the record at `offset` of `partition` is processed without being buffered
     /// (the group reads only that partition); returns the topic and source to process it with.
+    #[cfg(feature = "kafka")]
     pub(super) fn take_direct(&mut self, partition: i32, offset: i64) -> Option<(&Arc<str>, S)> {
         match &mut self.queues[..] {
             [queue] if queue.partition == partition => {
@@ -119,6 +120,7 @@ impl<S: Clone> PartitionGroup<S> {
     }
 
     /// The topic of the group's partition, when it reads exactly one.
+    #[cfg(feature = "kafka")]
     pub(super) fn direct_topic(&self) -> Option<&Arc<str>> {
         match &self.queues[..] {
             [queue] => Some(&queue.topic),

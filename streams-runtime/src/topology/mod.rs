@@ -1,6 +1,6 @@
 //! The topology graph: nodes, edges, stores and topics, cut into sub-topologies.
 //!
-//! The DSL (or a user, by hand) adds nodes to a [`GraphBuilder`]; [`Topology`] is the frozen result.
+//! The DSL (or a user, by hand) adds nodes to a graph builder; [`Topology`] is the frozen result.
 //! A sub-topology is a connected set of nodes: nodes joined by edges or sharing a store. A
 //! repartition topic cuts the graph, because its sink and its source are different nodes joined only
 //! through Kafka. A task is one sub-topology on one partition; [`describe`](Topology::describe)

@@ -16,7 +16,9 @@ use crate::error::{ProcessError, RecordPart, TopologyError};
 use crate::processor::{InitContext, Processor, ProcessorContext, PunctuatorId, TaskEnv};
 use crate::record::Record;
 use crate::state::TaskStores;
-use crate::task::{BorrowedInput, OutgoingRecord, RawRecord};
+#[cfg(feature = "kafka")]
+use crate::task::BorrowedInput;
+use crate::task::{OutgoingRecord, RawRecord};
 
 /// Something that accepts typed records: a processor or a sink.
 pub(crate) trait Node<K, V> {
@@ -51,6 +53,7 @@ pub(crate) trait RawSource {
     fn process_raw(&self, raw: &mut RawRecord, env: &mut TaskEnv) -> Result<(), ProcessError>;
     /// Decodes and processes a record still in the consumer's buffer: only what its key and
     /// value decode into is allocated. Its headers are taken when decoding succeeds.
+    #[cfg(feature = "kafka")]
     fn process_borrowed(
         &self,
         input: &mut BorrowedInput<'_>,
@@ -247,6 +250,7 @@ where
         )
     }
 
+    #[cfg(feature = "kafka")]
     fn process_borrowed(
         &self,
         input: &mut BorrowedInput<'_>,

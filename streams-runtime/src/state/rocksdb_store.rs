@@ -19,9 +19,6 @@ use rocksdb::{
 use super::BytesKeyValueStore;
 use crate::error::StoreError;
 
-/// The default of `rocksdb.memory.max.bytes`: block cache and memtables of all stores together.
-pub const DEFAULT_ROCKSDB_MEMORY_BYTES: usize = 128 * 1024 * 1024;
-
 /// The memory shared by the RocksDB stores of one application instance: one block cache, and a
 /// write-buffer manager charging memtables to it, so the total stays near one bound.
 #[derive(Clone)]
