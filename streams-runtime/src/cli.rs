@@ -82,14 +82,13 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Which stop signals have arrived: SIGINT or SIGTERM (on Windows, Ctrl-C and the console's
-/// close event, as `signal-hook` maps them).
+/// Which stop signal has arrived: SIGINT or SIGTERM.
 ///
 /// Watching sets flags from the signal handler and nothing else, so no thread or async runtime is
 /// needed: the run loop looks at [`received`](Self::received) between its checks. A second stop
 /// signal, once the first was seen, exits the process at once (status 1), for an operator whose
 /// clean shutdown is taking too long.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StopSignals {
     interrupt: Arc<AtomicBool>,
     terminate: Arc<AtomicBool>,
@@ -99,7 +98,10 @@ impl StopSignals {
     /// Starts watching for SIGINT and SIGTERM.
     pub fn watch() -> Result<Self, StreamsError> {
         use signal_hook::consts::{SIGINT, SIGTERM};
-        let signals = StopSignals::default();
+        let signals = StopSignals {
+            interrupt: Arc::default(),
+            terminate: Arc::default(),
+        };
         for (signal, flag) in [(SIGINT, &signals.interrupt), (SIGTERM, &signals.terminate)] {
             // The conditional shutdown is registered first, so it sees the flag as it was before
             // this delivery: set only by an earlier signal.
