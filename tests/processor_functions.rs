@@ -2,8 +2,8 @@
 //! stable names, plain calls in unit tests, and errors routed to the processing-error handler.
 
 use serde::{Deserialize, Serialize};
+use streams::error::ProcessingErrorHandler;
 use streams::prelude::*;
-use streams::task::ProcessingErrorHandler;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Order {

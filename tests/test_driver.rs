@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use streams::error::DeserializationErrorHandler;
 use streams::prelude::*;
-use streams::task::DeserializationErrorHandler;
 
 const IN: Topic<String, u32> = Topic::new("in");
 const OUT: Topic<String, String> = Topic::new("out");

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::task::ProcessingErrorHandler;
+pub use crate::error::ProductionErrorHandler;
+use crate::error::{DeserializationErrorHandler, ProcessingErrorHandler};
 
 /// A configuration mistake, found at startup.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,48 +56,6 @@ pub enum ProcessingGuarantee {
     ExactlyOnceV2,
 }
 
-/// What to do when the producer reports that an output record could not be written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ProductionErrorHandler {
-    /// Stop the stream thread with the error (Kafka Streams' default).
-    #[default]
-    Fail,
-    /// Log the error, count the record as dropped, and go on.
-    Continue,
-}
-
-/// What to do with an input record that cannot be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum DeserializationErrors {
-    /// Stop with an error naming topic, partition and offset.
-    #[default]
-    Fail,
-    /// Log, count and skip the record.
-    LogAndContinue,
-    /// Write the raw record to a dead-letter topic, with the error and its source coordinates in
-    /// headers, then go on.
-    DeadLetterQueue {
-        /// The dead-letter topic.
-        topic: String,
-    },
-}
-
-impl DeserializationErrors {
-    #[cfg(feature = "kafka")]
-    pub(crate) fn task_handler(&self) -> crate::task::DeserializationErrorHandler {
-        use crate::task::DeserializationErrorHandler;
-        match self {
-            DeserializationErrors::Fail => DeserializationErrorHandler::Fail,
-            DeserializationErrors::LogAndContinue => DeserializationErrorHandler::LogAndContinue,
-            DeserializationErrors::DeadLetterQueue { topic } => {
-                DeserializationErrorHandler::DeadLetterQueue {
-                    topic: topic.as_str().into(),
-                }
-            }
-        }
-    }
-}
-
 /// The typed configuration of an application instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamsConfig {
@@ -131,7 +90,7 @@ pub struct StreamsConfig {
     pub max_task_idle: Duration,
     /// `deserialization.exception.handler`: `fail`, `log_and_continue` or
     /// `dead_letter_queue` (with `errors.dead.letter.queue.topic.name`).
-    pub deserialization_errors: DeserializationErrors,
+    pub deserialization_errors: DeserializationErrorHandler,
     /// `processing.exception.handler`: `fail` or `log_and_continue`.
     pub processing_errors: ProcessingErrorHandler,
     /// `production.exception.handler`: `fail` or `continue`.
@@ -195,7 +154,7 @@ impl StreamsConfig {
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             poll: Duration::from_millis(100),
             max_task_idle: Duration::ZERO,
-            deserialization_errors: DeserializationErrors::Fail,
+            deserialization_errors: DeserializationErrorHandler::Fail,
             processing_errors: ProcessingErrorHandler::Fail,
             production_errors: ProductionErrorHandler::Fail,
             consumer: BTreeMap::new(),
@@ -341,12 +300,12 @@ impl StreamsConfig {
             "deserialization.exception.handler" => {
                 self.dead_letter_handler = false;
                 self.deserialization_errors = match value {
-                    "fail" => DeserializationErrors::Fail,
-                    "log_and_continue" => DeserializationErrors::LogAndContinue,
+                    "fail" => DeserializationErrorHandler::Fail,
+                    "log_and_continue" => DeserializationErrorHandler::LogAndContinue,
                     "dead_letter_queue" => {
                         self.dead_letter_handler = true;
-                        DeserializationErrors::DeadLetterQueue {
-                            topic: self.dead_letter_topic.clone().unwrap_or_default(),
+                        DeserializationErrorHandler::DeadLetterQueue {
+                            topic: self.dead_letter_topic.as_deref().unwrap_or_default().into(),
                         }
                     }
                     _ => return Err(invalid("`fail`, `log_and_continue` or `dead_letter_queue`")),
@@ -358,8 +317,8 @@ impl StreamsConfig {
                 }
                 self.dead_letter_topic = Some(value.to_owned());
                 if self.dead_letter_handler {
-                    self.deserialization_errors = DeserializationErrors::DeadLetterQueue {
-                        topic: value.to_owned(),
+                    self.deserialization_errors = DeserializationErrorHandler::DeadLetterQueue {
+                        topic: value.into(),
                     };
                 }
             }
@@ -425,7 +384,7 @@ impl StreamsConfig {
         if self.bootstrap_servers.is_none() {
             return Err(ConfigError::Missing("bootstrap.servers"));
         }
-        if let DeserializationErrors::DeadLetterQueue { topic } = &self.deserialization_errors
+        if let DeserializationErrorHandler::DeadLetterQueue { topic } = &self.deserialization_errors
             && topic.is_empty()
         {
             return Err(ConfigError::Missing("errors.dead.letter.queue.topic.name"));
@@ -466,7 +425,7 @@ mod tests {
         assert_eq!(config.consumer["session.timeout.ms"], "6000");
         assert_eq!(
             config.deserialization_errors,
-            DeserializationErrors::DeadLetterQueue {
+            DeserializationErrorHandler::DeadLetterQueue {
                 topic: "dlq".into()
             }
         );

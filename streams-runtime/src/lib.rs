@@ -39,6 +39,7 @@ pub mod processor;
 pub mod record;
 pub mod state;
 pub mod task;
+mod task_env;
 pub mod test_driver;
 pub mod topology;
 

@@ -23,13 +23,12 @@ use std::time::Duration;
 use crate::codec::{Codec, encode_to_vec};
 use crate::codec::{StoreKeyCodec, StoreValueCodec};
 use crate::dsl::Topic;
+use crate::error::{DeserializationErrorHandler, ProcessingErrorHandler};
 use crate::error::{ProcessError, StreamsError};
 use crate::record::{Headers, Record};
+use crate::record::{OutgoingRecord, RawRecord, RecordCollector};
 use crate::state::{KeyValueStore, StateStore, ThreadCache};
-use crate::task::{
-    DeserializationErrorHandler, OutgoingRecord, ProcessingErrorHandler, RawRecord,
-    RecordCollector, StateRoot, StreamTask, TaskConfig, TaskMetrics,
-};
+use crate::task::{StateRoot, StreamTask, TaskConfig, TaskMetrics};
 use crate::topology::Topology;
 
 /// The RocksDB budget of a test driver's stores: small, tests hold little state.

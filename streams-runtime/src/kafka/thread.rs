@@ -406,7 +406,7 @@ impl StreamThread {
             .collect();
         let task_config = TaskConfig {
             application_id: application_id.as_str().into(),
-            deserialization_errors: config.deserialization_errors.task_handler(),
+            deserialization_errors: config.deserialization_errors.clone(),
             processing_errors: config.processing_errors,
             state: Some(state),
             exactly_once,

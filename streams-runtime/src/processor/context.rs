@@ -1,33 +1,14 @@
 //! The contexts handed to processors: what a node may see and do while a task runs it.
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
-use super::{PunctuationSchedule, PunctuationType, PunctuatorId};
+use super::node::{Node, NodeInfo, forward_all};
 use crate::error::{ProcessError, StoreError};
 use crate::record::{Record, RecordContext};
 use crate::state::{CacheHandle, FlushedEntry, StateStore, TaskStore, TaskStores};
-use crate::task::{RecordCollector, TaskId};
-use crate::topology::node::{Node, NodeInfo, forward_all};
-
-/// The task-wide state every node of a task shares while it runs: clocks, the input record's
-/// coordinates, the punctuation schedule and the record collector.
-pub(crate) struct TaskEnv {
-    pub(crate) task_id: TaskId,
-    pub(crate) application_id: Arc<str>,
-    pub(crate) stream_time: i64,
-    pub(crate) wall_clock: i64,
-    pub(crate) record: Option<RecordContext>,
-    /// The timestamp of the record (or punctuation) being processed, shared with change logging.
-    pub(crate) current_timestamp: Rc<std::cell::Cell<i64>>,
-    pub(crate) collector: Rc<RefCell<dyn RecordCollector>>,
-    pub(crate) schedule: PunctuationSchedule,
-    /// Records processors skipped (null keys, late records), for the task's metrics.
-    pub(crate) dropped: u64,
-}
+use crate::task_env::{PunctuationType, PunctuatorId, TaskEnv, TaskId};
 
 /// What a processor may use in [`Processor::init`](super::Processor::init).
 pub struct InitContext<'a> {

@@ -8,13 +8,14 @@
 
 mod context;
 mod function;
-mod punctuation;
+mod node;
 
-pub(crate) use context::TaskEnv;
+pub use crate::task_env::{PunctuationType, PunctuatorId};
 pub use context::{InitContext, ProcessorContext};
 pub use function::{ProcessorFunction, emit};
-pub(crate) use punctuation::PunctuationSchedule;
-pub use punctuation::{PunctuationType, PunctuatorId};
+pub(crate) use node::{Node, NodeInfo, forward_all};
+// Until the stores import it from `task_env` (issue 12 merge).
+pub(crate) use crate::task_env::TaskEnv;
 
 use crate::error::ProcessError;
 use crate::record::Record;

@@ -748,12 +748,12 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::processor::PunctuationSchedule;
     use crate::state::logging::ChangeLoggingStore;
     use crate::state::{ChangelogContext, InMemoryKeyValueStore};
     #[cfg(feature = "rocksdb")]
     use crate::state::{RocksDbKeyValueStore, RocksDbMemory};
     use crate::task::{OutgoingRecord, RecordCollector, TaskId};
+    use crate::task_env::PunctuationSchedule;
 
     /// The bytes an entry without headers costs.
     fn size(key: &str, value: &str) -> usize {

@@ -7,29 +7,35 @@
 //! arrive as [`RawRecord`]s and leave through a [`RecordCollector`]. The test driver and the stream
 //! threads feed the same tasks.
 
-mod collector;
 mod partition_group;
 
-pub use collector::{OutgoingRecord, RecordCollector};
+// Until the Kafka side and the stores import these from their own modules (issue 12 merge).
+#[cfg(feature = "kafka")]
+pub(crate) use crate::record::BorrowedInput;
+pub use crate::record::{OutgoingRecord, RawRecord, RecordCollector};
+pub use crate::task_env::TaskId;
 
 use std::cell::{Cell, RefCell};
-use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use partition_group::PartitionGroup;
 
-use crate::error::{ProcessError, StoreError, StreamsError, TopologyError};
-use crate::processor::{PunctuationSchedule, PunctuationType, TaskEnv};
-use crate::record::{Headers, RecordContext};
+use crate::error::{
+    DeserializationErrorHandler, ProcessError, ProcessingErrorHandler, StoreError, StreamsError,
+    TopologyError,
+};
+use crate::processor::NodeInfo;
+use crate::record::RecordContext;
 #[cfg(feature = "rocksdb")]
 use crate::state::RocksDbMemory;
 use crate::state::{
     CacheContext, ChangelogContext, ChangelogOffsets, Checkpoint, StateLocation, TaskStores,
     ThreadCache, changelog_topic,
 };
+use crate::task_env::{PunctuationSchedule, PunctuationType, TaskEnv};
 use crate::topology::Topology;
-use crate::topology::node::{BuildContext, BuiltNode, NodeInfo, NodeLifecycle, RawSource};
+use crate::topology::node::{BuildContext, BuiltNode, NodeLifecycle, RawSource};
 
 /// Deletes a store's directory that no checkpoint vouches for.
 pub(crate) fn remove_store_dir(path: &std::path::Path) -> Result<(), StoreError> {
@@ -44,40 +50,6 @@ pub(crate) fn remove_store_dir(path: &std::path::Path) -> Result<(), StoreError>
             message: format!("cannot delete unvouched local state: {e}"),
         }),
     }
-}
-
-/// A task's identity: `<sub-topology>_<partition>`, as Kafka Streams names tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TaskId {
-    /// The sub-topology.
-    pub subtopology: u32,
-    /// The input partition.
-    pub partition: i32,
-}
-
-impl fmt::Display for TaskId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}_{}", self.subtopology, self.partition)
-    }
-}
-
-/// An input record as it comes from Kafka: bytes and coordinates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawRecord {
-    /// The topic (full name).
-    pub topic: Arc<str>,
-    /// The partition.
-    pub partition: i32,
-    /// The offset.
-    pub offset: i64,
-    /// The timestamp in milliseconds since the epoch.
-    pub timestamp: i64,
-    /// The key; `None` is a null key.
-    pub key: Option<Vec<u8>>,
-    /// The value; `None` is a null value (a tombstone).
-    pub value: Option<Vec<u8>>,
-    /// The headers.
-    pub headers: Headers,
 }
 
 /// Makes `env`'s record context that of the input record at `topic`'s (partition, offset,
@@ -103,62 +75,6 @@ fn set_record_context(
         },
     };
     env.record = Some(context);
-}
-
-/// An input record still in the consumer's buffer, processed where it lies when its task needs
-/// no buffering (see [`StreamTask::takes_direct_input`]).
-#[cfg(feature = "kafka")]
-#[derive(Debug)]
-pub(crate) struct BorrowedInput<'a> {
-    pub(crate) topic: &'a str,
-    pub(crate) partition: i32,
-    pub(crate) offset: i64,
-    pub(crate) timestamp: i64,
-    pub(crate) key: Option<&'a [u8]>,
-    pub(crate) value: Option<&'a [u8]>,
-    pub(crate) headers: Headers,
-}
-
-#[cfg(feature = "kafka")]
-impl BorrowedInput<'_> {
-    /// A copy that outlives the consumer's buffer (`topic` is `self.topic`, shared).
-    pub(crate) fn into_raw(self, topic: Arc<str>) -> RawRecord {
-        RawRecord {
-            topic,
-            partition: self.partition,
-            offset: self.offset,
-            timestamp: self.timestamp,
-            key: self.key.map(<[u8]>::to_vec),
-            value: self.value.map(<[u8]>::to_vec),
-            headers: self.headers,
-        }
-    }
-}
-
-/// What to do with an input record whose key or value cannot be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum DeserializationErrorHandler {
-    /// Stop with an error naming the topic, partition and offset (Kafka Streams' default).
-    #[default]
-    Fail,
-    /// Log the error, count the record as dropped, and go on.
-    LogAndContinue,
-    /// Send the raw record to `topic` with the error and its coordinates in `__streams.errors.*`
-    /// headers (as Kafka Streams' dead-letter queue does), count it as dropped, and go on.
-    DeadLetterQueue {
-        /// The dead-letter topic.
-        topic: Arc<str>,
-    },
-}
-
-/// What to do when a processor returns an error (a `#[processor]` function's `Err`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ProcessingErrorHandler {
-    /// Stop with the error (Kafka Streams' default).
-    #[default]
-    Fail,
-    /// Log the error, count the record as dropped, and go on.
-    LogAndContinue,
 }
 
 /// How tasks run: the settings they share.
@@ -755,6 +671,7 @@ impl StreamTask {
 mod tests {
     use super::*;
     use crate::dsl::{StreamsBuilder, Topic};
+    use crate::record::Headers;
 
     #[derive(Default)]
     struct Collected(Vec<(String, Option<Vec<u8>>, i64)>);

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::RawRecord;
+use crate::record::RawRecord;
 
 struct Queue<S> {
     topic: Arc<str>,

@@ -13,26 +13,15 @@ use std::rc::Rc;
 
 use crate::codec::{Codec, Encoded};
 use crate::error::{ProcessError, RecordPart, TopologyError};
-use crate::processor::{InitContext, Processor, ProcessorContext, PunctuatorId, TaskEnv};
-use crate::record::Record;
-use crate::state::TaskStores;
+use crate::processor::{
+    InitContext, Node, NodeInfo, Processor, ProcessorContext, PunctuatorId, forward_all,
+};
 #[cfg(feature = "kafka")]
-use crate::task::BorrowedInput;
-use crate::task::{OutgoingRecord, RawRecord};
-
-/// Something that accepts typed records: a processor or a sink.
-pub(crate) trait Node<K, V> {
-    fn process(&self, record: Record<K, V>, env: &mut TaskEnv) -> Result<(), ProcessError>;
-}
-
-/// A node's identity in its task.
-#[derive(Debug, Clone)]
-pub(crate) struct NodeInfo {
-    pub(crate) index: usize,
-    pub(crate) name: String,
-    pub(crate) child_names: Vec<String>,
-    pub(crate) stores: Vec<String>,
-}
+use crate::record::BorrowedInput;
+use crate::record::Record;
+use crate::record::{OutgoingRecord, RawRecord};
+use crate::state::TaskStores;
+use crate::task_env::TaskEnv;
 
 /// The task-level hooks of a processor node.
 pub(crate) trait NodeLifecycle {
@@ -104,21 +93,6 @@ fn typed_children<K: 'static, V: 'static>(
                 })
         })
         .collect()
-}
-
-/// Sends `record` to every child, cloning for all but the last.
-pub(crate) fn forward_all<K: Clone, V: Clone>(
-    children: &[Rc<dyn Node<K, V>>],
-    record: Record<K, V>,
-    env: &mut TaskEnv,
-) -> Result<(), ProcessError> {
-    let Some((last, rest)) = children.split_last() else {
-        return Ok(());
-    };
-    for child in rest {
-        child.process(record.clone(), env)?;
-    }
-    last.process(record, env)
 }
 
 /// A [`Processor`] instance with its children.

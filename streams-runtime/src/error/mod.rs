@@ -1,4 +1,9 @@
-//! The errors of building topologies, processing records and using state stores.
+//! The errors of building topologies, processing records and using state stores, and the
+//! handlers that decide what an error in one record does ([`DeserializationErrorHandler`] and its two siblings).
+
+mod handler;
+
+pub use handler::{DeserializationErrorHandler, ProcessingErrorHandler, ProductionErrorHandler};
 
 use std::error::Error as StdError;
 

@@ -1,9 +1,9 @@
-//! The record collector: where every record a task produces goes (sinks, repartition topics and,
-//! later, changelogs). The stream thread's collector hands records to its Kafka producer; the test
-//! driver's keeps them in memory.
+//! Records as bytes on their way out, and the record collector they go to: every record a task
+//! produces (sinks, repartition topics, changelogs, dead letters). The stream thread's collector
+//! hands records to its Kafka producer; the test driver's keeps them in memory.
 
+use super::Headers;
 use crate::error::ProcessError;
-use crate::record::Headers;
 
 /// An encoded output record, borrowed from the sink that produced it.
 #[derive(Debug, Clone, Copy)]

@@ -1,5 +1,14 @@
 //! Records as processors see them: a typed key and value with a timestamp and headers, plus the
-//! coordinates of the input record that is being processed.
+//! coordinates of the input record that is being processed; and records as bytes, as they come
+//! from Kafka ([`RawRecord`]) and leave for it ([`OutgoingRecord`], through a [`RecordCollector`]).
+
+mod outgoing;
+mod raw;
+
+pub use outgoing::{OutgoingRecord, RecordCollector};
+#[cfg(feature = "kafka")]
+pub(crate) use raw::BorrowedInput;
+pub use raw::RawRecord;
 
 use std::sync::Arc;
 
