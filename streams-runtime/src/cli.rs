@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::app::KafkaStreams;
-use crate::config::StreamsConfig;
+use crate::config::{ProcessingGuarantee, StreamsConfig};
 use crate::dsl::StreamsBuilder;
 use crate::error::StreamsError;
 use crate::kafka::{EmbeddedBroker, StoreSnapshot};
@@ -32,9 +32,9 @@ pub struct AppArgs {
     /// The state directory.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
-    /// `at_least_once` or `exactly_once_v2`.
+    /// The processing guarantee.
     #[arg(long)]
-    pub processing_guarantee: Option<String>,
+    pub processing_guarantee: Option<ProcessingGuarantee>,
     /// Print the topology and exit.
     #[arg(long)]
     pub describe: bool,
@@ -65,8 +65,8 @@ impl AppArgs {
         if let Some(dir) = &self.state_dir {
             config.state_dir = dir.clone();
         }
-        if let Some(guarantee) = &self.processing_guarantee {
-            config.set("processing.guarantee", guarantee)?;
+        if let Some(guarantee) = self.processing_guarantee {
+            config.set("processing.guarantee", guarantee.as_str())?;
         }
         Ok(config)
     }

@@ -46,14 +46,33 @@ pub enum ConfigError {
     Reserved(String),
 }
 
-/// The processing guarantee.
+/// The processing guarantee (`processing.guarantee`: `at_least_once` or `exactly_once_v2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum ProcessingGuarantee {
     /// Every record is processed at least once; a crash may redo work since the last commit.
     #[default]
+    #[cfg_attr(feature = "cli", value(name = "at_least_once"))]
     AtLeastOnce,
     /// Outputs, state changes and input offsets commit atomically (Kafka transactions).
+    #[cfg_attr(feature = "cli", value(name = "exactly_once_v2"))]
     ExactlyOnceV2,
+}
+
+impl ProcessingGuarantee {
+    /// The configuration value that names this guarantee.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessingGuarantee::AtLeastOnce => "at_least_once",
+            ProcessingGuarantee::ExactlyOnceV2 => "exactly_once_v2",
+        }
+    }
+}
+
+impl std::fmt::Display for ProcessingGuarantee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The typed configuration of an application instance.
