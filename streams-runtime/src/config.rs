@@ -17,6 +17,7 @@ use crate::error::{DeserializationErrorHandler, ProcessingErrorHandler};
 
 /// A configuration mistake, found at startup.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The key is not one this library knows.
     #[error(

@@ -14,6 +14,7 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// A mistake in the topology that only shows when it is built (the compiler catches the rest).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TopologyError {
     /// Two sources read the same topic.
     #[error("topic `{topic}` is already registered by source `{existing}`")]
@@ -62,6 +63,7 @@ pub enum TopologyError {
 
 /// A store could not be opened or used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// No store of that name is connected to the processor (or exists in the task).
     #[error("no state store named `{0}` here; declare it on the processor that uses it")]
@@ -120,10 +122,60 @@ pub enum StoreError {
         /// The engine's message.
         message: String,
     },
+    /// A file or directory of the store could not be read, written or deleted.
+    #[error("state store `{store}`: cannot {action} {}: {source}", .path.display())]
+    Io {
+        /// The store name.
+        store: String,
+        /// What was being done: "delete", "create", "write the checkpoint" ...
+        action: &'static str,
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A persistent store was opened without a state directory to keep it in.
+    #[error("state store `{store}` is persistent and needs a state directory")]
+    NoStateDirectory {
+        /// The store name.
+        store: String,
+    },
+    /// The store was used while it was already in use further up the same call (a processor
+    /// that writes to a store from inside that store's flush listener).
+    #[error("state store `{store}` is already in use further up this call")]
+    Busy {
+        /// The store name.
+        store: String,
+    },
+    /// A change could not be written to the store's changelog.
+    #[error("state store `{store}`: cannot log a change: {source}")]
+    ChangeLog {
+        /// The store name.
+        store: String,
+        /// Why the record collector refused the changelog record.
+        source: Box<ProcessError>,
+    },
+    /// Restoring the store from its changelog made no progress for too long.
+    #[error(
+        "restoring state store `{store}` from {topic}-{partition} stalled at offset {position} of {end}"
+    )]
+    RestoreStalled {
+        /// The store name.
+        store: String,
+        /// The changelog topic.
+        topic: String,
+        /// The changelog partition.
+        partition: i32,
+        /// The offset the restore reached.
+        position: i64,
+        /// The offset it was reading to.
+        end: i64,
+    },
 }
 
 /// Which part of a record a codec failed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecordPart {
     /// The key.
     Key,
@@ -142,6 +194,7 @@ impl std::fmt::Display for RecordPart {
 
 /// Processing one record (or one punctuation) failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProcessError {
     /// An input record's key or value could not be decoded.
     #[error(
@@ -206,6 +259,7 @@ impl ProcessError {
 
 /// Any error of this crate, for callers that handle them alike.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StreamsError {
     /// The topology is invalid.
     #[error(transparent)]
@@ -241,6 +295,23 @@ pub enum StreamsError {
         path: std::path::PathBuf,
         /// What failed.
         message: String,
+    },
+    /// `KafkaStreams::start` was called on an instance that was already started.
+    #[error("the instance was already started")]
+    AlreadyStarted,
+    /// The operating system refused to start a thread.
+    #[error("cannot start thread `{name}`: {source}")]
+    ThreadSpawn {
+        /// The thread's name.
+        name: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A thread of the instance panicked (the panic's message is in the log).
+    #[error("thread `{name}` panicked")]
+    ThreadPanicked {
+        /// The thread's name.
+        name: String,
     },
     /// SIGINT and SIGTERM cannot be watched (a binary's run loop, feature `cli`).
     #[error("cannot watch for stop signals: {0}")]
