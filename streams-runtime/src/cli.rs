@@ -125,6 +125,7 @@ impl StopSignals {
 }
 
 /// Where the instance's broker comes from.
+#[derive(Debug)]
 pub enum Broker {
     /// An external cluster named by `bootstrap.servers`.
     External,

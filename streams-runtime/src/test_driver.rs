@@ -136,6 +136,16 @@ pub struct TopologyTestDriver {
     _state_dir: tempfile::TempDir,
 }
 
+impl std::fmt::Debug for TopologyTestDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopologyTestDriver")
+            .field("tasks", &self.tasks.len())
+            .field("topics", &self.topics.keys().collect::<Vec<_>>())
+            .field("wall_clock", &self.wall_clock)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TopologyTestDriver {
     /// A driver with default settings.
     pub fn new(topology: Topology) -> Result<Self, StreamsError> {

@@ -47,6 +47,15 @@ pub struct BranchedKStream<K, V> {
     predicates: Vec<Predicate<K, V>>,
 }
 
+impl<K, V> std::fmt::Debug for BranchedKStream<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BranchedKStream")
+            .field("stream", &self.stream)
+            .field("branches", &self.predicates.len())
+            .finish()
+    }
+}
+
 impl<K: Data, V: Data> BranchedKStream<K, V> {
     pub(crate) fn new(stream: KStream<K, V>) -> Self {
         BranchedKStream {

@@ -23,6 +23,14 @@ pub struct KGroupedStream<K, V> {
     stream: KStream<K, V>,
 }
 
+impl<K, V> std::fmt::Debug for KGroupedStream<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KGroupedStream")
+            .field("stream", &self.stream)
+            .finish()
+    }
+}
+
 impl<K, V> Clone for KGroupedStream<K, V> {
     fn clone(&self) -> Self {
         KGroupedStream {

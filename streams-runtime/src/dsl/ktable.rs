@@ -17,6 +17,17 @@ pub struct KTable<K, V> {
     types: PhantomData<fn() -> (K, V)>,
 }
 
+impl<K, V> std::fmt::Debug for KTable<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KTable")
+            .field("node", &self.node)
+            .field("store", &self.store)
+            .field("key", &std::any::type_name::<K>())
+            .field("value", &std::any::type_name::<V>())
+            .finish()
+    }
+}
+
 impl<K: Data, V: Data> KTable<K, V> {
     pub(crate) fn new(graph: Rc<RefCell<GraphBuilder>>, node: usize, store: String) -> Self {
         KTable {

@@ -20,6 +20,15 @@ pub struct InitContext<'a> {
     pub(crate) children: &'a dyn Any,
 }
 
+impl std::fmt::Debug for InitContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitContext")
+            .field("node", &self.node.name)
+            .field("task", &self.env.task_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl InitContext<'_> {
     /// Opens a typed handle on a store connected to this processor.
     pub fn store<H: StateStore>(&self, name: &str) -> Result<H, StoreError> {
@@ -113,6 +122,16 @@ pub struct ProcessorContext<'a, K, V> {
     pub(crate) node: &'a NodeInfo,
     pub(crate) children: &'a [Rc<dyn Node<K, V>>],
     pub(crate) env: &'a mut TaskEnv,
+}
+
+impl<K, V> std::fmt::Debug for ProcessorContext<'_, K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessorContext")
+            .field("node", &self.node.name)
+            .field("task", &self.env.task_id)
+            .field("children", &self.node.child_names)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<K: Clone, V: Clone> ProcessorContext<'_, K, V> {
