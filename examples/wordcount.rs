@@ -51,7 +51,7 @@ fn topology() -> Result<Topology, StreamsError> {
     let builder = StreamsBuilder::new();
     builder
         .stream(&TEXT_LINES)
-        .process(words::Processor)
+        .process(words::Function)
         .group_by(|_, word| word.clone())
         .count_with(Materialized::named("counts"))
         .to_stream()

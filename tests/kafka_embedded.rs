@@ -473,7 +473,7 @@ fn a_failed_thread_stops_alone_and_the_others_take_over_its_tasks() {
     let builder = StreamsBuilder::new();
     builder
         .stream(&Topic::<String, u32>::named(&input))
-        .process(double_after_one_failure::Processor)
+        .process(double_after_one_failure::Function)
         .to(&Topic::<String, u32>::named(&output));
     let config = config(&broker, &unique("shutdown-thread")).num_stream_threads(2);
     let topology = builder.build().unwrap();

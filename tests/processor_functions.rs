@@ -109,7 +109,7 @@ fn a_processor_function_is_still_a_plain_function() {
 fn map_shape_with_a_store() {
     let orders = [order("ann", 5), order("bob", 1), order("ann", 7)];
     let (driver, out) = run(
-        |s| s.process(running_total::Processor),
+        |s| s.process(running_total::Function),
         TestDriverConfig::default(),
         &orders,
     );
@@ -133,7 +133,7 @@ fn map_shape_with_a_store() {
 fn option_shape_filters() {
     let orders = [order("a", 150), order("b", 99), order("c", 100)];
     let (_, out) = run(
-        |s| s.process(big_amount::Processor),
+        |s| s.process(big_amount::Function),
         TestDriverConfig::default(),
         &orders,
     );
@@ -144,7 +144,7 @@ fn option_shape_filters() {
 fn vec_shape_flat_maps_and_keeps_the_key() {
     let out = Topic::<String, String>::new("out");
     let builder = StreamsBuilder::new();
-    builder.stream(&ORDERS).process(tens::Processor).to(&out);
+    builder.stream(&ORDERS).process(tens::Function).to(&out);
     let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
     driver
         .pipe_at(&ORDERS, "k".into(), order("ann", 20), 3)
@@ -166,7 +166,7 @@ fn vec_shape_flat_maps_and_keeps_the_key() {
 fn result_errors_fail_the_task_by_default_naming_the_processor() {
     let orders = [order("a", 1), order("b", 0), order("c", 3)];
     let (_, out) = run(
-        |s| s.process(checked::Processor),
+        |s| s.process(checked::Function),
         TestDriverConfig::default(),
         &orders,
     );
@@ -187,7 +187,7 @@ fn result_errors_can_be_logged_and_skipped() {
         ..TestDriverConfig::default()
     };
     let orders = [order("a", 1), order("b", 0), order("c", 3)];
-    let (driver, out) = run(|s| s.process(checked::Processor), config, &orders);
+    let (driver, out) = run(|s| s.process(checked::Function), config, &orders);
     assert_eq!(out.unwrap(), [1, 3]);
     assert_eq!(driver.metrics().dropped_records, 1);
     assert_eq!(driver.metrics().processed, 3);
@@ -197,7 +197,7 @@ fn result_errors_can_be_logged_and_skipped() {
 fn record_context_and_renamed_store() {
     let orders = [order("a", 1), order("b", 2)];
     let (driver, out) = run(
-        |s| s.process(where_from::Processor),
+        |s| s.process(where_from::Function),
         TestDriverConfig::default(),
         &orders,
     );
@@ -225,7 +225,7 @@ fn a_three_step_pipeline_with_closures_and_a_processor() {
     builder
         .stream(&ORDERS)
         .filter(|_, o| o.amount > 0)
-        .process(running_total::Processor)
+        .process(running_total::Function)
         .map_values(|total| format!("total={total}"))
         .to(&out);
     let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
@@ -249,8 +249,8 @@ fn store_type_conflicts_are_reported_at_build() {
     let out = Topic::<String, u64>::new("out");
     builder
         .stream(&ORDERS)
-        .process(running_total::Processor)
-        .process(conflicting::Processor)
+        .process(running_total::Function)
+        .process(conflicting::Function)
         .to(&out);
     let error = builder.build().unwrap_err();
     assert!(

@@ -505,7 +505,7 @@ fn window_writes_are_logged_under_their_store_keys_and_restore() {
     let builder = StreamsBuilder::new();
     builder
         .stream(&WORDS)
-        .process(count_windows::Processor)
+        .process(count_windows::Function)
         .to(&COUNTS);
     let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
     for (word, ts) in [("a", 3), ("a", 7), (LONG_A, 12), ("a", 15)] {
@@ -551,7 +551,7 @@ fn session_merges_are_logged_as_tombstones_then_the_merged_session_and_restore()
     let builder = StreamsBuilder::new();
     builder
         .stream(&WORDS)
-        .process(count_sessions::Processor)
+        .process(count_sessions::Function)
         .to(&COUNTS);
     let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
     for ts in [0, 10, 5] {

@@ -8,11 +8,12 @@
 
 mod errors;
 mod main_attr;
+mod names;
 mod processor;
 
 use proc_macro::TokenStream;
 
-/// Makes a plain function a topology node: `stream.process(my_function::Processor)`.
+/// Makes a plain function a topology node: `stream.process(my_function::Function)`.
 ///
 /// The signature is the contract:
 ///
@@ -26,7 +27,7 @@ use proc_macro::TokenStream;
 ///
 /// The key, timestamp and headers of the input record are kept on every output. The function is
 /// emitted unchanged, so it is still a plain function (unit-test it by calling it); the macro adds
-/// a module of the same name holding the node, `my_function::Processor`. Options:
+/// a module of the same name holding the node, `my_function::Function`. Options:
 /// `#[processor(name = "node-name")]` renames the node (default: the function's name) and
 /// `#[processor(crate = "path")]` names the `streams` crate when it is re-exported elsewhere.
 #[proc_macro_attribute]
@@ -46,7 +47,8 @@ pub fn processor(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The binary takes `--bootstrap-servers` (absent: an embedded broker), `--application-id`
 /// (default: the crate's name), `--threads`, `--state-dir`, `--processing-guarantee`,
 /// `--describe` and `--idle-exit-ms`, reads `STREAMS_*` variables, logs through `tracing`
-/// (`RUST_LOG`), and shuts down cleanly on SIGINT or SIGTERM.
+/// (`RUST_LOG`), and shuts down cleanly on SIGINT or SIGTERM. `#[streams::main(crate = "path")]`
+/// names the `streams` crate when it is re-exported elsewhere, as `#[processor(crate = ..)]` does.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     main_attr::expand(args.into(), item.into()).into()

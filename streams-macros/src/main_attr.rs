@@ -2,16 +2,39 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::{FnArg, ItemFn, ReturnType};
+use syn::parse::Parser;
+use syn::{FnArg, ItemFn, LitStr, Path, ReturnType};
 
 use crate::errors::Errors;
+
+/// Parses `#[streams::main(crate = "path")]`: the path of the `streams` crate (default
+/// `::streams`), as `#[processor(crate = ..)]` takes it.
+fn parse_crate(args: TokenStream, errors: &mut Errors) -> Path {
+    let mut krate: Path = syn::parse_quote!(::streams);
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("crate") {
+            let path: LitStr = meta.value()?.parse()?;
+            match path.parse::<Path>() {
+                Ok(path) => krate = path,
+                Err(_) => {
+                    errors.error_spanned_by(&path, "`crate` takes a path, such as \"::streams\"")
+                }
+            }
+            Ok(())
+        } else {
+            Err(meta.error("unknown #[streams::main] option; the option is `crate = \"...\"`"))
+        }
+    });
+    if let Err(error) = parser.parse2(args) {
+        errors.push(error);
+    }
+    krate
+}
 
 /// Expands `#[main] fn topology(builder: &StreamsBuilder) { ... }`.
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
-    if !args.is_empty() {
-        errors.error_spanned_by(&args, "#[streams::main] takes no options");
-    }
+    let krate = parse_crate(args, &mut errors);
     let function = match syn::parse2::<ItemFn>(item.clone()) {
         Ok(function) => function,
         Err(_) => {
@@ -67,7 +90,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         #function
 
         fn main() -> ::std::process::ExitCode {
-            ::streams::__private::run_main(::core::env!("CARGO_CRATE_NAME"), #ident)
+            #krate::__private::run_main(::core::env!("CARGO_CRATE_NAME"), #ident)
         }
     }
 }

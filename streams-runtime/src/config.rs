@@ -263,7 +263,7 @@ impl StreamsConfig {
         }
         match key {
             "application.id" => {
-                if !crate::topology::is_legal_name(value) {
+                if !crate::names::is_legal_name(value) {
                     return Err(invalid("1 to 249 ASCII letters, digits, '.', '_' or '-'"));
                 }
                 self.application_id = value.to_owned();
@@ -332,7 +332,7 @@ impl StreamsConfig {
                 }
             }
             "errors.dead.letter.queue.topic.name" => {
-                if !crate::topology::is_legal_name(value) {
+                if !crate::names::is_legal_name(value) {
                     return Err(invalid("a legal topic name"));
                 }
                 self.dead_letter_topic = Some(value.to_owned());

@@ -35,6 +35,7 @@ pub mod dsl;
 pub mod error;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+mod names;
 pub mod processor;
 pub mod record;
 pub mod state;

@@ -5,6 +5,7 @@ use syn::parse::Parser;
 use syn::{Attribute, LitStr, Path};
 
 use crate::errors::Errors;
+use crate::names::{NAME_RULE, is_legal_name};
 
 /// The options of `#[processor(...)]`.
 pub(crate) struct Options {
@@ -22,8 +23,8 @@ pub(crate) fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             let name: LitStr = meta.value()?.parse()?;
-            if !legal_name(&name.value()) {
-                errors.error_spanned_by(&name, NAME_RULE);
+            if !is_legal_name(&name.value()) {
+                errors.error_spanned_by(&name, name_rule());
             }
             options.name = Some(name);
         } else if meta.path.is_ident("crate") {
@@ -66,8 +67,8 @@ pub(crate) fn take_store_name(
     let result = attr.parse_nested_meta(|meta| {
         if meta.path.is_ident("name") {
             let value: LitStr = meta.value()?.parse()?;
-            if !legal_name(&value.value()) {
-                errors.error_spanned_by(&value, NAME_RULE);
+            if !is_legal_name(&value.value()) {
+                errors.error_spanned_by(&value, name_rule());
             }
             name = Some(value);
             Ok(())
@@ -92,15 +93,9 @@ pub(crate) fn take_store_name(
     }
 }
 
-const NAME_RULE: &str =
-    "a node or store name uses 1 to 249 characters from ASCII letters, digits, '.', '_' and '-'";
-
-fn legal_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 249
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+/// The message for a name the runtime would reject.
+fn name_rule() -> String {
+    format!("a node or store name uses {NAME_RULE}")
 }
 
 fn path_text(path: &Path) -> String {

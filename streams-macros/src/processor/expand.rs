@@ -2,8 +2,8 @@
 //!
 //! The function is emitted unchanged, so it is still a plain function: callable in unit tests and
 //! usable wherever a closure is. Beside it, a module of the same name (modules and functions live
-//! in different namespaces) holds a unit struct `Processor` that implements `ProcessorFunction`,
-//! so `stream.process(my_function::Processor)` wires it. A unit struct named like the function
+//! in different namespaces) holds a unit struct `Function` that implements `ProcessorFunction`,
+//! so `stream.process(my_function::Function)` wires it. A unit struct named like the function
 //! itself would make every `let my_function = ...` binding in scope a pattern error, hence the
 //! module. Everything reaches the runtime through `<crate>::__private` with absolute paths, inside
 //! `const _`, so user names (a local `Result`, say) cannot change its meaning.
@@ -76,12 +76,12 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
         #vis mod #ident {
             #[doc = #struct_doc]
             #[derive(Debug, Clone, Copy, Default)]
-            pub struct Processor;
+            pub struct Function;
         }
 
         #(#cfg_attrs)*
         const _: () = {
-            impl #key_param #private::ProcessorFunction<#key, #value> for #ident::Processor {
+            impl #key_param #private::ProcessorFunction<#key, #value> for #ident::Function {
                 type Output = #output_ty;
                 type State = (#(#store_types,)*);
 

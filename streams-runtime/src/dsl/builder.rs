@@ -11,10 +11,11 @@ use super::aggregate::TableSource;
 use super::{KStream, KTable};
 use crate::codec::{Codec, Nullable, StoreKeyCodec, StoreValueCodec, TopicCodec};
 use crate::error::TopologyError;
+use crate::names::is_legal_name;
 use crate::processor::Data;
 use crate::state::Materialized;
 use crate::topology::node::{ProcessorFactory, SourceFactory};
-use crate::topology::{GraphBuilder, NodeKind, TopicRef, Topology, is_legal_name};
+use crate::topology::{GraphBuilder, NodeKind, TopicRef, Topology};
 
 /// A topic with its key and value types and their codecs.
 ///

@@ -38,9 +38,7 @@ pub enum TopologyError {
         second: &'static str,
     },
     /// A name that cannot be a Kafka topic (or part of one).
-    #[error(
-        "`{0}` is not a legal name: use 1 to 249 characters from ASCII letters, digits, '.', '_' and '-'"
-    )]
+    #[error("`{0}` is not a legal name: use {rule}", rule = crate::names::NAME_RULE)]
     IllegalName(String),
     /// An edge joins nodes of different record types (a bug in code that wires nodes by hand).
     #[error("the edge from `{from}` to `{to}` joins nodes of different record types")]

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::error::TopologyError;
+use crate::names::is_legal_name;
 use crate::state::StoreSpec;
 use node::NodeFactory;
 
@@ -192,15 +193,6 @@ impl GraphBuilder {
             subtopologies,
         })
     }
-}
-
-/// Whether `name` is legal in a Kafka topic name.
-pub(crate) fn is_legal_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 249
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// One connected part of the topology: the unit a task runs.

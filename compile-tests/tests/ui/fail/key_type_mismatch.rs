@@ -7,5 +7,5 @@ fn tag(id: &u64, text: &String) -> String {
 
 fn main() {
     let builder = StreamsBuilder::new();
-    builder.stream(&Topic::<String, String>::new("texts")).process(tag::Processor);
+    builder.stream(&Topic::<String, String>::new("texts")).process(tag::Function);
 }

@@ -7,5 +7,5 @@ fn shout(text: String) -> String {
 
 fn main() {
     let builder = StreamsBuilder::new();
-    builder.stream(&Topic::<String, u64>::new("numbers")).process(shout::Processor);
+    builder.stream(&Topic::<String, u64>::new("numbers")).process(shout::Function);
 }

@@ -74,14 +74,14 @@ fn main() {
     let builder = StreamsBuilder::new();
     builder
         .stream(&Topic::<String, u64>::new("in"))
-        .process(double::Processor)
-        .process(value::Processor)
-        .process(state::Processor)
-        .process(checked::Processor)
-        .process(total::Processor)
+        .process(double::Function)
+        .process(value::Function)
+        .process(state::Function)
+        .process(checked::Function)
+        .process(total::Function)
         .map_values(total)
-        .process(even::Processor)
-        .process(count::Processor)
+        .process(even::Function)
+        .process(count::Function)
         .to(&Topic::<String, u64>::new("out"));
     let _ = builder.build();
 }

@@ -33,7 +33,7 @@ fn main() {
     let orders: Topic<String, Order> = Topic::new("orders");
     let out: Topic<String, u8> = Topic::new("out");
     let builder = StreamsBuilder::new();
-    builder.stream(&orders).process(total::Processor).process(late::Processor).process(split::Processor).to(&out);
+    builder.stream(&orders).process(total::Function).process(late::Function).process(split::Function).to(&out);
     let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
     driver.pipe_at(&orders, "ann".into(), Order { id: 1, amount: 2 }, 11).unwrap();
     assert_eq!(driver.read_values(&out).unwrap(), [0, 0, 0, 0, 0, 0, 0, 2]);

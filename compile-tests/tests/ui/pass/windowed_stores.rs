@@ -43,8 +43,8 @@ const OUTPUT: Topic<String, u64> = Topic::new("out");
 fn main() -> Result<(), StreamsError> {
     let builder = StreamsBuilder::new();
     let input = builder.stream(&INPUT);
-    input.clone().process(per_window::Processor).to(&OUTPUT);
-    input.process(per_session::Processor).to(&OUTPUT);
+    input.clone().process(per_window::Function).to(&OUTPUT);
+    input.process(per_session::Function).to(&OUTPUT);
     let mut driver = TopologyTestDriver::new(builder.build()?)?;
     driver.pipe_at(&INPUT, "k".into(), 2, 1)?;
     driver.pipe_at(&INPUT, "k".into(), 3, 4)?;

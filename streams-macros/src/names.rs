@@ -1,0 +1,1 @@
+../../streams-runtime/src/names.rs
