@@ -35,7 +35,7 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
     let output_ty = quote_spanned!(output_ty.span()=> #output_ty);
     let node_name = &model.node_name;
     let module_doc = format!(
-        "The topology node of [`{ident}()`]: wire it with `stream.process({ident}::Processor)`."
+        "The topology node of [`{ident}()`]: wire it with `stream.process({ident}::Function)`."
     );
     let struct_doc = format!(
         "Runs [`{ident}()`] as the topology node `{}`.",
