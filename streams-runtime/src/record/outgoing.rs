@@ -5,6 +5,9 @@
 use super::Headers;
 use crate::error::ProcessError;
 
+// Public for the integration tests and benchmarks, which drive tasks directly; not part of the
+// API (hidden from the docs, may change without notice).
+#[doc(hidden)]
 /// An encoded output record, borrowed from the sink that produced it.
 #[derive(Debug, Clone, Copy)]
 pub struct OutgoingRecord<'a> {
@@ -22,6 +25,9 @@ pub struct OutgoingRecord<'a> {
     pub headers: &'a Headers,
 }
 
+// Public for the integration tests and benchmarks, which drive tasks directly; not part of the
+// API (hidden from the docs, may change without notice).
+#[doc(hidden)]
 /// Receives every record the tasks of one stream thread produce.
 pub trait RecordCollector {
     /// Sends one record (the collector chooses the partition from the key).

@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use super::Headers;
 
+// Public for the integration tests and benchmarks, which drive tasks directly; not part of the
+// API (hidden from the docs, may change without notice).
+#[doc(hidden)]
 /// An input record as it comes from Kafka: bytes and coordinates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRecord {

@@ -77,6 +77,9 @@ fn set_record_context(
     env.record = Some(context);
 }
 
+// Public for the integration tests and benchmarks, which drive tasks directly; not part of the
+// API (hidden from the docs, may change without notice).
+#[doc(hidden)]
 /// How tasks run: the settings they share.
 #[derive(Debug, Clone)]
 pub struct TaskConfig {
@@ -149,6 +152,9 @@ pub struct TaskMetrics {
     pub punctuations: u64,
 }
 
+// Public for the integration tests and benchmarks, which drive tasks directly; not part of the
+// API (hidden from the docs, may change without notice).
+#[doc(hidden)]
 /// One sub-topology instantiated for one partition.
 pub struct StreamTask {
     id: TaskId,
