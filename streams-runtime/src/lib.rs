@@ -1,16 +1,20 @@
 //! The runtime of `streams`: Kafka Streams' architecture in Rust, typed at compile time.
 //!
-//! Use it through the `streams` crate, which adds the `#[processor]` macro. The parts, in the
-//! order a record meets them:
+//! Use it through the `streams` crate, which adds the `#[processor]` macro. The modules, bottom-up:
+//! each uses only those listed before it (`tests/layers.rs` checks it).
 //!
-//! - [`dsl`]: the typed builder ([`StreamsBuilder`], [`KStream`], [`KTable`]) that wires a topology;
-//! - [`topology`]: the graph it produces, cut into sub-topologies, and `describe()`;
+//! - [`record`], [`codec`], [`error`], [`config`]: records as processors see them and as bytes,
+//!   the record collector they leave through; how keys and values become bytes, fixed by type;
+//!   errors and the exception handlers; configuration (with the legal-name rule and a task's
+//!   environment, these are the crate's leaf);
+//! - [`state`]: typed state stores over byte-level backends, the record cache, change logging,
+//!   the state directory;
 //! - [`processor`]: the Processor API every node implements, and `#[processor]` functions;
-//! - [`codec`]: how keys and values become bytes, fixed by type;
-//! - [`state`]: typed state stores over byte-level backends;
+//! - [`topology`]: the graph a builder produces, cut into sub-topologies, and `describe()`;
 //! - [`task`]: a sub-topology running on one partition, in timestamp order;
+//! - [`dsl`]: the typed builder ([`StreamsBuilder`], [`KStream`], [`KTable`]) that wires a topology;
 //! - [`test_driver`]: the same tasks fed from memory, for tests;
-//! - `kafka` and `app` (feature `kafka`): stream threads over Kafka, and `KafkaStreams`, an
+//! - `kafka`, then `app` (feature `kafka`): stream threads over Kafka, and `KafkaStreams`, an
 //!   application instance;
 //! - `cli` (feature `cli`): what a binary needs: flags, log output, signals.
 //!
