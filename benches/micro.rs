@@ -145,7 +145,7 @@ fn stores(c: &mut Criterion) {
     let mut memory = InMemoryKeyValueStore::default();
     store_ops(c, "in-memory", &mut memory);
     let dir = tempfile::tempdir().expect("tempdir");
-    let budget = RocksDbMemory::new(streams::state::DEFAULT_ROCKSDB_MEMORY_BYTES);
+    let budget = RocksDbMemory::new(streams::config::DEFAULT_ROCKSDB_MEMORY_BYTES);
     let mut rocks = RocksDbKeyValueStore::open("micro", dir.path(), &budget).expect("open");
     store_ops(c, "rocksdb", &mut rocks);
 }

@@ -125,6 +125,12 @@ pub struct StreamsConfig {
     commit_interval_set: bool,
 }
 
+/// Kafka Streams' default `statestore.cache.max.bytes`: 10 MiB per application instance.
+pub const DEFAULT_CACHE_MAX_BYTES: usize = 10 * 1024 * 1024;
+
+/// The default of `rocksdb.memory.max.bytes`: block cache and memtables of all stores together.
+pub const DEFAULT_ROCKSDB_MEMORY_BYTES: usize = 128 * 1024 * 1024;
+
 /// `commit.interval.ms` under at-least-once.
 const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_secs(30);
 /// `commit.interval.ms` under exactly-once.
@@ -168,8 +174,8 @@ impl StreamsConfig {
             num_stream_threads: 1,
             commit_interval: DEFAULT_COMMIT_INTERVAL,
             state_dir: std::env::temp_dir().join("streams"),
-            rocksdb_memory: crate::state::DEFAULT_ROCKSDB_MEMORY_BYTES,
-            statestore_cache_max_bytes: crate::state::DEFAULT_CACHE_MAX_BYTES,
+            rocksdb_memory: DEFAULT_ROCKSDB_MEMORY_BYTES,
+            statestore_cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
             num_standby_replicas: 0,
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             poll: Duration::from_millis(100),

@@ -24,11 +24,8 @@ use std::rc::{Rc, Weak};
 
 use super::BytesKeyValueStore;
 use crate::error::{ProcessError, StoreError};
-use crate::processor::TaskEnv;
 use crate::record::{Headers, RecordContext};
-
-/// Kafka Streams' default `statestore.cache.max.bytes`: 10 MiB per application instance.
-pub const DEFAULT_CACHE_MAX_BYTES: usize = 10 * 1024 * 1024;
+use crate::task_env::TaskEnv;
 
 /// The bytes an entry costs besides its key, value and headers: the map and LRU index nodes,
 /// the timestamp, the record coordinates and the dirty marker (an estimate, as Kafka Streams'
@@ -752,8 +749,8 @@ mod tests {
     use crate::state::{ChangelogContext, InMemoryKeyValueStore};
     #[cfg(feature = "rocksdb")]
     use crate::state::{RocksDbKeyValueStore, RocksDbMemory};
-    use crate::task::{OutgoingRecord, RecordCollector, TaskId};
-    use crate::task_env::PunctuationSchedule;
+    use crate::record::{OutgoingRecord, RecordCollector};
+    use crate::task_env::{PunctuationSchedule, TaskId};
 
     /// The bytes an entry without headers costs.
     fn size(key: &str, value: &str) -> usize {

@@ -10,8 +10,7 @@ use super::BytesKeyValueStore;
 use super::session::{BytesSessionStore, encode_session_key};
 use super::window::{BytesWindowStore, encode_window_key};
 use crate::error::{ProcessError, StoreError};
-use crate::record::Headers;
-use crate::task::{OutgoingRecord, RecordCollector};
+use crate::record::{Headers, OutgoingRecord, RecordCollector};
 
 /// Where a task's changelog records go.
 #[derive(Clone)]

@@ -30,7 +30,7 @@ mod windowed;
 /// The RocksDB bindings the stores use, for programs that also use RocksDB directly.
 #[cfg(feature = "rocksdb")]
 pub use ::rocksdb;
-pub use cache::{CACHE_ENTRY_OVERHEAD, DEFAULT_CACHE_MAX_BYTES, ThreadCache};
+pub use cache::{CACHE_ENTRY_OVERHEAD, ThreadCache};
 pub(crate) use cache::{CacheHandle, FlushedEntry};
 pub use checkpoint::{CHECKPOINT_FILE, ChangelogOffsets, Checkpoint};
 pub(crate) use key_value::EntryDecoder;
@@ -62,8 +62,6 @@ use std::time::Duration;
 
 use crate::error::StoreError;
 
-/// The default of `rocksdb.memory.max.bytes`: block cache and memtables of all stores together.
-pub const DEFAULT_ROCKSDB_MEMORY_BYTES: usize = 128 * 1024 * 1024;
 
 /// Where a store keeps its data.
 ///
