@@ -1032,7 +1032,7 @@ fn f4(servers: &str, n: u64) -> Result<Measured, String> {
     create_topics(servers, &[&input, &output])?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let config = app_config(servers, "f4", dir.path());
-    let changelog = streams::state::changelog_topic(&config.application_id, "counts");
+    let changelog = streams::state::changelog_topic(config.application_id(), "counts");
     topics::ensure_compacted_topic(&config, &changelog, PARTITIONS)
         .map_err(|e| format!("changelog: {e}"))?;
     let started = Instant::now();

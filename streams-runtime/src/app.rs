@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec};
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
+use crate::sync::lock;
 use crate::kafka::restore::StateRestoreListener;
 use crate::kafka::standby::{self, StandbyRegistry};
-use crate::kafka::thread::{StreamThread, ThreadControl, ThreadSetup};
+use crate::kafka::thread::{InstanceResources, StreamThread, ThreadStatus};
 use crate::kafka::{KafkaClients, StoreSnapshot, topics};
 use crate::task::StateRoot;
 use crate::topology::Topology;
@@ -75,43 +76,39 @@ struct Lifecycle {
 
 impl Lifecycle {
     fn set(&self, next: State) {
-        let previous = match self.state.lock() {
-            Ok(mut state) => {
-                let previous = *state;
-                // Terminal states stay.
-                if previous == next || matches!(previous, State::NotRunning | State::Error) {
-                    return;
-                }
-                *state = next;
-                previous
+        let previous = {
+            let mut state = lock(&self.state);
+            let previous = *state;
+            // Terminal states stay.
+            if previous == next || matches!(previous, State::NotRunning | State::Error) {
+                return;
             }
-            Err(_) => return,
+            *state = next;
+            previous
         };
         tracing::info!(from = ?previous, to = ?next, "state change");
-        let listener = self.listener.lock().ok().and_then(|l| l.clone());
+        let listener = lock(&self.listener).clone();
         if let Some(listener) = listener {
             listener(next, previous);
         }
     }
 
     fn get(&self) -> State {
-        self.state.lock().map_or(State::Error, |s| *s)
+        *lock(&self.state)
     }
 }
 
 /// Stops an instance from another thread (a signal handler, a test).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ShutdownHandle {
-    controls: Arc<Mutex<Vec<Arc<ThreadControl>>>>,
+    statuses: Arc<Mutex<Vec<Arc<ThreadStatus>>>>,
 }
 
 impl ShutdownHandle {
     /// Asks every stream thread to commit, close its tasks and stop.
     pub fn shutdown(&self) {
-        if let Ok(controls) = self.controls.lock() {
-            for control in controls.iter() {
-                control.shutdown.store(true, Ordering::Release);
-            }
+        for status in lock(&self.statuses).iter() {
+            status.shutdown.store(true, Ordering::Release);
         }
     }
 }
@@ -122,7 +119,7 @@ pub struct KafkaStreams {
     config: Arc<StreamsConfig>,
     lifecycle: Arc<Lifecycle>,
     policy: UncaughtErrorPolicy,
-    controls: Arc<Mutex<Vec<Arc<ThreadControl>>>>,
+    statuses: Arc<Mutex<Vec<Arc<ThreadStatus>>>>,
     threads: Vec<JoinHandle<Result<Vec<StoreSnapshot>, StreamsError>>>,
     started: Instant,
     restore_listener: Option<Arc<dyn StateRestoreListener>>,
@@ -141,6 +138,18 @@ struct StandbyThreadHandle {
     thread: JoinHandle<()>,
 }
 
+impl std::fmt::Debug for KafkaStreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaStreams")
+            .field("application_id", &self.config.application_id)
+            .field("state", &self.lifecycle.get())
+            .field("process_id", &self.process_id)
+            .field("threads", &self.threads.len())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
 impl KafkaStreams {
     /// An instance of `topology` with `config` (checked now).
     pub fn new(topology: Topology, config: StreamsConfig) -> Result<Self, StreamsError> {
@@ -153,7 +162,7 @@ impl KafkaStreams {
                 listener: Mutex::new(None),
             }),
             policy: UncaughtErrorPolicy::default(),
-            controls: Arc::default(),
+            statuses: Arc::default(),
             threads: Vec::new(),
             started: Instant::now(),
             restore_listener: None,
@@ -244,12 +253,10 @@ impl KafkaStreams {
     /// The instance's counters, summed over its threads.
     pub fn metrics(&self) -> StreamsMetrics {
         let mut metrics = StreamsMetrics::default();
-        if let Ok(controls) = self.controls.lock() {
-            for control in controls.iter() {
-                metrics.commits += control.commits.load(Ordering::Relaxed);
-                metrics.aborted_transactions += control.aborted.load(Ordering::Relaxed);
-                metrics.producers_replaced += control.producers_replaced.load(Ordering::Relaxed);
-            }
+        for status in lock(&self.statuses).iter() {
+            metrics.commits += status.commits.load(Ordering::Relaxed);
+            metrics.aborted_transactions += status.aborted.load(Ordering::Relaxed);
+            metrics.producers_replaced += status.producers_replaced.load(Ordering::Relaxed);
         }
         if let Some(standby) = &self.standby {
             metrics.standby_tasks = standby.registry.tasks.load(Ordering::Relaxed) as u64;
@@ -260,9 +267,7 @@ impl KafkaStreams {
 
     /// Calls `listener(new, old)` on every state change.
     pub fn set_state_listener(&mut self, listener: impl Fn(State, State) + Send + Sync + 'static) {
-        if let Ok(mut slot) = self.lifecycle.listener.lock() {
-            *slot = Some(Arc::new(listener));
-        }
+        *lock(&self.lifecycle.listener) = Some(Arc::new(listener));
     }
 
     /// Chooses what a thread's unrecoverable error does.
@@ -278,7 +283,7 @@ impl KafkaStreams {
     /// A handle that stops this instance from elsewhere.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
-            controls: Arc::clone(&self.controls),
+            statuses: Arc::clone(&self.statuses),
         }
     }
 
@@ -290,9 +295,7 @@ impl KafkaStreams {
     /// Creates the internal topics and starts the stream threads.
     pub fn start(&mut self) -> Result<(), StreamsError> {
         if self.lifecycle.get() != State::Created {
-            return Err(StreamsError::Kafka(
-                "the instance was already started".to_owned(),
-            ));
+            return Err(StreamsError::AlreadyStarted);
         }
         self.lifecycle.set(State::Rebalancing);
         let prepared = self
@@ -332,14 +335,12 @@ impl KafkaStreams {
                 .is_exactly_once()
                 .then(|| self.transactional_id(index + 1))
                 .flatten();
-            let control = Arc::new(ThreadControl::new(self.started));
-            if let Ok(mut controls) = self.controls.lock() {
-                controls.push(Arc::clone(&control));
-            }
+            let status = Arc::new(ThreadStatus::new(self.started));
+            lock(&self.statuses).push(Arc::clone(&status));
             let lifecycle = Arc::clone(&self.lifecycle);
             let all = self.shutdown_handle();
             let policy = self.policy;
-            let controls = Arc::clone(&self.controls);
+            let statuses = Arc::clone(&self.statuses);
             let topology = Arc::clone(&self.topology);
             let config = Arc::clone(&self.config);
             let clients = clients.clone();
@@ -349,6 +350,7 @@ impl KafkaStreams {
                 .standby
                 .as_ref()
                 .map(|s| (index, Arc::clone(&s.registry)));
+            let thread_name = name.clone();
             let handle = std::thread::Builder::new()
                 .name(name.clone())
                 .spawn(move || {
@@ -358,22 +360,21 @@ impl KafkaStreams {
                         topology,
                         config,
                         &clients,
-                        Arc::clone(&control),
-                        ThreadSetup {
+                        Arc::clone(&status),
+                        transactional_id,
+                        InstanceResources {
                             state,
                             restore_listener,
-                            transactional_id,
                             standby,
                         },
                     )
                     .and_then(StreamThread::run);
                     if let Err(error) = &result {
                         tracing::error!(thread = %name, %error, "stream thread failed");
-                        control.failed.store(true, Ordering::Release);
-                        let all_failed = controls
-                            .lock()
-                            .map(|c| c.iter().all(|t| t.failed.load(Ordering::Acquire)))
-                            .unwrap_or(true);
+                        status.failed.store(true, Ordering::Release);
+                        let all_failed = lock(&statuses)
+                            .iter()
+                            .all(|t| t.failed.load(Ordering::Acquire));
                         if policy == UncaughtErrorPolicy::ShutdownClient || all_failed {
                             all.shutdown();
                             lifecycle.set(State::Error);
@@ -381,7 +382,10 @@ impl KafkaStreams {
                     }
                     result
                 })
-                .map_err(|e| StreamsError::Kafka(format!("cannot spawn a stream thread: {e}")))?;
+                .map_err(|source| StreamsError::ThreadSpawn {
+                    name: thread_name,
+                    source,
+                })?;
             self.threads.push(handle);
         }
         Ok(())
@@ -414,8 +418,9 @@ impl KafkaStreams {
     /// Moves the state between `Rebalancing` and `Running` as the live threads' assignments
     /// settle; returns whether every live thread has one.
     pub fn refresh_state(&self) -> bool {
-        let assigned = self.controls.lock().is_ok_and(|controls| {
-            let mut live = controls
+        let assigned = {
+            let statuses = lock(&self.statuses);
+            let mut live = statuses
                 .iter()
                 .filter(|c| !c.failed.load(Ordering::Acquire))
                 .peekable();
@@ -424,7 +429,7 @@ impl KafkaStreams {
                     c.last_activity_ms.load(Ordering::Acquire) >= 0
                         && !c.rebalancing.load(Ordering::Acquire)
                 })
-        });
+        };
         match (assigned, self.lifecycle.get()) {
             (true, State::Rebalancing) => self.lifecycle.set(State::Running),
             (false, State::Running) => self.lifecycle.set(State::Rebalancing),
@@ -441,33 +446,25 @@ impl KafkaStreams {
         }
         let now = self.started.elapsed().as_millis() as i64;
         let quiet = i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX);
-        self.controls.lock().is_ok_and(|controls| {
-            controls
-                .iter()
-                .filter(|c| !c.failed.load(Ordering::Acquire))
-                .all(|c| {
-                    // A thread without tasks waits for work rather than calling itself done.
-                    c.tasks.load(Ordering::Acquire) > 0
-                        && !c.busy.load(Ordering::Acquire)
-                        && c.drained.load(Ordering::Acquire)
-                        && now - c.last_activity_ms.load(Ordering::Acquire) >= quiet
-                })
-        })
+        lock(&self.statuses)
+            .iter()
+            .filter(|c| !c.failed.load(Ordering::Acquire))
+            .all(|c| {
+                // A thread without tasks waits for work rather than calling itself done.
+                c.tasks.load(Ordering::Acquire) > 0
+                    && !c.busy.load(Ordering::Acquire)
+                    && c.drained.load(Ordering::Acquire)
+                    && now - c.last_activity_ms.load(Ordering::Acquire) >= quiet
+            })
     }
 
     /// The partitions assigned to this instance's live threads, sorted (topic, partition).
     pub fn assigned_partitions(&self) -> Vec<(String, i32)> {
-        let mut partitions: Vec<(String, i32)> = self
-            .controls
-            .lock()
-            .map(|controls| {
-                controls
-                    .iter()
-                    .filter(|c| !c.failed.load(Ordering::Acquire))
-                    .flat_map(|c| c.assignment.lock().map(|a| a.clone()).unwrap_or_default())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut partitions: Vec<(String, i32)> = lock(&self.statuses)
+            .iter()
+            .filter(|c| !c.failed.load(Ordering::Acquire))
+            .flat_map(|c| lock(&c.assignment).clone())
+            .collect();
         partitions.sort();
         partitions
     }
@@ -488,14 +485,14 @@ impl KafkaStreams {
         let mut snapshots = Vec::new();
         let mut first_error = None;
         for handle in self.threads.drain(..) {
+            let name = handle.thread().name().unwrap_or("StreamThread").to_owned();
             match handle.join() {
                 Ok(Ok(mut snapshot)) => snapshots.append(&mut snapshot),
                 Ok(Err(error)) => {
                     first_error.get_or_insert(error);
                 }
                 Err(_) => {
-                    first_error
-                        .get_or_insert(StreamsError::Kafka("a stream thread panicked".to_owned()));
+                    first_error.get_or_insert(StreamsError::ThreadPanicked { name });
                 }
             }
         }
@@ -503,9 +500,9 @@ impl KafkaStreams {
         if let Some(standby) = self.standby.take() {
             standby.stop.store(true, Ordering::Release);
             if standby.thread.join().is_err() {
-                first_error.get_or_insert(StreamsError::Kafka(
-                    "the standby thread panicked".to_owned(),
-                ));
+                first_error.get_or_insert(StreamsError::ThreadPanicked {
+                    name: "standby".to_owned(),
+                });
             }
         }
         // A thread that failed under `ShutdownThread` while others ran on does not make the

@@ -77,48 +77,53 @@ impl std::fmt::Display for ProcessingGuarantee {
 }
 
 /// The typed configuration of an application instance.
+///
+/// Built with [`StreamsConfig::new`] and the builder methods, or key by key with
+/// [`StreamsConfig::set`]; every value is checked as it is set, and the fields are private so
+/// that nothing bypasses those checks (a dead-letter topic without its handler, a commit
+/// interval the guarantee's default would overwrite).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamsConfig {
     /// `application.id`: the consumer group, and the prefix of internal topics.
-    pub application_id: String,
+    pub(crate) application_id: String,
     /// `bootstrap.servers`; `None` until set (the binaries then start an embedded broker).
-    pub bootstrap_servers: Option<String>,
+    pub(crate) bootstrap_servers: Option<String>,
     /// `num.stream.threads` (default 1).
-    pub num_stream_threads: usize,
+    pub(crate) num_stream_threads: usize,
     /// `commit.interval.ms` (default 30 000 under at-least-once, 100 under exactly-once, as in
     /// Kafka Streams: a transaction stays open, and its outputs unread, until its commit).
-    pub commit_interval: Duration,
+    pub(crate) commit_interval: Duration,
     /// `state.dir` (default `<temp>/streams`).
-    pub state_dir: PathBuf,
+    pub(crate) state_dir: PathBuf,
     /// `rocksdb.memory.max.bytes`: the block cache and memtables of all RocksDB stores of the
     /// instance together (default 128 MiB).
-    pub rocksdb_memory: usize,
+    pub(crate) rocksdb_memory: usize,
     /// `statestore.cache.max.bytes`: the record cache of the instance, divided evenly among its
     /// stream threads (default 10 MiB, as in Kafka Streams). Updates of a key merge in the cache
     /// until a commit or an eviction forwards the latest; 0 turns caching off, so every update
     /// reaches the stores, changelogs and downstream at once.
-    pub statestore_cache_max_bytes: usize,
+    pub(crate) statestore_cache_max_bytes: usize,
     /// `num.standby.replicas`: how many other instances keep a warm copy of each task's
     /// persistent stores (default 0).
-    pub num_standby_replicas: usize,
+    pub(crate) num_standby_replicas: usize,
     /// `processing.guarantee`.
-    pub processing_guarantee: ProcessingGuarantee,
+    pub(crate) processing_guarantee: ProcessingGuarantee,
     /// `poll.ms`: how long a thread blocks waiting for records (default 100).
-    pub poll: Duration,
+    pub(crate) poll: Duration,
     /// `max.task.idle.ms`: how long a task with an empty input partition waits for it before
     /// processing the others (default 0).
-    pub max_task_idle: Duration,
+    pub(crate) max_task_idle: Duration,
     /// `deserialization.exception.handler`: `fail`, `log_and_continue` or
     /// `dead_letter_queue` (with `errors.dead.letter.queue.topic.name`).
-    pub deserialization_errors: DeserializationErrorHandler,
+    pub(crate) deserialization_errors: DeserializationErrorHandler,
     /// `processing.exception.handler`: `fail` or `log_and_continue`.
-    pub processing_errors: ProcessingErrorHandler,
-    /// `production.exception.handler`: `fail` or `continue`.
-    pub production_errors: ProductionErrorHandler,
+    pub(crate) processing_errors: ProcessingErrorHandler,
+    /// `production.exception.handler`: `fail` or `log_and_continue` (also spelled `continue`).
+    pub(crate) production_errors: ProductionErrorHandler,
     /// `consumer.*` properties, without the prefix.
-    pub consumer: BTreeMap<String, String>,
+    pub(crate) consumer: BTreeMap<String, String>,
     /// `producer.*` properties, without the prefix.
-    pub producer: BTreeMap<String, String>,
+    pub(crate) producer: BTreeMap<String, String>,
     dead_letter_topic: Option<String>,
     dead_letter_handler: bool,
     /// Whether `commit.interval.ms` was set, so the guarantee's default does not replace it.
@@ -225,6 +230,16 @@ impl StreamsConfig {
                 ProcessingGuarantee::ExactlyOnceV2 => EOS_DEFAULT_COMMIT_INTERVAL,
             };
         }
+    }
+
+    /// `application.id`: the consumer group, and the prefix of internal topics.
+    pub fn application_id(&self) -> &str {
+        &self.application_id
+    }
+
+    /// `processing.guarantee`.
+    pub fn guarantee(&self) -> ProcessingGuarantee {
+        self.processing_guarantee
     }
 
     /// Whether processing is exactly-once (transactions).
@@ -358,8 +373,9 @@ impl StreamsConfig {
             "production.exception.handler" => {
                 self.production_errors = match value {
                     "fail" => ProductionErrorHandler::Fail,
-                    "continue" => ProductionErrorHandler::Continue,
-                    _ => return Err(invalid("`fail` or `continue`")),
+                    // `continue` is Kafka Streams' name for the handler's answer; both spell it.
+                    "log_and_continue" | "continue" => ProductionErrorHandler::LogAndContinue,
+                    _ => return Err(invalid("`fail` or `log_and_continue`")),
                 }
             }
             _ => {

@@ -43,6 +43,7 @@ mod names;
 pub mod processor;
 pub mod record;
 pub mod state;
+mod sync;
 pub mod task;
 mod task_env;
 pub mod test_driver;

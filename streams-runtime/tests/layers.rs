@@ -1,7 +1,7 @@
 //! The runtime's layers depend on each other one way only, bottom-up:
 //!
 //! ```text
-//! record, codec, error, config, names, task_env   (the leaf: shared primitives)
+//! record, codec, error, config, names, sync, task_env   (the leaf: shared primitives)
 //!   → state → processor → topology → task → dsl → test_driver
 //!   → kafka → app → cli
 //! ```
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, bottom first; the modules of one layer may name each other.
 const LAYERS: &[&[&str]] = &[
-    &["record", "codec", "error", "config", "names", "task_env"],
+    &["record", "codec", "error", "config", "names", "sync", "task_env"],
     &["state"],
     &["processor"],
     &["topology"],

@@ -40,6 +40,7 @@ pub enum ProductionErrorHandler {
     /// Stop the stream thread with the error (Kafka Streams' default).
     #[default]
     Fail,
-    /// Log the error, count the record as dropped, and go on.
-    Continue,
+    /// Log the error, count the record as dropped, and go on (configured as `log_and_continue`
+    /// or `continue`).
+    LogAndContinue,
 }

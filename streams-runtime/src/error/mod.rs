@@ -169,6 +169,19 @@ pub enum StoreError {
         /// The offset it was reading to.
         end: i64,
     },
+    /// A change log cannot be read even from its beginning (the broker reports every offset
+    /// out of range).
+    #[error(
+        "cannot restore state store `{store}`: change log {topic}-{partition} cannot be read from its beginning"
+    )]
+    ChangelogUnreadable {
+        /// The store name.
+        store: String,
+        /// The changelog topic.
+        topic: String,
+        /// The changelog partition.
+        partition: i32,
+    },
 }
 
 /// Which part of a record a codec failed on.
@@ -274,9 +287,64 @@ pub enum StreamsError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    /// A Kafka client failed in a way the runtime cannot recover from.
-    #[error("kafka: {0}")]
-    Kafka(String),
+    /// A Kafka client call failed in a way the runtime cannot recover from.
+    #[cfg(feature = "kafka")]
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What the runtime was doing.
+        context: String,
+        /// The client's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The producer could not deliver a record and the production-exception handler is `fail`.
+    #[cfg(feature = "kafka")]
+    #[error("kafka: cannot deliver a record to topic `{topic}` partition {partition}: {source}")]
+    Delivery {
+        /// The output topic.
+        topic: String,
+        /// The partition the record was sent to.
+        partition: i32,
+        /// The producer's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// A topic the topology reads does not exist (source topics are the user's to create).
+    #[error("kafka: source topic `{topic}` does not exist; create it first")]
+    SourceTopicMissing {
+        /// The topic.
+        topic: String,
+    },
+    /// Two topics one task reads have different partition counts.
+    #[error(
+        "kafka: topics `{first}` ({first_partitions} partitions) and `{second}` ({second_partitions} partitions) are read by one task and must be co-partitioned: give them the same number of partitions"
+    )]
+    NotCopartitioned {
+        /// One topic.
+        first: String,
+        /// Its partition count.
+        first_partitions: i32,
+        /// The other topic.
+        second: String,
+        /// Its partition count.
+        second_partitions: i32,
+    },
+    /// An internal (changelog or repartition) topic did not appear after it was created.
+    #[error("kafka: internal topic `{topic}` could not be created; create it by hand")]
+    InternalTopicMissing {
+        /// The topic.
+        topic: String,
+    },
+    /// A changelog topic exists with fewer partitions than the tasks whose stores it logs.
+    #[error("kafka: changelog topic `{topic}` has {actual} partitions but its tasks need {needed}")]
+    ChangelogTooSmall {
+        /// The topic.
+        topic: String,
+        /// Its partition count.
+        actual: i32,
+        /// The number of tasks writing to it.
+        needed: i32,
+    },
     /// The caller named a topic the topology does not know.
     #[error("topic `{0}` is neither read nor written by this topology")]
     UnknownTopic(String),
@@ -314,4 +382,15 @@ pub enum StreamsError {
     /// SIGINT and SIGTERM cannot be watched (a binary's run loop, feature `cli`).
     #[error("cannot watch for stop signals: {0}")]
     Signals(#[source] std::io::Error),
+}
+
+#[cfg(feature = "kafka")]
+impl StreamsError {
+    /// For `map_err`: a Kafka client error, with what the runtime was doing when it failed.
+    pub(crate) fn kafka(
+        context: impl Into<String>,
+    ) -> impl FnOnce(rdkafka::error::KafkaError) -> StreamsError {
+        let context = context.into();
+        move |source| StreamsError::Kafka { context, source }
+    }
 }

@@ -12,16 +12,17 @@ use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Message};
 
-use crate::error::ProcessError;
+use crate::error::{ProcessError, StreamsError};
 use crate::state::ChangelogOffsets;
-use crate::task::{OutgoingRecord, RecordCollector};
+use crate::record::{OutgoingRecord, RecordCollector};
+use crate::sync::lock;
 
 /// Counts deliveries and keeps the first failure, which the stream thread reports; remembers
 /// where the thread's changelog writes ended, for checkpoints.
 #[derive(Default)]
 pub(crate) struct DeliveryTracker {
     pub(crate) failed: AtomicU64,
-    pub(crate) first_error: Mutex<Option<String>>,
+    pub(crate) first_error: Mutex<Option<StreamsError>>,
     /// `<application.id>-`: changelog topics start with it (and end with `-changelog`).
     changelog_prefix: String,
     /// Changelog topic → partition → the offset after the last delivered record. Touched by
@@ -61,8 +62,8 @@ impl ProducerContext for DeliveryTracker {
             let topic = message.topic();
             if topic.starts_with(&self.changelog_prefix)
                 && topic.ends_with("-changelog")
-                && let Ok(mut ends) = self.changelog_ends.lock()
             {
+                let mut ends = lock(&self.changelog_ends);
                 let next = message.offset() + 1;
                 let partitions = match ends.get_mut(topic) {
                     Some(partitions) => partitions,
@@ -89,15 +90,13 @@ impl ProducerContext for DeliveryTracker {
                 }
             }
             self.failed.fetch_add(1, Ordering::Relaxed);
-            let text = format!(
-                "cannot deliver a record to topic `{}` partition {}: {error}",
-                message.topic(),
-                message.partition()
-            );
-            tracing::warn!("{text}");
-            if let Ok(mut first) = self.first_error.lock() {
-                first.get_or_insert(text);
-            }
+            let failure = StreamsError::Delivery {
+                topic: message.topic().to_owned(),
+                partition: message.partition(),
+                source: error.clone(),
+            };
+            tracing::warn!("{failure}");
+            lock(&self.first_error).get_or_insert(failure);
         }
     }
 }
@@ -114,10 +113,8 @@ impl DeliveryTracker {
 
     /// Where the delivered changelog writes end: (topic, partition) → next offset.
     pub(crate) fn changelog_ends(&self) -> ChangelogOffsets {
-        let Ok(ends) = self.changelog_ends.lock() else {
-            return ChangelogOffsets::new();
-        };
-        ends.iter()
+        lock(&self.changelog_ends)
+            .iter()
             .flat_map(|(topic, partitions)| {
                 partitions
                     .iter()
@@ -127,8 +124,8 @@ impl DeliveryTracker {
     }
 
     /// Takes the first failure since the last call.
-    pub(crate) fn take_error(&self) -> Option<String> {
-        self.first_error.lock().ok()?.take()
+    pub(crate) fn take_error(&self) -> Option<StreamsError> {
+        lock(&self.first_error).take()
     }
 }
 

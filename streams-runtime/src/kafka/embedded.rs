@@ -35,7 +35,7 @@ impl EmbeddedBroker {
     /// Starts a one-broker cluster.
     pub fn start() -> Result<Self, StreamsError> {
         let cluster = MockCluster::new(1)
-            .map_err(|e| StreamsError::Kafka(format!("cannot start the embedded broker: {e}")))?;
+            .map_err(StreamsError::kafka("cannot start the embedded broker"))?;
         let servers = cluster.bootstrap_servers();
         Ok(EmbeddedBroker { cluster, servers })
     }
@@ -49,9 +49,7 @@ impl EmbeddedBroker {
     pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), StreamsError> {
         match self.cluster.create_topic(topic, partitions, 1) {
             Ok(()) | Err(KafkaError::MockCluster(RDKafkaErrorCode::TopicAlreadyExists)) => Ok(()),
-            Err(e) => Err(StreamsError::Kafka(format!(
-                "cannot create topic `{topic}`: {e}"
-            ))),
+            Err(e) => Err(StreamsError::kafka(format!("cannot create topic `{topic}`"))(e)),
         }
     }
 
@@ -68,7 +66,7 @@ impl EmbeddedBroker {
         lookup.set("allow.auto.create.topics", "false");
         let metadata: BaseConsumer = lookup
             .create()
-            .map_err(|e| StreamsError::Kafka(format!("cannot create a metadata client: {e}")))?;
+            .map_err(StreamsError::kafka("cannot create a metadata client"))?;
         let planned = topics::plan(topology, &config.application_id, |t| {
             topics::partition_count(metadata.client(), t)
         })?;

@@ -6,8 +6,11 @@
 mod collector;
 pub mod embedded;
 pub mod restore;
-pub mod standby;
+pub(crate) mod standby;
 pub(crate) mod thread;
+// Public for the integration tests and benchmarks, which prepare topics the way an instance
+// does; not part of the API.
+#[doc(hidden)]
 pub mod topics;
 mod transaction;
 
@@ -42,6 +45,9 @@ fn set_all(client: &mut ClientConfig, properties: &std::collections::BTreeMap<St
 }
 
 /// Builds the librdkafka configurations of an instance's clients from its typed settings.
+// Public for the integration tests and benchmarks, whose own clients must match an instance's;
+// not part of the API.
+#[doc(hidden)]
 #[derive(Debug, Clone)]
 pub struct KafkaClients {
     config: StreamsConfig,

@@ -145,7 +145,7 @@ impl ChangelogReader {
         // Fail early on a bad consumer property rather than at the first restore.
         let _: BaseConsumer<RestoreContext> = config
             .create_with_context(RestoreContext)
-            .map_err(|e| StreamsError::Kafka(format!("cannot create the restore consumer: {e}")))?;
+            .map_err(StreamsError::kafka("cannot create the restore consumer"))?;
         Ok(ChangelogReader { config, listener })
     }
 
@@ -181,11 +181,10 @@ impl ChangelogReader {
                         "the checkpointed offset is out of the changelog's range; restoring from scratch");
                     store.clear()?;
                     self.restore_store(task.id(), store, &topic, None)?
-                        .ok_or_else(|| {
-                            StreamsError::Kafka(format!(
-                                "cannot read {topic}-{} from its beginning",
-                                task.id().partition
-                            ))
+                        .ok_or_else(|| StoreError::ChangelogUnreadable {
+                            store: name.clone(),
+                            topic: topic.clone(),
+                            partition: task.id().partition,
                         })?
                 }
             };
@@ -220,7 +219,7 @@ impl ChangelogReader {
         let consumer: BaseConsumer<RestoreContext> = self
             .config
             .create_with_context(RestoreContext)
-            .map_err(|e| StreamsError::Kafka(format!("cannot create the restore consumer: {e}")))?;
+            .map_err(StreamsError::kafka("cannot create the restore consumer"))?;
         // The end offset listed now is only a lower bound: the restore reads until the consumer
         // reaches the end of the partition as its fetches report it.
         let high = consumer
@@ -234,10 +233,10 @@ impl ChangelogReader {
         let offset = start.map_or(Offset::Beginning, Offset::Offset);
         assignment
             .add_partition_offset(topic, partition, offset)
-            .map_err(|e| StreamsError::Kafka(e.to_string()))?;
+            .map_err(StreamsError::kafka(format!("cannot restore from {topic}-{partition}")))?;
         consumer
             .assign(&assignment)
-            .map_err(|e| StreamsError::Kafka(format!("cannot assign {topic}-{partition}: {e}")))?;
+            .map_err(StreamsError::kafka(format!("cannot assign {topic}-{partition}")))?;
         let mut applied = 0u64;
         let mut batch = RestoreBatch::default();
         let mut apply = |batch: &mut RestoreBatch, next: i64| {
@@ -284,11 +283,12 @@ impl ChangelogReader {
             if std::mem::take(&mut progressed) {
                 last_progress = Instant::now();
             } else if last_progress.elapsed() > STALL_TIMEOUT {
-                return Err(StoreError::Backend {
+                return Err(StoreError::RestoreStalled {
                     store: store.spec().name().to_owned(),
-                    message: format!(
-                        "restoring from {topic}-{partition} stalled at offset {position} of {high}"
-                    ),
+                    topic: topic.to_owned(),
+                    partition,
+                    position,
+                    end: high,
                 }
                 .into());
             }

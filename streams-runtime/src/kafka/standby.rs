@@ -54,7 +54,7 @@ const CHECKPOINT_RECORDS: u64 = 10_000;
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The membership topic of an application.
-pub fn membership_topic(application_id: &str) -> String {
+pub(crate) fn membership_topic(application_id: &str) -> String {
     format!("{application_id}-instances")
 }
 
@@ -144,7 +144,10 @@ pub(crate) fn start(
                 tracing::error!(thread = %name, %error, "standby replicas stopped");
             }
         })
-        .map_err(|e| StreamsError::Kafka(format!("cannot spawn the standby thread: {e}")))?;
+        .map_err(|source| StreamsError::ThreadSpawn {
+            name: "standby".to_owned(),
+            source,
+        })?;
     Ok((registry, handle))
 }
 
@@ -245,7 +248,7 @@ impl StandbyThread {
     ) -> Result<Self, StreamsError> {
         let clients = KafkaClients::new(config);
         let kafka = |what: &str, e: rdkafka::error::KafkaError| {
-            StreamsError::Kafka(format!("cannot create the standby {what}: {e}"))
+            StreamsError::kafka(format!("cannot create the standby {what}"))(e)
         };
         let publisher: BaseProducer = clients
             .producer_config(&name)
@@ -477,12 +480,12 @@ impl StandbyThread {
                     .get(&(topic.clone(), task.partition))
                     .map_or(Offset::Beginning, |&o| Offset::Offset(o));
                 list.add_partition_offset(topic, task.partition, offset)
-                    .map_err(|e| StreamsError::Kafka(e.to_string()))?;
+                    .map_err(StreamsError::kafka("cannot list the standby changelogs"))?;
             }
         }
         self.changelogs
             .assign(&list)
-            .map_err(|e| StreamsError::Kafka(format!("cannot assign standby changelogs: {e}")))?;
+            .map_err(StreamsError::kafka("cannot assign standby changelogs"))?;
         self.registry
             .tasks
             .store(self.standbys.len(), Ordering::Relaxed);

@@ -86,7 +86,7 @@ pub fn partition_count<C: ClientContext>(
 ) -> Result<Option<i32>, StreamsError> {
     let metadata = client
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .map_err(|e| StreamsError::Kafka(format!("cannot read the metadata of `{topic}`: {e}")))?;
+        .map_err(StreamsError::kafka(format!("cannot read the metadata of `{topic}`")))?;
     Ok(metadata
         .topics()
         .iter()
@@ -111,15 +111,16 @@ pub fn plan(
             } else {
                 source_partitions(&name)?
             };
-            let count = count.ok_or_else(|| {
-                StreamsError::Kafka(format!(
-                    "source topic `{name}` does not exist; create it first"
-                ))
+            let count = count.ok_or_else(|| StreamsError::SourceTopicMissing {
+                topic: name.clone(),
             })?;
             if let Some((other, other_count)) = counts.iter().find(|(_, c)| *c != count) {
-                return Err(StreamsError::Kafka(format!(
-                    "topics `{other}` ({other_count} partitions) and `{name}` ({count} partitions) are read by one task and must be co-partitioned: give them the same number of partitions"
-                )));
+                return Err(StreamsError::NotCopartitioned {
+                    first: other.clone(),
+                    first_partitions: *other_count,
+                    second: name,
+                    second_partitions: count,
+                });
             }
             counts.push((name, count));
         }
@@ -174,7 +175,7 @@ pub fn prepare(
     let admin: AdminClient<DefaultClientContext> = clients
         .admin_config()
         .create()
-        .map_err(|e| StreamsError::Kafka(format!("cannot create an admin client: {e}")))?;
+        .map_err(StreamsError::kafka("cannot create an admin client"))?;
     // The configs outlive the requests that borrow them.
     let configs: Vec<_> = missing.iter().map(|t| (*t, t.configs())).collect();
     let new_topics: Vec<NewTopic<'_>> = configs
@@ -212,10 +213,11 @@ fn verify(
     for topic in &topics {
         let actual = wait_for_topic(metadata, &topic.name)?;
         if topic.kind == InternalTopicKind::Changelog && actual < topic.partitions {
-            return Err(StreamsError::Kafka(format!(
-                "changelog topic `{}` has {actual} partitions but its tasks need {}",
-                topic.name, topic.partitions
-            )));
+            return Err(StreamsError::ChangelogTooSmall {
+                topic: topic.name.clone(),
+                actual,
+                needed: topic.partitions,
+            });
         }
     }
     Ok(topics)
@@ -224,7 +226,7 @@ fn verify(
 /// A consumer that looks topics up without creating them, and a producer whose metadata
 /// requests auto-create them where the broker allows it.
 fn metadata_clients(clients: &KafkaClients) -> Result<(BaseConsumer, BaseProducer), StreamsError> {
-    let error = |e| StreamsError::Kafka(format!("cannot create a metadata client: {e}"));
+    let error = |e| StreamsError::kafka("cannot create a metadata client")(e);
     let mut lookup = clients.admin_config();
     lookup.set("allow.auto.create.topics", "false");
     Ok((
@@ -251,7 +253,7 @@ pub fn ensure_topics(
     let admin: AdminClient<DefaultClientContext> = clients
         .admin_config()
         .create()
-        .map_err(|e| StreamsError::Kafka(format!("cannot create an admin client: {e}")))?;
+        .map_err(StreamsError::kafka("cannot create an admin client"))?;
     let mut new_topics = Vec::new();
     for (name, partitions) in wanted {
         if partition_count(lookup.client(), name)?.is_none() {
@@ -292,7 +294,7 @@ pub fn ensure_compacted_topic(
         let admin: AdminClient<DefaultClientContext> = clients
             .admin_config()
             .create()
-            .map_err(|e| StreamsError::Kafka(format!("cannot create an admin client: {e}")))?;
+            .map_err(StreamsError::kafka("cannot create an admin client"))?;
         let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(-1))
             .set("cleanup.policy", "compact");
         if let Err(error) =
@@ -313,9 +315,9 @@ fn wait_for_topic(client: &BaseProducer, topic: &str) -> Result<i32, StreamsErro
             return Ok(count);
         }
         if std::time::Instant::now() > deadline {
-            return Err(StreamsError::Kafka(format!(
-                "internal topic `{topic}` could not be created; create it by hand"
-            )));
+            return Err(StreamsError::InternalTopicMissing {
+                topic: topic.to_owned(),
+            });
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -15,7 +15,6 @@ pub use context::{InitContext, ProcessorContext};
 pub use function::{ProcessorFunction, emit};
 pub(crate) use node::{Node, NodeInfo, forward_all};
 // Until the stores import it from `task_env` (issue 12 merge).
-pub(crate) use crate::task_env::TaskEnv;
 
 use crate::error::ProcessError;
 use crate::record::Record;

@@ -18,6 +18,7 @@ use rocksdb::{
 
 use super::BytesKeyValueStore;
 use crate::error::StoreError;
+use crate::sync::lock;
 
 /// The memory shared by the RocksDB stores of one application instance: one block cache, and a
 /// write-buffer manager charging memtables to it, so the total stays near one bound.
@@ -58,10 +59,9 @@ impl RocksDbMemory {
     }
 
     fn register(&self, db: &Arc<DB>) {
-        if let Ok(mut databases) = self.databases.lock() {
-            databases.retain(|db| db.strong_count() > 0);
-            databases.push(Arc::downgrade(db));
-        }
+        let mut databases = lock(&self.databases);
+        databases.retain(|db| db.strong_count() > 0);
+        databases.push(Arc::downgrade(db));
     }
 
     /// Brings usage back under the budget by flushing memtables to disk, when it is over.
@@ -74,10 +74,10 @@ impl RocksDbMemory {
         if self.usage() <= self.bytes {
             return Ok(());
         }
-        let databases: Vec<Arc<DB>> = match self.databases.lock() {
-            Ok(databases) => databases.iter().filter_map(Weak::upgrade).collect(),
-            Err(_) => return Ok(()),
-        };
+        let databases: Vec<Arc<DB>> = lock(&self.databases)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
         for db in databases {
             let memtable = db
                 .property_int_value("rocksdb.cur-size-active-mem-table")?
