@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::error::ProductionErrorHandler;
-use crate::error::{DeserializationErrorHandler, ProcessingErrorHandler};
+use crate::error::{DeserializationErrorHandler, ProcessingErrorHandler, ProductionErrorHandler};
 
 /// A configuration mistake, found at startup.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

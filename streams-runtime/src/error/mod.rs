@@ -120,6 +120,34 @@ pub enum StoreError {
         /// The engine's message.
         message: String,
     },
+    /// RocksDB failed.
+    #[cfg(feature = "rocksdb")]
+    #[error("state store `{store}` failed: {source}")]
+    RocksDb {
+        /// The store name.
+        store: String,
+        /// RocksDB's error.
+        #[source]
+        source: rocksdb::Error,
+    },
+    /// A task's checkpoint file could not be read, written or deleted.
+    #[error("cannot {action} the checkpoint {}: {source}", .path.display())]
+    CheckpointIo {
+        /// "read", "write" or "delete".
+        action: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A task's checkpoint file is damaged.
+    #[error("the checkpoint {}: line {line} is not `topic partition offset`", .path.display())]
+    CheckpointDamaged {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The first damaged line (from 1).
+        line: usize,
+    },
     /// A file or directory of the store could not be read, written or deleted.
     #[error("state store `{store}`: cannot {action} {}: {source}", .path.display())]
     Io {

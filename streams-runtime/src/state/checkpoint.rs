@@ -37,7 +37,7 @@ impl Checkpoint {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-            Err(e) => return Err(self.error(format!("cannot read: {e}"))),
+            Err(e) => return Err(self.io_error("read", e)),
         };
         let mut offsets = BTreeMap::new();
         for (number, line) in text.lines().enumerate() {
@@ -49,10 +49,10 @@ impl Checkpoint {
                 })
                 .filter(|(topic, _, _)| !topic.is_empty());
             let Some((topic, partition, offset)) = parsed else {
-                return Err(self.error(format!(
-                    "line {} is not `topic partition offset`",
-                    number + 1
-                )));
+                return Err(StoreError::CheckpointDamaged {
+                    path: self.path.clone(),
+                    line: number + 1,
+                });
             };
             offsets.insert((topic.to_owned(), partition), offset);
         }
@@ -72,7 +72,7 @@ impl Checkpoint {
             file.sync_all()?;
             std::fs::rename(&temporary, &self.path)
         };
-        write().map_err(|e| self.error(format!("cannot write: {e}")))
+        write().map_err(|e| self.io_error("write", e))
     }
 
     /// Removes the file (the local state is no longer vouched for).
@@ -80,14 +80,15 @@ impl Checkpoint {
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.error(format!("cannot delete: {e}"))),
+            Err(e) => Err(self.io_error("delete", e)),
         }
     }
 
-    fn error(&self, message: String) -> StoreError {
-        StoreError::Backend {
-            store: format!("checkpoint {}", self.path.display()),
-            message,
+    fn io_error(&self, action: &'static str, source: std::io::Error) -> StoreError {
+        StoreError::CheckpointIo {
+            action,
+            path: self.path.clone(),
+            source,
         }
     }
 }

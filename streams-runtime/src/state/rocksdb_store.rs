@@ -153,9 +153,11 @@ const MIN_FLUSHED_MEMTABLE: u64 = 64 * 1024;
 impl RocksDbKeyValueStore {
     /// Opens (creating if needed) the store `name` at `path`.
     pub fn open(name: &str, path: &Path, memory: &RocksDbMemory) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(path).map_err(|e| StoreError::Backend {
+        std::fs::create_dir_all(path).map_err(|source| StoreError::Io {
             store: name.to_owned(),
-            message: format!("cannot create {}: {e}", path.display()),
+            action: "create",
+            path: path.to_owned(),
+            source,
         })?;
         let db = Arc::new(DB::open(&memory.options(), path).map_err(|e| backend(name, &e))?);
         memory.register(&db);
@@ -194,9 +196,9 @@ impl RocksDbKeyValueStore {
 }
 
 fn backend(name: &str, error: &rocksdb::Error) -> StoreError {
-    StoreError::Backend {
+    StoreError::RocksDb {
         store: name.to_owned(),
-        message: error.to_string(),
+        source: error.clone(),
     }
 }
 

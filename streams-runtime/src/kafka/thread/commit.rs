@@ -25,7 +25,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use super::super::collector::{DeliveryTracker, ThreadProducer, flush};
 use super::super::transaction::{self, TransactionFailure};
 use super::StreamThread;
-use crate::config::ProductionErrorHandler;
+use crate::error::ProductionErrorHandler;
 use crate::error::StreamsError;
 use crate::sync::lock;
 use crate::task_env::TaskId;
