@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use streams::config::ProcessingGuarantee;
 use streams::kafka::rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use streams::task::TaskId;
+use streams::processor::TaskId;
 use streams::{EmbeddedBroker, KafkaStreams, State, StateRestoreListener, StreamsConfig};
 
 const QUIET: Duration = Duration::from_millis(1500);

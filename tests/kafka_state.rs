@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use streams::task::TaskId;
+use streams::processor::TaskId;
 use streams::{EmbeddedBroker, KafkaStreams, StateRestoreListener, StreamsConfig, StreamsError};
 
 const QUIET: Duration = Duration::from_millis(1500);

@@ -59,7 +59,7 @@ pub use error::{ProcessError, StoreError, StreamsError, TopologyError};
 pub use kafka::{EmbeddedBroker, StateRestoreListener, StoreSnapshot};
 pub use processor::{
     Data, InitContext, Processor, ProcessorContext, ProcessorFunction, PunctuationType,
-    PunctuatorId,
+    PunctuatorId, TaskId,
 };
 pub use record::{Header, Headers, Record, RecordContext};
 pub use state::{

@@ -1,4 +1,8 @@
 //! [`KStream`]: a typed stream of records and its stateless operators.
+//!
+//! Longer than most files here, on purpose: it is one type's public API, and about half of it is
+//! the runnable example each operator documents. The operators' processors live in `ops`, their
+//! grouping and branching handles in `grouped` and `branch`; what stays here is the handle itself.
 
 use std::cell::RefCell;
 use std::fmt;

@@ -10,7 +10,7 @@ mod context;
 mod function;
 mod node;
 
-pub use crate::task_env::{PunctuationType, PunctuatorId};
+pub use crate::task_env::{PunctuationType, PunctuatorId, TaskId};
 pub use context::{InitContext, ProcessorContext};
 pub use function::{ProcessorFunction, emit};
 pub(crate) use node::{Node, NodeInfo, forward_all};
