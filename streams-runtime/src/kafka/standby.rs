@@ -40,8 +40,9 @@ use super::restore::RestoreBatch;
 use super::thread::wall_clock_ms;
 use crate::config::StreamsConfig;
 use crate::error::{StoreError, StreamsError};
+use crate::state::StateRoot;
 use crate::state::{ChangelogOffsets, Checkpoint, StoreSpec, TaskStores, changelog_topic};
-use crate::task::{StateRoot, TaskId, remove_store_dir};
+use crate::task::TaskId;
 use crate::topology::Topology;
 
 /// How often an instance republishes its tasks.
@@ -180,7 +181,7 @@ impl StandbyTask {
         for spec in specs {
             let topic = changelog_topic(application_id, spec.name());
             if !checkpointed.contains_key(&(topic.clone(), id.partition)) {
-                remove_store_dir(&location.task_dir.join(spec.name()))?;
+                location.remove_unvouched_store(spec.name())?;
             }
             store_of.insert(topic, spec.name().to_owned());
         }
