@@ -1,29 +1,11 @@
-//! Standby replicas (`num.standby.replicas`): warm copies of other instances' task stores, kept
-//! current from their changelogs, so a task that fails over to this instance restores only the
-//! changelog's tail.
+//! The standby thread of an instance and the standby tasks it keeps: each a task's persistent,
+//! logged stores, opened in the task's own directory and kept current from their changelogs,
+//! checkpointed as they go.
 //!
-//! Kafka Streams places standbys through its own partition assignor, which also sends tasks to
-//! the instance with the warmest state. Through rdkafka an application can only use librdkafka's
-//! built-in assignors (`range` here, which keeps co-partitioned inputs together): it cannot
-//! steer which member gets a task, and the classic protocol gives a member no view of the
-//! others' assignments. So placement works beside the group instead of inside it:
-//!
-//! - every instance publishes the tasks its threads own to a compacted membership topic,
-//!   `<application.id>-instances` (key: its process id; value: its task ids; a heartbeat every
-//!   `HEARTBEAT`, a tombstone on clean close), and reads everyone's;
-//! - live instances (heard from within `LIVENESS`) are ordered by process id in a ring; each
-//!   task's standbys are the `num.standby.replicas` instances after its owner in that ring, so
-//!   every instance computes the same placement without a coordinator;
-//! - an instance's standby thread keeps those tasks' persistent, logged stores in the task's own
-//!   directory (`<state.dir>/<application.id>/<task id>`), applies their changelogs as they grow,
-//!   and checkpoints them. When the group then assigns such a task to this instance, the stream
-//!   thread first has the standby closed (it writes its final checkpoint), and the active task
-//!   opens the same stores, trusting that checkpoint: the restore reads only the tail.
-//!
-//! What the assignor cannot do is prefer the warm instance: a task moves wherever `range` puts
-//! it. With `num.standby.replicas` ≥ (instances − 1) every instance is warm for every task, so
-//! any failover restores only the tail; with fewer, it is a matter of where the task lands.
-//! In-memory stores have no standbys (the active task's new store would not inherit them).
+//! The thread hosts the tasks the membership places here (see `membership`). A stream thread
+//! about to own one of them first has the standby released through the [`StandbyRegistry`]:
+//! closed with a final checkpoint, so the active task opens the same stores and restores only
+//! the changelog's tail.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -32,32 +14,23 @@ use std::time::{Duration, Instant};
 
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::KafkaClients;
-use super::restore::RestoreBatch;
-use super::thread::wall_clock_ms;
+use super::membership::Membership;
 use crate::config::StreamsConfig;
 use crate::error::{StoreError, StreamsError};
-use crate::state::StateRoot;
-use crate::state::{ChangelogOffsets, Checkpoint, StoreSpec, TaskStores, changelog_topic};
+use crate::kafka::KafkaClients;
+use crate::kafka::restore::RestoreBatch;
+use crate::state::{
+    ChangelogOffsets, Checkpoint, StateRoot, StoreSpec, TaskStores, changelog_topic,
+};
 use crate::task::TaskId;
 use crate::topology::Topology;
 
-/// How often an instance republishes its tasks.
-pub(crate) const HEARTBEAT: Duration = Duration::from_secs(2);
-/// How long an instance counts as live after its last heartbeat.
-pub(crate) const LIVENESS: Duration = Duration::from_secs(10);
 /// How many applied changelog records make a standby write its checkpoint.
 const CHECKPOINT_RECORDS: u64 = 10_000;
 /// How long a stream thread waits for the standby thread to hand a task's stores over.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The membership topic of an application.
-pub fn membership_topic(application_id: &str) -> String {
-    format!("{application_id}-instances")
-}
 
 /// A stream thread's request to close the standby of a task it is about to own.
 struct Release {
@@ -149,13 +122,6 @@ pub(crate) fn start(
     Ok((registry, handle))
 }
 
-/// One instance as its last membership record described it.
-struct Member {
-    tasks: BTreeSet<TaskId>,
-    /// The record's timestamp (wall-clock milliseconds).
-    seen: i64,
-}
-
 /// The standby copy of one task: its persistent logged stores and how far they are applied.
 struct StandbyTask {
     stores: TaskStores,
@@ -221,17 +187,12 @@ struct StandbyThread {
     topology: Arc<Topology>,
     application_id: String,
     replicas: usize,
-    process_id: String,
     state: StateRoot,
     registry: Arc<StandbyRegistry>,
     releases: mpsc::Receiver<Release>,
-    membership: String,
-    publisher: BaseProducer,
-    members_reader: BaseConsumer,
+    membership: Membership,
     changelogs: BaseConsumer,
-    members: BTreeMap<String, Member>,
     standbys: BTreeMap<TaskId, StandbyTask>,
-    published: Option<(BTreeSet<TaskId>, Instant)>,
 }
 
 impl StandbyThread {
@@ -245,52 +206,24 @@ impl StandbyThread {
         releases: mpsc::Receiver<Release>,
     ) -> Result<Self, StreamsError> {
         let clients = KafkaClients::new(config);
-        let kafka = |what: &str, e: rdkafka::error::KafkaError| {
-            StreamsError::Kafka(format!("cannot create the standby {what}: {e}"))
-        };
-        let publisher: BaseProducer = clients
-            .producer_config(&name)
-            .create()
-            .map_err(|e| kafka("publisher", e))?;
-        let members_reader: BaseConsumer = clients
-            .restore_config(&format!("{name}-members"))
-            .create()
-            .map_err(|e| kafka("membership reader", e))?;
-        let membership = membership_topic(&config.application_id);
-        let metadata = members_reader
-            .fetch_metadata(Some(&membership), Duration::from_secs(10))
-            .map_err(|e| kafka("membership reader", e))?;
-        let mut partitions = TopicPartitionList::new();
-        for topic in metadata.topics() {
-            for partition in topic.partitions() {
-                partitions
-                    .add_partition_offset(&membership, partition.id(), Offset::Beginning)
-                    .map_err(|e| kafka("membership reader", e))?;
-            }
-        }
-        members_reader
-            .assign(&partitions)
-            .map_err(|e| kafka("membership reader", e))?;
+        let membership = Membership::join(&clients, &name, &config.application_id, process_id)?;
         let changelogs: BaseConsumer = clients
             .restore_config(&format!("{name}-changelogs"))
             .create()
-            .map_err(|e| kafka("changelog reader", e))?;
+            .map_err(|e| {
+                StreamsError::Kafka(format!("cannot create the standby changelog reader: {e}"))
+            })?;
         Ok(StandbyThread {
             name,
             topology,
             application_id: config.application_id.clone(),
             replicas: config.num_standby_replicas,
-            process_id,
             state,
             registry,
             releases,
             membership,
-            publisher,
-            members_reader,
             changelogs,
-            members: BTreeMap::new(),
             standbys: BTreeMap::new(),
-            published: None,
         })
     }
 
@@ -299,8 +232,8 @@ impl StandbyThread {
         let mut last_placement = Instant::now();
         while !shutdown.load(Ordering::Acquire) {
             self.serve_releases()?;
-            self.publish(false);
-            self.read_members();
+            self.membership.publish(self.registry.active());
+            self.membership.read();
             if last_placement.elapsed() >= Duration::from_millis(500) {
                 last_placement = Instant::now();
                 self.place()?;
@@ -312,8 +245,7 @@ impl StandbyThread {
         for (_, mut task) in std::mem::take(&mut self.standbys) {
             task.checkpoint()?;
         }
-        self.send_membership(None);
-        let _ = self.publisher.flush(Duration::from_secs(5));
+        self.membership.leave();
         tracing::info!(thread = %self.name, "standby thread stopped");
         Ok(())
     }
@@ -336,75 +268,14 @@ impl StandbyThread {
         Ok(())
     }
 
-    /// Publishes the tasks this instance owns, when they changed or a heartbeat is due.
-    fn publish(&mut self, force: bool) {
-        let active = self.registry.active();
-        let due = match &self.published {
-            Some((tasks, at)) => *tasks != active || at.elapsed() >= HEARTBEAT,
-            None => true,
-        };
-        if due || force {
-            let text = active
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
-            self.send_membership(Some(&text));
-            self.published = Some((active, Instant::now()));
-        }
-        self.publisher.poll(Duration::ZERO);
-    }
-
-    fn send_membership(&self, tasks: Option<&str>) {
-        let mut record: BaseRecord<'_, str, str> = BaseRecord::to(&self.membership)
-            .key(self.process_id.as_str())
-            .partition(0)
-            .timestamp(wall_clock_ms());
-        if let Some(tasks) = tasks {
-            record = record.payload(tasks);
-        }
-        if let Err((error, _)) = self.publisher.send(record) {
-            tracing::debug!(thread = %self.name, %error, "cannot publish the instance's tasks");
-        }
-    }
-
-    fn read_members(&mut self) {
-        while let Some(Ok(message)) = self.members_reader.poll(Duration::ZERO) {
-            let Some(Ok(id)) = message.key().map(std::str::from_utf8) else {
-                continue;
-            };
-            match message.payload() {
-                None => {
-                    self.members.remove(id);
-                }
-                Some(payload) => {
-                    let tasks = std::str::from_utf8(payload)
-                        .unwrap_or_default()
-                        .split(',')
-                        .filter_map(parse_task_id)
-                        .collect();
-                    let seen = message.timestamp().to_millis().unwrap_or(0);
-                    self.members.insert(id.to_owned(), Member { tasks, seen });
-                }
-            }
-        }
-    }
-
     /// Opens the standbys this instance should host and closes the others.
     fn place(&mut self) -> Result<(), StreamsError> {
-        let now = wall_clock_ms();
-        let live: Vec<&String> = self
-            .members
-            .iter()
-            .filter(|(id, m)| *id == &self.process_id || now - m.seen < LIVENESS.as_millis() as i64)
-            .map(|(id, _)| id)
-            .collect();
+        let placed = self.membership.standby_tasks(self.replicas);
         let active = self.registry.active();
-        let wanted: BTreeSet<TaskId> =
-            placement(&self.members, &live, &self.process_id, self.replicas)
-                .into_iter()
-                .filter(|task| !active.contains(task) && !self.specs(*task).is_empty())
-                .collect();
+        let wanted: BTreeSet<TaskId> = placed
+            .into_iter()
+            .filter(|task| !active.contains(task) && !self.specs(*task).is_empty())
+            .collect();
         let mut changed = false;
         let surplus: Vec<TaskId> = self
             .standbys
@@ -544,104 +415,3 @@ impl StandbyThread {
 /// Changelog records read for one partition (key, value or tombstone), and the offset after
 /// the last one.
 type ChangelogBatch = (RestoreBatch, i64);
-
-/// The tasks `me` hosts standbys for: for each live owner, the `replicas` live instances after
-/// it in process-id order (a ring) host its tasks' standbys.
-fn placement(
-    members: &BTreeMap<String, Member>,
-    live: &[&String],
-    me: &str,
-    replicas: usize,
-) -> BTreeSet<TaskId> {
-    let mut mine = BTreeSet::new();
-    let Some(my_position) = live.iter().position(|id| id.as_str() == me) else {
-        return mine;
-    };
-    for (position, owner) in live.iter().enumerate() {
-        if owner.as_str() == me {
-            continue;
-        }
-        // How far after the owner this instance sits in the ring.
-        let distance = (my_position + live.len() - position) % live.len();
-        if distance >= 1
-            && distance <= replicas
-            && let Some(member) = members.get(owner.as_str())
-        {
-            mine.extend(member.tasks.iter().copied());
-        }
-    }
-    mine
-}
-
-/// Parses `<subtopology>_<partition>`.
-fn parse_task_id(text: &str) -> Option<TaskId> {
-    let (subtopology, partition) = text.split_once('_')?;
-    Some(TaskId {
-        subtopology: subtopology.parse().ok()?,
-        partition: partition.parse().ok()?,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn task(subtopology: u32, partition: i32) -> TaskId {
-        TaskId {
-            subtopology,
-            partition,
-        }
-    }
-
-    fn members(owned: &[(&str, &[TaskId])]) -> BTreeMap<String, Member> {
-        owned
-            .iter()
-            .map(|(id, tasks)| {
-                (
-                    (*id).to_owned(),
-                    Member {
-                        tasks: tasks.iter().copied().collect(),
-                        seen: 0,
-                    },
-                )
-            })
-            .collect()
-    }
-
-    #[test]
-    fn standbys_go_to_the_next_instances_in_the_ring() {
-        let all = members(&[
-            ("a", &[task(1, 0)]),
-            ("b", &[task(1, 1)]),
-            ("c", &[task(1, 2)]),
-        ]);
-        let ids: Vec<String> = all.keys().cloned().collect();
-        let live: Vec<&String> = ids.iter().collect();
-        // One replica: each instance shadows the owner before it.
-        assert_eq!(placement(&all, &live, "a", 1), BTreeSet::from([task(1, 2)]));
-        assert_eq!(placement(&all, &live, "b", 1), BTreeSet::from([task(1, 0)]));
-        assert_eq!(placement(&all, &live, "c", 1), BTreeSet::from([task(1, 1)]));
-        // Two replicas on three instances: everyone shadows everyone else.
-        assert_eq!(
-            placement(&all, &live, "a", 2),
-            BTreeSet::from([task(1, 1), task(1, 2)])
-        );
-        // More replicas than other instances: no task is shadowed twice by one instance.
-        assert_eq!(
-            placement(&all, &live, "a", 5),
-            BTreeSet::from([task(1, 1), task(1, 2)])
-        );
-        // An instance that is not live hosts nothing; a dead owner's tasks get no standby.
-        let two: Vec<&String> = ids.iter().take(2).collect();
-        assert_eq!(placement(&all, &two, "c", 1), BTreeSet::new());
-        assert_eq!(placement(&all, &two, "a", 1), BTreeSet::from([task(1, 1)]));
-    }
-
-    #[test]
-    fn task_ids_parse_from_their_display_form() {
-        assert_eq!(parse_task_id("3_12"), Some(task(3, 12)));
-        assert_eq!(parse_task_id(&task(0, 7).to_string()), Some(task(0, 7)));
-        assert_eq!(parse_task_id("3-12"), None);
-        assert_eq!(parse_task_id(""), None);
-    }
-}
