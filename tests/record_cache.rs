@@ -8,10 +8,8 @@ use std::rc::Rc;
 
 use streams::codec::{StoreValueCodec, encode_to_vec};
 use streams::prelude::*;
-use streams::state::{CACHE_ENTRY_OVERHEAD, RocksDbMemory, ThreadCache};
-use streams::task::{
-    OutgoingRecord, RawRecord, RecordCollector, StateRoot, StreamTask, TaskConfig,
-};
+use streams::state::{CACHE_ENTRY_OVERHEAD, RocksDbMemory, StateRoot, ThreadCache};
+use streams::task::{OutgoingRecord, RawRecord, RecordCollector, StreamTask, TaskConfig};
 
 const WORDS: Topic<String, String> = Topic::new("words");
 const COUNTS: Topic<String, Option<u64>> = Topic::new("counts");

@@ -18,7 +18,7 @@ use crate::kafka::restore::StateRestoreListener;
 use crate::kafka::standby::{self, StandbyRegistry};
 use crate::kafka::thread::{InstanceResources, StreamThread, ThreadStatus};
 use crate::kafka::{KafkaClients, StoreSnapshot, topics};
-use crate::task::StateRoot;
+use crate::state::{StateDirectory, StateRoot};
 use crate::topology::Topology;
 
 /// The lifecycle state of an instance.
@@ -63,9 +63,6 @@ pub struct StreamsMetrics {
     /// Changelog records applied to standby stores so far.
     pub standby_records: u64,
 }
-
-/// The file under `<state.dir>/<application.id>` that keeps the instance's process id.
-const PROCESS_ID_FILE: &str = ".process-id";
 
 type Listener = Arc<dyn Fn(State, State) + Send + Sync>;
 
@@ -123,8 +120,8 @@ pub struct KafkaStreams {
     threads: Vec<JoinHandle<Result<Vec<StoreSnapshot>, StreamsError>>>,
     started: Instant,
     restore_listener: Option<Arc<dyn StateRestoreListener>>,
-    /// The lock on `<state.dir>/<application.id>`, held while the instance runs.
-    state_lock: Option<std::fs::File>,
+    /// `<state.dir>/<application.id>`, locked while the instance runs.
+    state_directory: Option<StateDirectory>,
     /// The instance's id, kept in its state directory (known once started).
     process_id: Option<String>,
     /// With `num.standby.replicas` > 0: the standby thread, its stop flag and registry.
@@ -166,7 +163,7 @@ impl KafkaStreams {
             threads: Vec::new(),
             started: Instant::now(),
             restore_listener: None,
-            state_lock: None,
+            state_directory: None,
             process_id: None,
             standby: None,
         })
@@ -179,60 +176,7 @@ impl KafkaStreams {
 
     /// `<state.dir>/<application.id>`: where this instance keeps its tasks' stores.
     pub fn state_directory(&self) -> std::path::PathBuf {
-        self.config.state_dir.join(&self.config.application_id)
-    }
-
-    /// Creates and locks the state directory: two instances on one directory would corrupt
-    /// each other's stores.
-    fn lock_state_directory(&mut self) -> Result<(), StreamsError> {
-        let dir = self.state_directory();
-        let failed = |e: std::io::Error| StreamsError::StateDir {
-            path: dir.clone(),
-            message: e.to_string(),
-        };
-        std::fs::create_dir_all(&dir).map_err(failed)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(".lock"))
-            .map_err(failed)?;
-        match file.try_lock() {
-            Ok(()) => {
-                self.state_lock = Some(file);
-                Ok(())
-            }
-            Err(std::fs::TryLockError::WouldBlock) => Err(StreamsError::StateDirLocked(dir)),
-            Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
-        }
-    }
-
-    /// Reads the instance's process id from its (locked) state directory, or makes one.
-    ///
-    /// The id outlives restarts on the same state directory, so under exactly-once a restarted
-    /// instance's producers reuse their `transactional.id`s
-    /// (`<application.id>-<process id>-<thread>`): initializing them fences the crashed
-    /// incarnation's producers and aborts its open transactions at once, instead of leaving
-    /// `read_committed` readers waiting for the broker's transaction timeout.
-    fn load_process_id(&mut self) -> Result<String, StreamsError> {
-        let path = self.state_directory().join(PROCESS_ID_FILE);
-        let failed = |e: std::io::Error| StreamsError::StateDir {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(text) if uuid::Uuid::parse_str(text.trim()).is_ok() => {
-                return Ok(text.trim().to_owned());
-            }
-            Ok(_) => tracing::warn!(path = %path.display(), "replacing a damaged process id"),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(failed(e)),
-        }
-        let id = uuid::Uuid::new_v4().to_string();
-        let temporary = path.with_extension("tmp");
-        std::fs::write(&temporary, &id).map_err(failed)?;
-        std::fs::rename(&temporary, &path).map_err(failed)?;
-        Ok(id)
+        StateDirectory::path_of(&self.config.state_dir, &self.config.application_id)
     }
 
     /// The instance's process id (kept in its state directory), once started.
@@ -298,23 +242,22 @@ impl KafkaStreams {
             return Err(StreamsError::AlreadyStarted);
         }
         self.lifecycle.set(State::Rebalancing);
-        let prepared = self
-            .lock_state_directory()
-            .and_then(|()| self.load_process_id())
-            .and_then(|id| {
-                self.process_id = Some(id);
-                topics::prepare(&self.topology, &self.config)
+        // Two instances on one directory would corrupt each other's stores: lock it first.
+        let prepared = StateDirectory::lock(&self.config.state_dir, &self.config.application_id)
+            .and_then(|directory| {
+                let directory = self.state_directory.insert(directory);
+                self.process_id = Some(directory.load_process_id()?);
+                topics::prepare(&self.topology, &self.config)?;
+                Ok(directory.task_directories(self.config.rocksdb_memory))
             });
-        if let Err(error) = prepared {
-            self.lifecycle.set(State::Error);
-            return Err(error);
-        }
-        let clients = KafkaClients::new(&self.config);
-        let state = StateRoot {
-            app_dir: self.state_directory(),
-            #[cfg(feature = "rocksdb")]
-            rocksdb: crate::state::RocksDbMemory::new(self.config.rocksdb_memory),
+        let state = match prepared {
+            Ok(state) => state,
+            Err(error) => {
+                self.lifecycle.set(State::Error);
+                return Err(error);
+            }
         };
+        let clients = KafkaClients::new(&self.config);
         if self.config.num_standby_replicas > 0
             && let Err(error) = self.start_standby_thread(&state)
         {

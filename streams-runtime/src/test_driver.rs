@@ -27,8 +27,8 @@ use crate::error::{DeserializationErrorHandler, ProcessingErrorHandler};
 use crate::error::{ProcessError, StreamsError};
 use crate::record::{Headers, Record};
 use crate::record::{OutgoingRecord, RawRecord, RecordCollector};
-use crate::state::{KeyValueStore, StateStore, ThreadCache};
-use crate::task::{StateRoot, StreamTask, TaskConfig, TaskMetrics};
+use crate::state::{KeyValueStore, StateRoot, StateStore, ThreadCache};
+use crate::task::{StreamTask, TaskConfig, TaskMetrics};
 use crate::topology::Topology;
 
 /// The RocksDB budget of a test driver's stores: small, tests hold little state.

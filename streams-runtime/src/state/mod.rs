@@ -17,6 +17,7 @@
 
 mod cache;
 mod checkpoint;
+mod directory;
 mod key_value;
 mod logging;
 mod materialized;
@@ -33,6 +34,9 @@ pub use ::rocksdb;
 pub use cache::{CACHE_ENTRY_OVERHEAD, ThreadCache};
 pub(crate) use cache::{CacheHandle, FlushedEntry};
 pub use checkpoint::{CHECKPOINT_FILE, ChangelogOffsets, Checkpoint};
+#[cfg(feature = "kafka")]
+pub(crate) use directory::StateDirectory;
+pub use directory::StateRoot;
 pub(crate) use key_value::EntryDecoder;
 #[cfg(feature = "kafka")]
 pub(crate) use key_value::split_timestamp;

@@ -13,6 +13,8 @@ mod partition_group;
 #[cfg(feature = "kafka")]
 pub(crate) use crate::record::BorrowedInput;
 pub use crate::record::{OutgoingRecord, RawRecord, RecordCollector};
+// Until the stream threads import it from `state`, where it lives now (issue 12 merge).
+pub use crate::state::StateRoot;
 pub use crate::task_env::TaskId;
 
 use std::cell::{Cell, RefCell};
@@ -27,30 +29,13 @@ use crate::error::{
 };
 use crate::processor::NodeInfo;
 use crate::record::RecordContext;
-#[cfg(feature = "rocksdb")]
-use crate::state::RocksDbMemory;
 use crate::state::{
-    CacheContext, ChangelogContext, ChangelogOffsets, Checkpoint, StateLocation, TaskStores,
-    ThreadCache, changelog_topic,
+    CacheContext, ChangelogContext, ChangelogOffsets, Checkpoint, TaskStores, ThreadCache,
+    changelog_topic,
 };
 use crate::task_env::{PunctuationSchedule, PunctuationType, TaskEnv};
 use crate::topology::Topology;
 use crate::topology::node::{BuildContext, BuiltNode, NodeLifecycle, RawSource};
-
-/// Deletes a store's directory that no checkpoint vouches for.
-pub(crate) fn remove_store_dir(path: &std::path::Path) -> Result<(), StoreError> {
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => {
-            tracing::info!(path = %path.display(), "deleted local state no checkpoint vouches for");
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StoreError::Backend {
-            store: path.display().to_string(),
-            message: format!("cannot delete unvouched local state: {e}"),
-        }),
-    }
-}
 
 /// Makes `env`'s record context that of the input record at `topic`'s (partition, offset,
 /// timestamp), reusing `spare` (the previous record's) when it names the same topic.
@@ -111,28 +96,6 @@ impl TaskConfig {
             state: None,
             exactly_once: false,
             cache: None,
-        }
-    }
-}
-
-/// The state directory of an application instance, `<state.dir>/<application.id>`, and the
-/// RocksDB memory its stores share.
-#[derive(Debug, Clone)]
-pub struct StateRoot {
-    /// `<state.dir>/<application.id>`.
-    pub app_dir: std::path::PathBuf,
-    /// The shared block cache and write-buffer budget.
-    #[cfg(feature = "rocksdb")]
-    pub rocksdb: RocksDbMemory,
-}
-
-impl StateRoot {
-    /// Where the stores of task `id` live.
-    pub fn location(&self, id: TaskId) -> StateLocation {
-        StateLocation {
-            task_dir: self.app_dir.join(id.to_string()),
-            #[cfg(feature = "rocksdb")]
-            rocksdb: self.rocksdb.clone(),
         }
     }
 }
@@ -232,7 +195,7 @@ impl StreamTask {
             for spec in &persistent_logged {
                 let topic = changelog_topic(&config.application_id, spec.name());
                 if !checkpointed.contains_key(&(topic, partition)) {
-                    remove_store_dir(&location.task_dir.join(spec.name()))?;
+                    location.remove_unvouched_store(spec.name())?;
                 }
             }
         }
