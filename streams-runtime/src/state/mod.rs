@@ -31,7 +31,7 @@ mod windowed;
 #[cfg(feature = "rocksdb")]
 pub use ::rocksdb;
 pub use cache::{CACHE_ENTRY_OVERHEAD, ThreadCache};
-pub(crate) use cache::{CacheHandle, FlushedEntry};
+pub(crate) use cache::{CacheHandle, CachingKeyValueStore, FlushedEntry};
 pub use checkpoint::{CHECKPOINT_FILE, ChangelogOffsets, Checkpoint};
 pub(crate) use key_value::EntryDecoder;
 #[cfg(feature = "kafka")]
@@ -61,7 +61,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::error::StoreError;
-
 
 /// Where a store keeps its data.
 ///
@@ -312,7 +311,7 @@ impl StoreSpec {
                             Rc::clone(&cache.timestamp),
                         );
                         cached = Some(handle.clone());
-                        Box::new(cache::CachingKeyValueStore::new(handle))
+                        Box::new(CachingKeyValueStore::new(handle))
                     }
                     None => backend,
                 };
