@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use super::handle::CacheHandle;
 use crate::error::StoreError;
-use crate::state::BytesKeyValueStore;
+use crate::state::{BytesKeyValueStore, BytesStore};
 
 /// The caching layer of a key-value store: reads see the cache first, writes stay in the cache
 /// until a flush or an eviction writes them below.
@@ -100,6 +100,13 @@ impl BytesKeyValueStore for CachingKeyValueStore {
         self.handle
             .inner()
             .map_or(0, |inner| inner.approximate_len())
+    }
+}
+
+impl BytesStore for CachingKeyValueStore {
+    /// Every entry, the cache's merged over the store's below, in key order.
+    fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        self.scan(Bound::Unbounded, Bound::Unbounded, visit)
     }
 
     /// Flushes the store below only: the cache's dirty entries are flushed by the task

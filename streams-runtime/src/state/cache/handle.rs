@@ -207,6 +207,7 @@ mod tests {
     use super::super::test_support::{Logged, below, cached, memory};
     use super::*;
     use crate::record::RecordCollector;
+    use crate::state::BytesStore;
     #[cfg(feature = "rocksdb")]
     use crate::state::{RocksDbKeyValueStore, RocksDbMemory};
     use crate::task_env::{PunctuationSchedule, TaskId};
