@@ -40,10 +40,11 @@ impl StoreBackend {
 pub enum StoreKind {
     /// Keys to values, with range and prefix scans in key-byte order.
     KeyValue,
-    /// Values per key and time window, kept for a retention period ([`WindowStore`]).
+    /// Values per key and time window, kept for a retention period
+    /// ([`WindowStore`](super::WindowStore)).
     Window,
     /// Values per key and session, kept for a retention period after the session ends
-    /// ([`SessionStore`]).
+    /// ([`SessionStore`](super::SessionStore)).
     Session,
 }
 
