@@ -2,7 +2,7 @@
 //! prefix scans in key order, deletes, and on RocksDB what survives closing and reopening.
 
 use streams::state::{
-    BytesKeyValueStore, InMemoryKeyValueStore, RocksDbKeyValueStore, RocksDbMemory,
+    BytesKeyValueStore, BytesStore, InMemoryKeyValueStore, RocksDbKeyValueStore, RocksDbMemory,
 };
 use streams::{KeyValueStore, StoreError};
 

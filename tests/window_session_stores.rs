@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use streams::prelude::*;
 use streams::state::{
-    BytesKeyValueStore, BytesSessionStore, BytesWindowStore, InMemoryKeyValueStore,
-    RocksDbKeyValueStore, RocksDbMemory, SegmentedSessionStore, SegmentedWindowStore,
-    encode_session_key, encode_window_key,
+    BytesKeyValueStore, BytesStore, BytesWindowStore, InMemoryKeyValueStore, RocksDbKeyValueStore,
+    RocksDbMemory, SegmentedSessionStore, SegmentedWindowStore, encode_session_key,
+    encode_window_key,
 };
 
 fn memory() -> RocksDbMemory {

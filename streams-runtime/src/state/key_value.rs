@@ -7,12 +7,14 @@ use std::marker::PhantomData;
 use std::ops::Bound;
 use std::rc::Rc;
 
-use super::{StateStore, StoreKind, StoreSpec, TaskStore};
+use super::{BytesStore, StateStore, StoreKind, StoreSpec, TaskStore};
 use crate::codec::{Codec, CodecError, Encoded, StoreKeyCodec, StoreValueCodec};
 use crate::error::StoreError;
 
-/// A key-value store over bytes, ordered by key bytes: the interface every backend implements.
-pub trait BytesKeyValueStore {
+/// A key-value store over bytes, ordered by key bytes: the interface every key-value backend
+/// implements, on top of the lifecycle every store has ([`BytesStore`]; its entries are the
+/// store's entries, in key order).
+pub trait BytesKeyValueStore: BytesStore {
     /// The value stored under `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Stores `value` under `key`, replacing any previous value.
@@ -29,22 +31,6 @@ pub trait BytesKeyValueStore {
     ) -> Result<(), StoreError>;
     /// The number of entries (exact for memory, an estimate for disk backends).
     fn approximate_len(&self) -> u64;
-    /// Makes every write so far durable in the backend.
-    fn flush(&mut self) -> Result<(), StoreError>;
-    /// Applies one changelog record while restoring (`None` deletes), without logging it again.
-    fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
-        match value {
-            Some(value) => self.put(key, value),
-            None => self.delete(key).map(drop),
-        }
-    }
-    /// Applies changelog records in order (`None` deletes) while restoring; disk backends write
-    /// them as one batch.
-    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
-        records
-            .iter()
-            .try_for_each(|(key, value)| self.restore(key, value.as_deref()))
-    }
     /// Removes every entry with `from <= key < to` (window and session stores drop expired
     /// segments this way); disk backends write one range tombstone.
     fn delete_range(&mut self, from: &[u8], to: &[u8]) -> Result<(), StoreError> {
@@ -55,19 +41,18 @@ pub trait BytesKeyValueStore {
         })?;
         keys.iter().try_for_each(|key| self.delete(key).map(drop))
     }
-    /// Whether the data outlives the process (and a checkpoint can vouch for it).
-    fn is_persistent(&self) -> bool {
-        false
-    }
-    /// Removes every entry (local state found unusable, to be restored from scratch), without
-    /// logging anything.
-    fn clear(&mut self) -> Result<(), StoreError> {
-        let mut keys: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-        self.scan(Bound::Unbounded, Bound::Unbounded, &mut |k, _| {
-            keys.push((k.to_vec(), None));
-            true
-        })?;
-        self.restore_batch(&keys)
+}
+
+/// Restores one changelog record into a key-value store by writing it: a put, or a delete for
+/// `None` (for backends without a cheaper way).
+pub(crate) fn restore_by_writing(
+    store: &mut (impl BytesKeyValueStore + ?Sized),
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    match value {
+        Some(value) => store.put(key, value),
+        None => store.delete(key).map(drop),
     }
 }
 
@@ -129,10 +114,6 @@ impl BytesKeyValueStore for InMemoryKeyValueStore {
         self.map.len() as u64
     }
 
-    fn flush(&mut self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
     fn delete_range(&mut self, from: &[u8], to: &[u8]) -> Result<(), StoreError> {
         if from >= to {
             return Ok(());
@@ -142,6 +123,26 @@ impl BytesKeyValueStore for InMemoryKeyValueStore {
         let mut rest = doomed.split_off(to);
         self.map.append(&mut rest);
         Ok(())
+    }
+}
+
+impl BytesStore for InMemoryKeyValueStore {
+    fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        self.scan(Bound::Unbounded, Bound::Unbounded, visit)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+        restore_by_writing(self, key, value)
+    }
+
+    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
+        records
+            .iter()
+            .try_for_each(|(key, value)| self.restore(key, value.as_deref()))
     }
 
     fn clear(&mut self) -> Result<(), StoreError> {

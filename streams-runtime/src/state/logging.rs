@@ -6,9 +6,9 @@ use std::cell::{Cell, RefCell};
 use std::ops::Bound;
 use std::rc::Rc;
 
-use super::BytesKeyValueStore;
 use super::session::{BytesSessionStore, encode_session_key};
 use super::window::{BytesWindowStore, encode_window_key};
+use super::{BytesKeyValueStore, BytesStore};
 use crate::error::{ProcessError, StoreError};
 use crate::record::{Headers, OutgoingRecord, RecordCollector};
 
@@ -71,56 +71,29 @@ impl ChangeLogger {
     }
 }
 
-/// A backend whose writes are also logged.
-pub(crate) struct ChangeLoggingStore {
-    inner: Box<dyn BytesKeyValueStore>,
+/// A store whose writes are also logged; `S` is the kind of store below it
+/// (`dyn BytesKeyValueStore`, `dyn BytesWindowStore` or `dyn BytesSessionStore`). Reads,
+/// restoring and clearing go straight to the store below, for every kind alike.
+pub(crate) struct ChangeLoggingStore<S: ?Sized> {
+    inner: Box<S>,
     logger: ChangeLogger,
+    /// The changelog key of a window or session write, reused from write to write.
+    scratch: Vec<u8>,
 }
 
-impl ChangeLoggingStore {
-    pub(crate) fn new(
-        inner: Box<dyn BytesKeyValueStore>,
-        store: &str,
-        context: ChangelogContext,
-    ) -> Self {
+impl<S: ?Sized> ChangeLoggingStore<S> {
+    pub(crate) fn new(inner: Box<S>, store: &str, context: ChangelogContext) -> Self {
         ChangeLoggingStore {
             inner,
             logger: ChangeLogger::new(store, context),
+            scratch: Vec::new(),
         }
-    }
-
-    fn log(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
-        self.logger.log(key, value)
     }
 }
 
-impl BytesKeyValueStore for ChangeLoggingStore {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(key)
-    }
-
-    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.inner.put(key, value)?;
-        self.log(key, Some(value))
-    }
-
-    fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let old = self.inner.delete(key)?;
-        self.log(key, None)?;
-        Ok(old)
-    }
-
-    fn scan(
-        &self,
-        from: Bound<&[u8]>,
-        to: Bound<&[u8]>,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), StoreError> {
-        self.inner.scan(from, to, visit)
-    }
-
-    fn approximate_len(&self) -> u64 {
-        self.inner.approximate_len()
+impl<S: BytesStore + ?Sized> BytesStore for ChangeLoggingStore<S> {
+    fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        self.inner.entries(visit)
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
@@ -136,39 +109,50 @@ impl BytesKeyValueStore for ChangeLoggingStore {
         self.inner.restore_batch(records)
     }
 
-    fn is_persistent(&self) -> bool {
-        self.inner.is_persistent()
-    }
-
     fn clear(&mut self) -> Result<(), StoreError> {
         // Dropping unusable local state is not a change to log.
         self.inner.clear()
     }
-}
 
-/// A window store whose writes are also logged, keyed `[key][window start][sequence number]` as
-/// the store keeps them; a delete is a tombstone.
-pub(crate) struct ChangeLoggingWindowStore {
-    inner: Box<dyn BytesWindowStore>,
-    logger: ChangeLogger,
-    scratch: Vec<u8>,
-}
-
-impl ChangeLoggingWindowStore {
-    pub(crate) fn new(
-        inner: Box<dyn BytesWindowStore>,
-        store: &str,
-        context: ChangelogContext,
-    ) -> Self {
-        ChangeLoggingWindowStore {
-            inner,
-            logger: ChangeLogger::new(store, context),
-            scratch: Vec::new(),
-        }
+    fn is_persistent(&self) -> bool {
+        self.inner.is_persistent()
     }
 }
 
-impl BytesWindowStore for ChangeLoggingWindowStore {
+/// Logged under the store's keys.
+impl BytesKeyValueStore for ChangeLoggingStore<dyn BytesKeyValueStore> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.inner.put(key, value)?;
+        self.logger.log(key, Some(value))
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let old = self.inner.delete(key)?;
+        self.logger.log(key, None)?;
+        Ok(old)
+    }
+
+    fn scan(
+        &self,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.inner.scan(from, to, visit)
+    }
+
+    fn approximate_len(&self) -> u64 {
+        self.inner.approximate_len()
+    }
+}
+
+/// Logged keyed `[key][window start][sequence number]`, as the store keeps them; a delete is a
+/// tombstone.
+impl BytesWindowStore for ChangeLoggingStore<dyn BytesWindowStore> {
     fn put(
         &mut self,
         key: &[u8],
@@ -207,54 +191,13 @@ impl BytesWindowStore for ChangeLoggingWindowStore {
             .fetch_range(key_from, key_to, time_from, time_to, visit)
     }
 
-    fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
-        self.inner.entries(visit)
-    }
-
     fn window_size(&self) -> i64 {
         self.inner.window_size()
     }
-
-    fn flush(&mut self) -> Result<(), StoreError> {
-        self.inner.flush()
-    }
-
-    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
-        self.inner.restore_batch(records)
-    }
-
-    fn clear(&mut self) -> Result<(), StoreError> {
-        self.inner.clear()
-    }
-
-    fn is_persistent(&self) -> bool {
-        self.inner.is_persistent()
-    }
 }
 
-/// A session store whose writes are also logged, keyed `[key][end][start]` as the store keeps
-/// them; a removal is a tombstone.
-pub(crate) struct ChangeLoggingSessionStore {
-    inner: Box<dyn BytesSessionStore>,
-    logger: ChangeLogger,
-    scratch: Vec<u8>,
-}
-
-impl ChangeLoggingSessionStore {
-    pub(crate) fn new(
-        inner: Box<dyn BytesSessionStore>,
-        store: &str,
-        context: ChangelogContext,
-    ) -> Self {
-        ChangeLoggingSessionStore {
-            inner,
-            logger: ChangeLogger::new(store, context),
-            scratch: Vec::new(),
-        }
-    }
-}
-
-impl BytesSessionStore for ChangeLoggingSessionStore {
+/// Logged keyed `[key][end][start]`, as the store keeps them; a removal is a tombstone.
+impl BytesSessionStore for ChangeLoggingStore<dyn BytesSessionStore> {
     fn put(
         &mut self,
         key: &[u8],
@@ -296,25 +239,5 @@ impl BytesSessionStore for ChangeLoggingSessionStore {
             latest_session_start,
             visit,
         )
-    }
-
-    fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
-        self.inner.entries(visit)
-    }
-
-    fn flush(&mut self) -> Result<(), StoreError> {
-        self.inner.flush()
-    }
-
-    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
-        self.inner.restore_batch(records)
-    }
-
-    fn clear(&mut self) -> Result<(), StoreError> {
-        self.inner.clear()
-    }
-
-    fn is_persistent(&self) -> bool {
-        self.inner.is_persistent()
     }
 }

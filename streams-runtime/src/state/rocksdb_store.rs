@@ -16,7 +16,8 @@ use rocksdb::{
     WriteBufferManager, WriteOptions,
 };
 
-use super::BytesKeyValueStore;
+use super::key_value::restore_by_writing;
+use super::{BytesKeyValueStore, BytesStore};
 use crate::error::StoreError;
 use crate::sync::lock;
 
@@ -268,6 +269,24 @@ impl BytesKeyValueStore for RocksDbKeyValueStore {
             .unwrap_or(0)
     }
 
+    fn delete_range(&mut self, from: &[u8], to: &[u8]) -> Result<(), StoreError> {
+        if from >= to {
+            return Ok(());
+        }
+        // One range tombstone, whatever the number of keys; compaction reclaims the space.
+        let mut batch = WriteBatch::default();
+        batch.delete_range(from, to);
+        self.db
+            .write_opt(batch, &self.write)
+            .map_err(|e| self.error(&e))
+    }
+}
+
+impl BytesStore for RocksDbKeyValueStore {
+    fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        self.scan(Bound::Unbounded, Bound::Unbounded, visit)
+    }
+
     fn flush(&mut self) -> Result<(), StoreError> {
         // Without a write-ahead log, memtables are lost in a crash: write them to disk before a
         // checkpoint vouches for them.
@@ -291,16 +310,18 @@ impl BytesKeyValueStore for RocksDbKeyValueStore {
         Ok(())
     }
 
-    fn delete_range(&mut self, from: &[u8], to: &[u8]) -> Result<(), StoreError> {
-        if from >= to {
-            return Ok(());
-        }
-        // One range tombstone, whatever the number of keys; compaction reclaims the space.
-        let mut batch = WriteBatch::default();
-        batch.delete_range(from, to);
-        self.db
-            .write_opt(batch, &self.write)
-            .map_err(|e| self.error(&e))
+    fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
+        restore_by_writing(self, key, value)
+    }
+
+    fn clear(&mut self) -> Result<(), StoreError> {
+        // A tombstone for every key, written in batches.
+        let mut keys: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        self.scan(Bound::Unbounded, Bound::Unbounded, &mut |k, _| {
+            keys.push((k.to_vec(), None));
+            true
+        })?;
+        self.restore_batch(&keys)
     }
 
     fn is_persistent(&self) -> bool {

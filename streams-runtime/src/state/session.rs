@@ -12,8 +12,8 @@
 
 use std::ops::Bound;
 
-use super::BytesKeyValueStore;
 use super::segments::{SegmentedStore, key_range_bounds};
+use super::{BytesKeyValueStore, BytesStore};
 use crate::error::StoreError;
 
 /// Bytes after the key in a session store key: session end (8) and session start (8).
@@ -41,8 +41,9 @@ fn session_end(bytes: &[u8]) -> Option<i64> {
     decode_session_key(bytes).map(|(_, _, end)| end)
 }
 
-/// A session store over bytes.
-pub trait BytesSessionStore {
+/// A session store over bytes. Flushing, restoring and listing entries (`[key][end][start]`, as
+/// in the changelog) are every store's ([`BytesStore`]).
+pub trait BytesSessionStore: BytesStore {
     /// Stores `value` (or removes, on `None`) for `key`'s session `[start, end]`; returns
     /// `false` when the session ended before the retention period and nothing was written.
     fn put(
@@ -71,20 +72,6 @@ pub trait BytesSessionStore {
         latest_session_start: i64,
         visit: &mut dyn FnMut(&[u8], i64, i64, &[u8]) -> bool,
     ) -> Result<(), StoreError>;
-    /// Calls `visit(store_key, value)` for every entry, store keys as in the changelog.
-    fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError>;
-    /// Makes every write so far durable in the backend.
-    fn flush(&mut self) -> Result<(), StoreError>;
-    /// Applies one changelog record (`key` a store key; `None` removes), without logging it.
-    fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
-        self.restore_batch(&[(key.to_vec(), value.map(<[u8]>::to_vec))])
-    }
-    /// Applies changelog records in order, without logging them.
-    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError>;
-    /// Removes every entry, without logging.
-    fn clear(&mut self) -> Result<(), StoreError>;
-    /// Whether the data outlives the process.
-    fn is_persistent(&self) -> bool;
 }
 
 /// A [`BytesSessionStore`] in time segments (by session end) over a key-value backend.
@@ -219,7 +206,9 @@ impl BytesSessionStore for SegmentedSessionStore {
             },
         )
     }
+}
 
+impl BytesStore for SegmentedSessionStore {
     fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
         self.segments.all(visit)
     }

@@ -12,8 +12,8 @@
 
 use std::ops::Bound;
 
-use super::BytesKeyValueStore;
 use super::segments::{SegmentedStore, key_range_bounds};
+use super::{BytesKeyValueStore, BytesStore};
 use crate::error::StoreError;
 
 /// Bytes after the key in a window store key: window start (8) and sequence number (4).
@@ -48,8 +48,10 @@ fn window_start(bytes: &[u8]) -> Option<i64> {
 /// A window store over bytes: values per key and window start, in a retention period.
 ///
 /// Time bounds are inclusive on window starts, as in Kafka Streams. Writes older than the
-/// retention period (relative to the largest window start written) are dropped.
-pub trait BytesWindowStore {
+/// retention period (relative to the largest window start written) are dropped. Flushing,
+/// restoring and listing entries (`[key][window start][sequence number]`, as in the changelog)
+/// are every store's ([`BytesStore`]).
+pub trait BytesWindowStore: BytesStore {
     /// Stores `value` (or deletes, on `None`) for `key`'s window starting at `window_start`;
     /// returns the sequence number of the entry written, or `None` when nothing was written (the
     /// window is past retention, or a delete in a store that retains duplicates).
@@ -93,22 +95,8 @@ pub trait BytesWindowStore {
     fn all(&self, visit: &mut dyn FnMut(&[u8], i64, &[u8]) -> bool) -> Result<(), StoreError> {
         self.fetch_all(0, i64::MAX, visit)
     }
-    /// Calls `visit(store_key, value)` for every entry, store keys as in the changelog.
-    fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError>;
     /// The window size in milliseconds (window end = start + size).
     fn window_size(&self) -> i64;
-    /// Makes every write so far durable in the backend.
-    fn flush(&mut self) -> Result<(), StoreError>;
-    /// Applies one changelog record (`key` a store key; `None` deletes), without logging it.
-    fn restore(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), StoreError> {
-        self.restore_batch(&[(key.to_vec(), value.map(<[u8]>::to_vec))])
-    }
-    /// Applies changelog records in order, without logging them.
-    fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError>;
-    /// Removes every entry, without logging.
-    fn clear(&mut self) -> Result<(), StoreError>;
-    /// Whether the data outlives the process.
-    fn is_persistent(&self) -> bool;
 }
 
 /// A [`BytesWindowStore`] in time segments over a key-value backend: an
@@ -272,12 +260,14 @@ impl BytesWindowStore for SegmentedWindowStore {
         )
     }
 
-    fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
-        self.segments.all(visit)
-    }
-
     fn window_size(&self) -> i64 {
         self.window_size
+    }
+}
+
+impl BytesStore for SegmentedWindowStore {
+    fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
+        self.segments.all(visit)
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
