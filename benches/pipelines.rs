@@ -52,7 +52,7 @@ use streams::kafka::rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use streams::kafka::topics;
 use streams::prelude::*;
 use streams::state::rocksdb;
-use streams::task::TaskId;
+use streams::processor::TaskId;
 use streams::{KafkaStreams, StateRestoreListener, StreamsConfig};
 
 /// Partitions of every topic.

@@ -9,7 +9,8 @@ use std::rc::Rc;
 use streams::codec::{StoreValueCodec, encode_to_vec};
 use streams::prelude::*;
 use streams::state::{CACHE_ENTRY_OVERHEAD, RocksDbMemory, StateRoot, ThreadCache};
-use streams::task::{OutgoingRecord, RawRecord, RecordCollector, StreamTask, TaskConfig};
+use streams::record::{OutgoingRecord, RawRecord, RecordCollector};
+use streams::task::{StreamTask, TaskConfig};
 
 const WORDS: Topic<String, String> = Topic::new("words");
 const COUNTS: Topic<String, Option<u64>> = Topic::new("counts");

@@ -17,7 +17,7 @@ mod transaction;
 use rdkafka::config::ClientConfig;
 
 use crate::config::StreamsConfig;
-use crate::task::TaskId;
+use crate::task_env::TaskId;
 
 pub use embedded::EmbeddedBroker;
 /// The Kafka client library the runtime uses, for programs that also talk to Kafka directly.

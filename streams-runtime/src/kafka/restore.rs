@@ -22,7 +22,8 @@ use rdkafka::{ClientContext, Message};
 
 use crate::error::{StoreError, StreamsError};
 use crate::state::{TaskStore, changelog_topic};
-use crate::task::{StreamTask, TaskId};
+use crate::task::StreamTask;
+use crate::task_env::TaskId;
 
 /// How long a restore may go without receiving a changelog record before it gives up.
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);

@@ -33,9 +33,8 @@ pub(super) fn open_backend(
         StoreBackend::InMemory => Ok((Box::new(InMemoryKeyValueStore::default()), false)),
         #[cfg(feature = "rocksdb")]
         StoreBackend::RocksDb => {
-            let location = location.ok_or_else(|| StoreError::Backend {
+            let location = location.ok_or_else(|| StoreError::NoStateDirectory {
                 store: spec.name().to_owned(),
-                message: "a RocksDB store needs a state directory".to_owned(),
             })?;
             let (store, existing) = open_rocksdb(spec.name(), location)?;
             Ok((Box::new(store), existing))
@@ -71,9 +70,11 @@ fn remove_dir(name: &str, path: &Path) -> Result<(), StoreError> {
     match std::fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StoreError::Backend {
+        Err(source) => Err(StoreError::Io {
             store: name.to_owned(),
-            message: format!("cannot delete {}: {e}", path.display()),
+            action: "delete",
+            path: path.to_owned(),
+            source,
         }),
     }
 }

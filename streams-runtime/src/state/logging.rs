@@ -63,9 +63,9 @@ impl ChangeLogger {
             .send(record)
             .map_err(|e| match e {
                 ProcessError::Store(e) => e,
-                other => StoreError::Backend {
+                other => StoreError::ChangeLog {
                     store: self.store.clone(),
-                    message: format!("cannot log a change: {other}"),
+                    source: Box::new(other),
                 },
             })
     }

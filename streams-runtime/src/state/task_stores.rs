@@ -321,7 +321,7 @@ mod tests {
         KeyValueStore, SessionStore, StoreBackend, WindowStore, Windowed, changelog_topic,
         encode_session_key, encode_window_key,
     };
-    use crate::task::{OutgoingRecord, RecordCollector};
+    use crate::record::{OutgoingRecord, RecordCollector};
 
     /// Keeps what is logged, as `(topic, key, value)`.
     #[derive(Default)]

@@ -9,14 +9,6 @@
 
 mod partition_group;
 
-// Until the Kafka side and the stores import these from their own modules (issue 12 merge).
-#[cfg(feature = "kafka")]
-pub(crate) use crate::record::BorrowedInput;
-pub use crate::record::{OutgoingRecord, RawRecord, RecordCollector};
-// Until the stream threads import it from `state`, where it lives now (issue 12 merge).
-pub use crate::state::StateRoot;
-pub use crate::task_env::TaskId;
-
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -28,12 +20,15 @@ use crate::error::{
     TopologyError,
 };
 use crate::processor::NodeInfo;
-use crate::record::RecordContext;
+#[cfg(feature = "kafka")]
+use crate::record::BorrowedInput;
+use crate::record::{OutgoingRecord, RawRecord, RecordCollector, RecordContext};
 use crate::state::{
+    StateRoot,
     CacheContext, ChangelogContext, ChangelogOffsets, Checkpoint, TaskStores, ThreadCache,
     changelog_topic,
 };
-use crate::task_env::{PunctuationSchedule, PunctuationType, TaskEnv};
+use crate::task_env::{PunctuationSchedule, PunctuationType, TaskEnv, TaskId};
 use crate::topology::Topology;
 use crate::topology::node::{BuildContext, BuiltNode, NodeLifecycle, RawSource};
 

@@ -25,7 +25,7 @@ use crate::kafka::restore::RestoreBatch;
 use crate::state::{
     ChangelogOffsets, Checkpoint, StateRoot, StoreSpec, TaskStores, changelog_topic,
 };
-use crate::task::TaskId;
+use crate::task_env::TaskId;
 use crate::topology::Topology;
 
 /// How many applied changelog records make a standby write its checkpoint.

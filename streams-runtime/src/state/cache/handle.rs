@@ -45,9 +45,8 @@ pub(super) struct CacheTarget {
 
 impl CacheTarget {
     fn busy(&self) -> StoreError {
-        StoreError::Backend {
+        StoreError::Busy {
             store: self.store.clone(),
-            message: "the store below the record cache is in use".to_owned(),
         }
     }
 
