@@ -51,8 +51,8 @@ use streams::kafka::rdkafka::producer::{
 use streams::kafka::rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use streams::kafka::topics;
 use streams::prelude::*;
-use streams::state::rocksdb;
 use streams::processor::TaskId;
+use streams::state::rocksdb;
 use streams::{KafkaStreams, StateRestoreListener, StreamsConfig};
 
 /// Partitions of every topic.

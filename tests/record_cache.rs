@@ -8,8 +8,8 @@ use std::rc::Rc;
 
 use streams::codec::{StoreValueCodec, encode_to_vec};
 use streams::prelude::*;
-use streams::state::{CACHE_ENTRY_OVERHEAD, RocksDbMemory, StateRoot, ThreadCache};
 use streams::record::{OutgoingRecord, RawRecord, RecordCollector};
+use streams::state::{CACHE_ENTRY_OVERHEAD, RocksDbMemory, StateRoot, ThreadCache};
 use streams::task::{StreamTask, TaskConfig};
 
 const WORDS: Topic<String, String> = Topic::new("words");

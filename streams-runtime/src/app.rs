@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec};
 use crate::config::StreamsConfig;
 use crate::error::StreamsError;
-use crate::sync::lock;
 use crate::kafka::restore::StateRestoreListener;
 use crate::kafka::standby::{self, StandbyRegistry};
 use crate::kafka::thread::{InstanceResources, StreamThread, ThreadStatus};
 use crate::kafka::{KafkaClients, StoreSnapshot, topics};
 use crate::state::{StateDirectory, StateRoot};
+use crate::sync::lock;
 use crate::topology::Topology;
 
 /// The lifecycle state of an instance.

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 
 /// The layers, bottom first; the modules of one layer may name each other.
 const LAYERS: &[&[&str]] = &[
-    &["record", "codec", "error", "config", "names", "sync", "task_env"],
+    &[
+        "record", "codec", "error", "config", "names", "sync", "task_env",
+    ],
     &["state"],
     &["processor"],
     &["topology"],

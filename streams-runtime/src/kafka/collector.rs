@@ -13,8 +13,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Message};
 
 use crate::error::{ProcessError, StreamsError};
-use crate::state::ChangelogOffsets;
 use crate::record::{OutgoingRecord, RecordCollector};
+use crate::state::ChangelogOffsets;
 use crate::sync::lock;
 
 /// Counts deliveries and keeps the first failure, which the stream thread reports; remembers
@@ -60,9 +60,7 @@ impl ProducerContext for DeliveryTracker {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Ok(message) = result {
             let topic = message.topic();
-            if topic.starts_with(&self.changelog_prefix)
-                && topic.ends_with("-changelog")
-            {
+            if topic.starts_with(&self.changelog_prefix) && topic.ends_with("-changelog") {
                 let mut ends = lock(&self.changelog_ends);
                 let next = message.offset() + 1;
                 let partitions = match ends.get_mut(topic) {

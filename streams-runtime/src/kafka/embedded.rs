@@ -34,8 +34,8 @@ impl std::fmt::Debug for EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts a one-broker cluster.
     pub fn start() -> Result<Self, StreamsError> {
-        let cluster = MockCluster::new(1)
-            .map_err(StreamsError::kafka("cannot start the embedded broker"))?;
+        let cluster =
+            MockCluster::new(1).map_err(StreamsError::kafka("cannot start the embedded broker"))?;
         let servers = cluster.bootstrap_servers();
         Ok(EmbeddedBroker { cluster, servers })
     }
@@ -49,7 +49,9 @@ impl EmbeddedBroker {
     pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), StreamsError> {
         match self.cluster.create_topic(topic, partitions, 1) {
             Ok(()) | Err(KafkaError::MockCluster(RDKafkaErrorCode::TopicAlreadyExists)) => Ok(()),
-            Err(e) => Err(StreamsError::kafka(format!("cannot create topic `{topic}`"))(e)),
+            Err(e) => Err(StreamsError::kafka(format!(
+                "cannot create topic `{topic}`"
+            ))(e)),
         }
     }
 

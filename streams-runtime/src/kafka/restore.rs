@@ -234,10 +234,14 @@ impl ChangelogReader {
         let offset = start.map_or(Offset::Beginning, Offset::Offset);
         assignment
             .add_partition_offset(topic, partition, offset)
-            .map_err(StreamsError::kafka(format!("cannot restore from {topic}-{partition}")))?;
+            .map_err(StreamsError::kafka(format!(
+                "cannot restore from {topic}-{partition}"
+            )))?;
         consumer
             .assign(&assignment)
-            .map_err(StreamsError::kafka(format!("cannot assign {topic}-{partition}")))?;
+            .map_err(StreamsError::kafka(format!(
+                "cannot assign {topic}-{partition}"
+            )))?;
         let mut applied = 0u64;
         let mut batch = RestoreBatch::default();
         let mut apply = |batch: &mut RestoreBatch, next: i64| {

@@ -86,7 +86,9 @@ pub fn partition_count<C: ClientContext>(
 ) -> Result<Option<i32>, StreamsError> {
     let metadata = client
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .map_err(StreamsError::kafka(format!("cannot read the metadata of `{topic}`")))?;
+        .map_err(StreamsError::kafka(format!(
+            "cannot read the metadata of `{topic}`"
+        )))?;
     Ok(metadata
         .topics()
         .iter()

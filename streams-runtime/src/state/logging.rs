@@ -25,6 +25,16 @@ pub struct ChangelogContext {
     pub timestamp: Rc<Cell<i64>>,
 }
 
+impl std::fmt::Debug for ChangelogContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangelogContext")
+            .field("application_id", &self.application_id)
+            .field("partition", &self.partition)
+            .field("timestamp", &self.timestamp.get())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The changelog topic of a store.
 pub fn changelog_topic(application_id: &str, store: &str) -> String {
     format!("{application_id}-{store}-changelog")

@@ -25,6 +25,17 @@ pub struct Materialized<K, V, KC = StoreKeyCodec, VC = StoreValueCodec> {
     types: PhantomData<fn() -> (K, V, KC, VC)>,
 }
 
+impl<K, V, KC, VC> std::fmt::Debug for Materialized<K, V, KC, VC> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Materialized")
+            .field("name", &self.name)
+            .field("logging", &self.logging)
+            .field("caching", &self.caching)
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
 impl<K, V, KC, VC> Default for Materialized<K, V, KC, VC> {
     fn default() -> Self {
         Materialized {

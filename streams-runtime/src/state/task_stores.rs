@@ -67,6 +67,16 @@ pub struct TaskStore {
     cache: Option<CacheHandle>,
 }
 
+impl std::fmt::Debug for TaskStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskStore")
+            .field("spec", &self.spec)
+            .field("existing", &self.existing)
+            .field("cached", &self.cache.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl TaskStore {
     /// Opens the store `spec` declares: its backend, for window and session stores the
     /// segments over it, change logging when the task has a changelog and the spec logs, and
@@ -248,7 +258,7 @@ impl TaskStore {
 }
 
 /// The stores of one task, created from the specs of its sub-topology.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct TaskStores {
     stores: Vec<TaskStore>,
 }
@@ -315,13 +325,13 @@ mod tests {
 
     use super::*;
     use crate::error::ProcessError;
+    use crate::record::{OutgoingRecord, RecordCollector};
     #[cfg(feature = "rocksdb")]
     use crate::state::RocksDbMemory;
     use crate::state::{
         KeyValueStore, SessionStore, StoreBackend, WindowStore, Windowed, changelog_topic,
         encode_session_key, encode_window_key,
     };
-    use crate::record::{OutgoingRecord, RecordCollector};
 
     /// Keeps what is logged, as `(topic, key, value)`.
     #[derive(Default)]

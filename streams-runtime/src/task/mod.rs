@@ -24,9 +24,8 @@ use crate::processor::NodeInfo;
 use crate::record::BorrowedInput;
 use crate::record::{OutgoingRecord, RawRecord, RecordCollector, RecordContext};
 use crate::state::{
-    StateRoot,
-    CacheContext, ChangelogContext, ChangelogOffsets, Checkpoint, TaskStores, ThreadCache,
-    changelog_topic,
+    CacheContext, ChangelogContext, ChangelogOffsets, Checkpoint, StateRoot, TaskStores,
+    ThreadCache, changelog_topic,
 };
 use crate::task_env::{PunctuationSchedule, PunctuationType, TaskEnv, TaskId};
 use crate::topology::Topology;
@@ -110,10 +109,10 @@ pub struct TaskMetrics {
     pub punctuations: u64,
 }
 
+/// One sub-topology instantiated for one partition.
 // Public for the integration tests and benchmarks, which drive tasks directly; not part of the
 // API (hidden from the docs, may change without notice).
 #[doc(hidden)]
-/// One sub-topology instantiated for one partition.
 pub struct StreamTask {
     id: TaskId,
     lifecycles: Vec<(usize, Rc<dyn NodeLifecycle>)>,
@@ -132,6 +131,17 @@ pub struct StreamTask {
     /// The last input record's context, kept between records so that the next one from the
     /// same topic reuses it rather than sharing the topic's name again (an atomic count).
     spare_context: Option<RecordContext>,
+}
+
+impl std::fmt::Debug for StreamTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamTask")
+            .field("id", &self.id)
+            .field("stores", &self.stores)
+            .field("buffered", &self.buffered())
+            .field("metrics", &self.metrics)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StreamTask {

@@ -19,12 +19,12 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use super::membership::Membership;
 use crate::config::StreamsConfig;
 use crate::error::{StoreError, StreamsError};
-use crate::sync::lock;
 use crate::kafka::KafkaClients;
 use crate::kafka::restore::RestoreBatch;
 use crate::state::{
     ChangelogOffsets, Checkpoint, StateRoot, StoreSpec, TaskStores, changelog_topic,
 };
+use crate::sync::lock;
 use crate::task_env::TaskId;
 use crate::topology::Topology;
 
@@ -220,7 +220,9 @@ impl StandbyThread {
         let changelogs: BaseConsumer = clients
             .restore_config(&format!("{name}-changelogs"))
             .create()
-            .map_err(StreamsError::kafka("cannot create the standby changelog reader"))?;
+            .map_err(StreamsError::kafka(
+                "cannot create the standby changelog reader",
+            ))?;
         Ok(StandbyThread {
             name,
             topology,

@@ -157,7 +157,9 @@ impl StreamThread {
         }
         self.consumer
             .subscribe(&topic_refs)
-            .map_err(StreamsError::kafka(format!("cannot subscribe to {topics:?}")))?;
+            .map_err(StreamsError::kafka(format!(
+                "cannot subscribe to {topics:?}"
+            )))?;
         tracing::info!(thread = %self.name, ?topics, "stream thread started");
         let result = self.run_loop();
         let outcome = match result {

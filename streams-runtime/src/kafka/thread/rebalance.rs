@@ -20,8 +20,8 @@ use rdkafka::producer::Producer;
 
 use super::super::collector::{ThreadProducer, flush};
 use super::super::transaction::{self, TransactionFailure};
-use super::commit::commit_offsets;
 use super::StreamThread;
+use super::commit::commit_offsets;
 use super::status::ThreadStatus;
 use crate::error::StreamsError;
 use crate::sync::lock;

@@ -62,7 +62,8 @@ impl ThreadStatus {
 
     /// Notes activity now.
     pub(super) fn touch(&self) {
-        self.last_activity_ms.store(self.now_ms(), Ordering::Release);
+        self.last_activity_ms
+            .store(self.now_ms(), Ordering::Release);
     }
 
     /// Whether the application asked the thread to stop.
