@@ -7,6 +7,8 @@
 //! arrive as [`RawRecord`]s and leave through a [`RecordCollector`]. The test driver and the stream
 //! threads feed the same tasks.
 
+mod checkpointing;
+mod error_handling;
 mod partition_group;
 
 use std::cell::{Cell, RefCell};
@@ -16,13 +18,12 @@ use std::sync::Arc;
 use partition_group::PartitionGroup;
 
 use crate::error::{
-    DeserializationErrorHandler, ProcessError, ProcessingErrorHandler, StoreError, StreamsError,
-    TopologyError,
+    DeserializationErrorHandler, ProcessError, ProcessingErrorHandler, StreamsError, TopologyError,
 };
 use crate::processor::NodeInfo;
 #[cfg(feature = "kafka")]
 use crate::record::BorrowedInput;
-use crate::record::{OutgoingRecord, RawRecord, RecordCollector, RecordContext};
+use crate::record::{RawRecord, RecordCollector, RecordContext};
 use crate::state::{
     CacheContext, ChangelogContext, ChangelogOffsets, Checkpoint, StateRoot, TaskStores,
     ThreadCache, changelog_topic,
@@ -93,10 +94,6 @@ impl TaskConfig {
         }
     }
 }
-
-/// How many changelog records a task writes before a commit also flushes its persistent stores
-/// and writes a checkpoint (as Kafka Streams does, to keep commits cheap under at-least-once).
-const CHECKPOINT_DELTA: i64 = 10_000;
 
 /// Counters of one task.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -438,79 +435,10 @@ impl StreamTask {
         }
     }
 
-    /// Counts a record with a negative timestamp as dropped, as Kafka Streams skips it.
-    fn skip_negative_timestamp(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        timestamp: i64,
-    ) {
-        tracing::warn!(task = %self.id, topic, partition, offset, timestamp,
-            "skipping a record with a negative timestamp");
-        self.metrics.dropped_records += 1;
-    }
-
     /// Clears the record context after processing an input record (keeping it for the next).
     fn leave(&mut self) {
         self.spare_context = self.env.record.take();
         self.metrics.processed += 1;
-    }
-
-    fn handle(&mut self, error: ProcessError, record: RawRecord) -> Result<(), ProcessError> {
-        let skip = match &error {
-            ProcessError::Deserialization { .. } => match &self.config.deserialization_errors {
-                DeserializationErrorHandler::Fail => false,
-                DeserializationErrorHandler::LogAndContinue => true,
-                DeserializationErrorHandler::DeadLetterQueue { topic } => {
-                    self.send_to_dead_letter_queue(&Arc::clone(topic), &error, record)?;
-                    true
-                }
-            },
-            ProcessError::Processor { .. } => {
-                self.config.processing_errors == ProcessingErrorHandler::LogAndContinue
-            }
-            _ => false,
-        };
-        if skip {
-            tracing::warn!(task = %self.id, %error, "skipping a record");
-            self.metrics.dropped_records += 1;
-            Ok(())
-        } else {
-            Err(error)
-        }
-    }
-
-    fn send_to_dead_letter_queue(
-        &mut self,
-        topic: &str,
-        error: &ProcessError,
-        record: RawRecord,
-    ) -> Result<(), ProcessError> {
-        let mut headers = record.headers;
-        headers
-            .add(
-                "__streams.errors.exception",
-                b"DeserializationError".to_vec(),
-            )
-            .add("__streams.errors.message", error.to_string().into_bytes())
-            .add("__streams.errors.topic", record.topic.as_bytes().to_vec())
-            .add(
-                "__streams.errors.partition",
-                record.partition.to_string().into_bytes(),
-            )
-            .add(
-                "__streams.errors.offset",
-                record.offset.to_string().into_bytes(),
-            );
-        self.env.collector.borrow_mut().send(OutgoingRecord {
-            topic,
-            partition: None,
-            key: record.key.as_deref(),
-            value: record.value.as_deref(),
-            timestamp: record.timestamp.max(0),
-            headers: &headers,
-        })
     }
 
     /// Flushes the task's cached stores: their dirty entries are written to the stores (and
@@ -568,71 +496,6 @@ impl StreamTask {
         Ok(fired)
     }
 
-    /// The offset a store's restore starts at: the checkpointed offset of its changelog
-    /// partition when the store kept local state, `None` (the beginning) otherwise.
-    pub fn restore_start(&self, changelog: &str) -> Option<i64> {
-        self.changelog_offsets
-            .get(&(changelog.to_owned(), self.id.partition))
-            .copied()
-    }
-
-    /// Records that the store logging to `changelog` has applied everything before `next`.
-    pub fn set_changelog_offset(&mut self, changelog: &str, next: i64) {
-        self.changelog_offsets
-            .insert((changelog.to_owned(), self.id.partition), next);
-    }
-
-    /// Takes the end offsets of the task's own delivered changelog writes; `ends` maps
-    /// (changelog topic, partition) to the next offset after the last delivered record.
-    pub fn update_changelog_offsets(&mut self, ends: &ChangelogOffsets) {
-        for store in self.stores.iter().filter(|s| s.spec().logging_enabled()) {
-            let key = (
-                changelog_topic(&self.config.application_id, store.spec().name()),
-                self.id.partition,
-            );
-            if let Some(&end) = ends.get(&key) {
-                let offset = self.changelog_offsets.entry(key).or_insert(end);
-                *offset = (*offset).max(end);
-            }
-        }
-    }
-
-    /// Flushes the persistent stores and writes the checkpoint, when `force`d (a clean close)
-    /// or when enough changelog records were written since the last one. Returns whether it
-    /// wrote one.
-    pub fn maybe_checkpoint(&mut self, force: bool) -> Result<bool, StoreError> {
-        let Some(checkpoint) = &self.checkpoint else {
-            return Ok(false);
-        };
-        // Under exactly-once only a clean close vouches for the stores (see `new`).
-        if self.config.exactly_once && !force {
-            return Ok(false);
-        }
-        let persistent: ChangelogOffsets = self
-            .stores
-            .iter()
-            .filter(|s| s.is_persistent() && s.spec().logging_enabled())
-            .filter_map(|s| {
-                let key = (
-                    changelog_topic(&self.config.application_id, s.spec().name()),
-                    self.id.partition,
-                );
-                self.changelog_offsets.get(&key).map(|&o| (key, o))
-            })
-            .collect();
-        let delta: i64 = persistent
-            .iter()
-            .map(|(key, offset)| offset - self.checkpointed.get(key).copied().unwrap_or(0))
-            .sum();
-        if persistent == self.checkpointed || (!force && delta < CHECKPOINT_DELTA) {
-            return Ok(false);
-        }
-        self.stores.flush()?;
-        checkpoint.write(&persistent)?;
-        self.checkpointed = persistent;
-        Ok(true)
-    }
-
     /// Closes the processors (in topology order) and releases the stores.
     pub fn close(self) {
         for (_, lifecycle) in &self.lifecycles {
@@ -645,7 +508,7 @@ impl StreamTask {
 mod tests {
     use super::*;
     use crate::dsl::{StreamsBuilder, Topic};
-    use crate::record::Headers;
+    use crate::record::{Headers, OutgoingRecord};
 
     #[derive(Default)]
     struct Collected(Vec<(String, Option<Vec<u8>>, i64)>);
