@@ -5,8 +5,8 @@
 //!
 //! - [`record`], [`codec`], [`error`], [`config`]: records as processors see them and as bytes,
 //!   the record collector they leave through; how keys and values become bytes, fixed by type;
-//!   errors and the exception handlers; configuration (with the legal-name rule and a task's
-//!   environment, these are the crate's leaf);
+//!   errors and the exception handlers; configuration (with the legal-name rule, locks that
+//!   survive a panicking thread and a task's environment, these are the crate's leaf);
 //! - [`state`]: typed state stores over byte-level backends, the record cache, change logging,
 //!   the state directory;
 //! - [`processor`]: the Processor API every node implements, and `#[processor]` functions;
