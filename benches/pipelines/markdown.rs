@@ -158,7 +158,7 @@ pub(crate) fn write_markdown(
     };
     md.push_str("# Benchmarks\n\n");
     md.push_str(
-        "Written by the pipeline harness (`benches/pipelines.rs`); do not edit by hand. Rerun with \
+        "Written by the pipeline harness (`benches/pipelines/`); do not edit by hand. Rerun with \
          the command below. Targets are those of `../shared/PERFORMANCE.md`; all compare records \
          per CPU-second of the working process, since on these 2-core machines the broker caps \
          every wall rate.\n\n",
