@@ -6,7 +6,7 @@
 //! cargo bench --bench micro -- codec   # those whose name contains `codec`
 //! ```
 //!
-//! The records are the pipeline harness's (`benches/pipelines.rs`): 4-byte integer keys over
+//! The records are the pipeline harness's (`benches/pipelines/`): 4-byte integer keys over
 //! 10,000 distinct values and 100-byte values.
 
 use std::hint::black_box;

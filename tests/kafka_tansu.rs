@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::process::{Tansu, Watched, example, parse_counts, terminate};
+use common::process::{Watched, example, parse_counts, terminate};
+use common::tansu::Tansu;
 
 /// One broker test at a time: each runs its own tansu and two instances, and on two cores
 /// several at once starve each other into timeouts.

@@ -3,6 +3,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod process;
+pub mod send;
+pub mod tansu;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -34,15 +36,7 @@ pub fn produce(servers: &str, topic: &str, records: &[(Option<&[u8]>, Option<&[u
         if let Some(value) = value {
             record = record.payload(*value);
         }
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, returned)) => {
-                    record = returned;
-                    producer.poll(Duration::from_millis(20));
-                }
-            }
-        }
+        send::send_queued(&producer, record, Duration::from_millis(20));
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
 }

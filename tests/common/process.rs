@@ -1,9 +1,8 @@
-//! Child processes for tests: the example binaries and a tansu broker.
+//! Child processes for tests: the example binaries. (The tansu broker is in `tansu.rs`.)
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -126,51 +125,6 @@ impl Drop for Watched {
                 );
             }
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A tansu broker on a free loopback port, stopped when dropped.
-pub struct Tansu {
-    child: Child,
-    pub servers: String,
-}
-
-impl Tansu {
-    /// Starts `tansu broker`; fails with the install command when tansu is missing.
-    pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new("tansu")
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start tansu ({e}); install it with `cargo install tansu --locked --features dynostore`")
-            });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Tansu {
-            child,
-            servers: format!("127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
