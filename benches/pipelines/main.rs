@@ -195,6 +195,7 @@ fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// The harness, or one of the helper processes it starts (the first argument says which).
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     // This binary also serves as the helper processes some workloads start.

@@ -95,12 +95,14 @@ const ORDER: &[&str] = &[
     "BYTEWAX",
 ];
 
+/// The trimmed standard output of `program args`, if it ran and printed something.
 pub(crate) fn command_output(program: &str, args: &[&str]) -> Option<String> {
     let output = Command::new(program).args(args).output().ok()?;
     let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     (!text.is_empty()).then_some(text)
 }
 
+/// The CPU's model name from `/proc/cpuinfo`.
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -113,6 +115,7 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The machine's memory from `/proc/meminfo`, in GiB.
 fn memory_gib() -> String {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -129,6 +132,7 @@ fn memory_gib() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// `x` rounded, with thousands separators: `1,000,000`.
 fn number(x: f64) -> String {
     let whole = x.round() as u64;
     let digits = whole.to_string();

@@ -17,6 +17,7 @@ pub(crate) struct Mark {
 }
 
 impl Mark {
+    /// Now.
     pub(crate) fn now() -> Self {
         Mark {
             wall: Instant::now(),
@@ -37,6 +38,7 @@ impl Mark {
 /// What a workload measured.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Measured {
+    /// Records moved.
     pub(crate) records: u64,
     /// Wall seconds.
     pub(crate) wall: f64,
@@ -45,10 +47,12 @@ pub(crate) struct Measured {
 }
 
 impl Measured {
+    /// Records per wall second.
     pub(crate) fn rate(&self) -> f64 {
         self.records as f64 / self.wall.max(1e-9)
     }
 
+    /// Records per CPU second.
     pub(crate) fn per_cpu(&self) -> f64 {
         self.records as f64 / self.cpu.max(1e-9)
     }

@@ -3,16 +3,22 @@
 /// Command-line options.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
+    /// `--quick`: 100,000 records instead of 1,000,000.
     pub(crate) quick: bool,
+    /// Records per workload (`--records N`, else by `--quick`).
     pub(crate) records: u64,
+    /// `--only ID,ID`: the workloads to run; all when `None`.
     pub(crate) only: Option<Vec<String>>,
+    /// Whether the Python peers run (`--no-peers` turns them off).
     pub(crate) peers: bool,
+    /// Whether `BENCHMARKS.md` is rewritten (`--no-write` turns it off).
     pub(crate) write: bool,
     /// The arguments as given (without the `--bench` cargo adds).
     pub(crate) args: Vec<String>,
 }
 
 impl Options {
+    /// Parses the arguments after the program name; `Err` holds the message (or the usage).
     pub(crate) fn parse(args: Vec<String>) -> Result<Self, String> {
         let mut options = Options {
             quick: false,
@@ -56,6 +62,7 @@ impl Options {
         Ok(options)
     }
 
+    /// Whether the workload `id` runs.
     pub(crate) fn wants(&self, id: &str) -> bool {
         self.only
             .as_ref()

@@ -7,9 +7,13 @@ use crate::measure::Measured;
 /// One `RESULT` line.
 #[derive(Debug, Clone)]
 pub(crate) struct Outcome {
+    /// The workload.
     pub(crate) id: String,
+    /// Its figures, unless it failed.
     pub(crate) measured: Option<Measured>,
+    /// The workload its ratio is taken against.
     pub(crate) baseline: Option<String>,
+    /// `rec_per_cpu_s` over the baseline's, when both are known.
     pub(crate) ratio: Option<f64>,
     /// The exact line printed.
     pub(crate) line: String,
@@ -20,10 +24,12 @@ pub(crate) struct Outcome {
 /// Collects and prints the results.
 #[derive(Default)]
 pub(crate) struct Report {
+    /// The lines so far, in the order printed.
     pub(crate) outcomes: Vec<Outcome>,
 }
 
 impl Report {
+    /// The figures of `id`, if it ran and succeeded.
     pub(crate) fn get(&self, id: &str) -> Option<Measured> {
         self.outcomes
             .iter()
