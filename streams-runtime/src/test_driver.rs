@@ -159,9 +159,9 @@ impl TopologyTestDriver {
         let state_dir = tempfile::Builder::new()
             .prefix("streams-test-driver-")
             .tempdir()
-            .map_err(|e| StreamsError::StateDir {
+            .map_err(|source| StreamsError::StateDir {
                 path: std::env::temp_dir(),
-                message: e.to_string(),
+                source,
             })?;
         let task_config = TaskConfig {
             application_id: config.application_id.as_str().into(),

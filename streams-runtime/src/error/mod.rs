@@ -276,13 +276,15 @@ pub enum ProcessError {
     /// A state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Producing an output record failed.
-    #[error("cannot send a record to topic `{topic}`: {message}")]
+    /// The producer refused an output record.
+    #[cfg(feature = "kafka")]
+    #[error("cannot send a record to topic `{topic}`: {source}")]
     Send {
         /// The output topic.
         topic: String,
-        /// The producer's message.
-        message: String,
+        /// The producer's error.
+        #[source]
+        source: rdkafka::error::KafkaError,
     },
 }
 
@@ -383,12 +385,12 @@ pub enum StreamsError {
     )]
     StateDirLocked(std::path::PathBuf),
     /// The state directory cannot be created or locked.
-    #[error("cannot use the state directory {}: {message}", .path.display())]
+    #[error("cannot use the state directory {}: {source}", .path.display())]
     StateDir {
-        /// The directory.
+        /// The directory (or the file in it that failed).
         path: std::path::PathBuf,
-        /// What failed.
-        message: String,
+        /// The operating system's error.
+        source: std::io::Error,
     },
     /// `KafkaStreams::start` was called on an instance that was already started.
     #[error("the instance was already started")]

@@ -213,7 +213,7 @@ impl RecordCollector for KafkaCollector {
                 Err((error, _)) => {
                     return Err(ProcessError::Send {
                         topic: record.topic.to_owned(),
-                        message: error.to_string(),
+                        source: error,
                     });
                 }
             }

@@ -59,9 +59,9 @@ impl StateDirectory {
     /// [`StreamsError::StateDirLocked`] when another instance holds it.
     pub(crate) fn lock(state_dir: &Path, application_id: &str) -> Result<Self, StreamsError> {
         let path = Self::path_of(state_dir, application_id);
-        let failed = |e: std::io::Error| StreamsError::StateDir {
+        let failed = |source: std::io::Error| StreamsError::StateDir {
             path: path.clone(),
-            message: e.to_string(),
+            source,
         };
         std::fs::create_dir_all(&path).map_err(failed)?;
         let file = std::fs::OpenOptions::new()
@@ -87,9 +87,9 @@ impl StateDirectory {
     /// `read_committed` readers waiting for the broker's transaction timeout.
     pub(crate) fn load_process_id(&self) -> Result<String, StreamsError> {
         let path = self.path.join(PROCESS_ID_FILE);
-        let failed = |e: std::io::Error| StreamsError::StateDir {
+        let failed = |source: std::io::Error| StreamsError::StateDir {
             path: path.clone(),
-            message: e.to_string(),
+            source,
         };
         match std::fs::read_to_string(&path) {
             Ok(text) if uuid::Uuid::parse_str(text.trim()).is_ok() => {
