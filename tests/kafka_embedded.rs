@@ -371,6 +371,14 @@ fn co_partitioned_inputs_stay_together_across_rebalances() {
 /// Runs `map_values(|v| v * 2)` over one record while the broker rejects the output's first
 /// produce request (a permanent error, so librdkafka does not retry it), then over two more.
 fn rejected_output_run(handler: &str) -> (EmbeddedBroker, String, String, KafkaStreams) {
+    rejected_output_run_with(handler, &[])
+}
+
+/// [`rejected_output_run`] with more configuration.
+fn rejected_output_run_with(
+    handler: &str,
+    settings: &[(&str, &str)],
+) -> (EmbeddedBroker, String, String, KafkaStreams) {
     let broker = EmbeddedBroker::start().unwrap();
     let (input, output) = (unique("numbers"), unique("doubled"));
     broker.create_topic(&input, 1).unwrap();
@@ -387,6 +395,9 @@ fn rejected_output_run(handler: &str) -> (EmbeddedBroker, String, String, KafkaS
         .to(&Topic::<String, u32>::named(&output));
     let mut config = config(&broker, &unique("rejected"));
     config.set("production.exception.handler", handler).unwrap();
+    for (key, value) in settings {
+        config.set(key, value).unwrap();
+    }
     let topology = builder.build().unwrap();
     broker.prepare(&topology, &config).unwrap();
     broker
@@ -413,6 +424,40 @@ fn a_rejected_output_record_stops_the_application_by_default() {
         "{error}"
     );
     assert!(read_all(broker.bootstrap_servers(), &output).is_empty());
+}
+
+/// The offset the group `group` committed on partition 0 of `topic`, if any.
+fn committed_offset(broker: &EmbeddedBroker, group: &str, topic: &str) -> Option<i64> {
+    use streams::kafka::rdkafka::config::ClientConfig;
+    use streams::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+    use streams::kafka::rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap_servers())
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut partitions = TopicPartitionList::new();
+    partitions.add_partition(topic, 0);
+    let committed = consumer
+        .committed_offsets(partitions, Duration::from_secs(10))
+        .unwrap();
+    match committed.elements()[0].offset() {
+        Offset::Offset(offset) => Some(offset),
+        _ => None,
+    }
+}
+
+/// A commit that finds a failed delivery stops the thread without committing the input
+/// offsets it had collected, and the thread's final revocation commits nothing either: the
+/// record whose output failed is read again by the next run. (With a commit after every
+/// round, the failure is found by the commit's flush.)
+#[test]
+fn a_failed_delivery_commits_no_offset_past_its_record() {
+    let (broker, input, _, app) = rejected_output_run_with("fail", &[("commit.interval.ms", "0")]);
+    assert!(app.has_failed());
+    let group = app.config().application_id().to_owned();
+    app.close().unwrap_err();
+    assert_eq!(committed_offset(&broker, &group, &input), None);
 }
 
 #[test]

@@ -35,8 +35,14 @@ impl StreamTask {
                 DeserializationErrorHandler::Fail => false,
                 DeserializationErrorHandler::LogAndContinue => true,
                 DeserializationErrorHandler::DeadLetterQueue { topic } => {
-                    self.send_to_dead_letter_queue(&Arc::clone(topic), &error, record)?;
-                    true
+                    let topic = Arc::clone(topic);
+                    self.send_to_dead_letter_queue(&topic, &error, record)?;
+                    // Not "skipping": the record is kept, in the dead-letter queue (where a
+                    // failed delivery of it stops the thread under the production handler).
+                    tracing::warn!(task = %self.id, %error, dead_letter_queue = %topic,
+                        "sent a record to the dead-letter queue");
+                    self.metrics.dropped_records += 1;
+                    return Ok(());
                 }
             },
             ProcessError::Processor { .. } => {

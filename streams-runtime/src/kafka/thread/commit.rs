@@ -65,7 +65,9 @@ impl StreamThread {
                 .get_or_insert_with(|| "a delivery failed with its transaction".to_owned());
         }
         let failed = tracker.failed.load(Ordering::Relaxed);
-        if failed > self.dropped_by_producer {
+        let seen = &self.consumer.context().failures_seen;
+        let handled = seen.load(Ordering::Relaxed);
+        if failed > handled {
             // The delivery callback runs on this thread (in `poll` and `flush`) and stores the
             // error with the count, so a new failure always left one.
             let Some(error) = tracker.take_error() else {
@@ -77,15 +79,15 @@ impl StreamThread {
                 ProductionErrorHandler::LogAndContinue if self.exactly_once() => {
                     // A failed delivery dooms the whole transaction: it is aborted and its
                     // records produced again, never dropped one by one.
-                    self.dropped_by_producer = failed;
+                    seen.store(failed, Ordering::Relaxed);
                     self.collector
                         .borrow_mut()
                         .transaction_failed
                         .get_or_insert(reason);
                 }
                 ProductionErrorHandler::LogAndContinue => {
-                    tracing::warn!(thread = %self.name, dropped = failed - self.dropped_by_producer, "continuing after failed deliveries: {reason}");
-                    self.dropped_by_producer = failed;
+                    tracing::warn!(thread = %self.name, dropped = failed - handled, "continuing after failed deliveries: {reason}");
+                    seen.store(failed, Ordering::Relaxed);
                 }
             }
         }
@@ -223,7 +225,11 @@ impl StreamThread {
             .borrow_mut()
             .replace_producer(Arc::clone(&producer));
         self.producer = producer;
-        self.dropped_by_producer = 0;
+        // The new producer counts its own failures from zero.
+        self.consumer
+            .context()
+            .failures_seen
+            .store(0, Ordering::Relaxed);
         self.transaction_failures_seen = 0;
         self.status
             .producers_replaced

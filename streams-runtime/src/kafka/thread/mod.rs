@@ -41,7 +41,7 @@ use super::standby::StandbyRegistry;
 use super::transaction;
 use super::{KafkaClients, StoreSnapshot};
 use crate::config::StreamsConfig;
-use crate::error::StreamsError;
+use crate::error::{ProductionErrorHandler, StreamsError};
 use crate::state::StateRoot;
 use crate::task::TaskConfig;
 use crate::task_env::TaskId;
@@ -70,7 +70,6 @@ pub(crate) struct StreamThread {
     collector: Rc<RefCell<KafkaCollector>>,
     status: Arc<ThreadStatus>,
     tasks: TaskManager,
-    dropped_by_producer: u64,
     /// The producer's configuration, to replace a fenced transactional producer.
     producer_config: ClientConfig,
     /// `collector.sent` when the open transaction began: whether it holds any record.
@@ -97,8 +96,12 @@ impl StreamThread {
             None => clients.producer_config(&name),
         };
         let producer = commit::new_producer(&producer_config, &config.application_id)?;
-        let listener =
-            RebalanceListener::new(Arc::clone(&producer), exactly_once, Arc::clone(&status));
+        let listener = RebalanceListener::new(
+            Arc::clone(&producer),
+            exactly_once,
+            config.production_errors == ProductionErrorHandler::Fail,
+            Arc::clone(&status),
+        );
         let consumer: BaseConsumer<RebalanceListener> = clients
             .consumer_config(&name)
             .create_with_context(listener)
@@ -136,7 +139,6 @@ impl StreamThread {
             producer,
             status,
             tasks,
-            dropped_by_producer: 0,
             producer_config,
             sent_at_begin: 0,
             transaction_failures_seen: 0,
@@ -169,6 +171,11 @@ impl StreamThread {
                 .map(|()| self.tasks.snapshot()),
             Err(error) => Err(error),
         };
+        if outcome.is_err() {
+            // Nothing this thread did since its last commit is vouched for: the final
+            // revocation below must not commit it.
+            self.consumer.context().refuse_commits();
+        }
         if outcome.is_err()
             && self.exactly_once()
             && let Err(error) =

@@ -10,7 +10,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -82,12 +82,22 @@ pub(crate) struct RebalanceListener {
     pub(super) in_rebalance: AtomicBool,
     /// How long a commit may wait for the producer and the broker.
     pub(super) commit_timeout: Duration,
+    /// Whether a failed delivery stops the thread (`production.exception.handler=fail`): then
+    /// no offset may be committed while a failure is not yet acted on.
+    fail_on_delivery_errors: bool,
+    /// The producer's failed deliveries the thread has acted on (stopped, or logged and
+    /// dropped them).
+    pub(super) failures_seen: AtomicU64,
+    /// Set when the thread stops with an error: from then on nothing is committed, so the
+    /// records whose work failed are read again by the partitions' next owner.
+    commits_refused: AtomicBool,
 }
 
 impl RebalanceListener {
     pub(super) fn new(
         producer: Arc<ThreadProducer>,
         exactly_once: bool,
+        fail_on_delivery_errors: bool,
         status: Arc<ThreadStatus>,
     ) -> Self {
         RebalanceListener {
@@ -100,7 +110,26 @@ impl RebalanceListener {
             rebalanced: AtomicBool::new(false),
             in_rebalance: AtomicBool::new(true),
             commit_timeout: Duration::from_secs(30),
+            fail_on_delivery_errors,
+            failures_seen: AtomicU64::new(0),
+            commits_refused: AtomicBool::new(false),
         }
+    }
+
+    /// From now on commits nothing, and forgets the pending offsets: the thread is stopping
+    /// with an error, and the work those offsets vouch for may not all be durable.
+    pub(super) fn refuse_commits(&self) {
+        self.commits_refused.store(true, Ordering::Release);
+        self.clear_pending();
+    }
+
+    /// Whether the producer reported a failed delivery that the production-exception handler
+    /// says must stop the thread, and the thread has not acted on yet: then committing would
+    /// vouch for a record whose output was lost.
+    fn unhandled_delivery_failure(&self, producer: &ThreadProducer) -> bool {
+        self.fail_on_delivery_errors
+            && producer.context().failed.load(Ordering::Relaxed)
+                > self.failures_seen.load(Ordering::Relaxed)
     }
 
     /// Flushes the record caches of `tasks` and moves their processed offsets to the pending
@@ -166,6 +195,12 @@ impl RebalanceListener {
             tracing::warn!(%error, "cannot flush the producer before a rebalance; uncommitted work will be redone");
             return;
         }
+        if self.unhandled_delivery_failure(&producer) {
+            // The loop stops the thread with the failure once `poll` returns.
+            tracing::warn!("a delivery failed: committing nothing before the rebalance");
+            self.clear_pending();
+            return;
+        }
         let pending = self.take_pending();
         match commit_offsets(consumer, &pending) {
             Ok(true) => {
@@ -213,7 +248,9 @@ impl ConsumerContext for RebalanceListener {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(_) = rebalance {
             self.in_rebalance.store(true, Ordering::Release);
-            if !self.collect_lent_progress() {
+            if self.commits_refused.load(Ordering::Acquire) {
+                // The thread stopped with an error: its uncommitted work is redone.
+            } else if !self.collect_lent_progress() {
                 // The thread stops with the error; the work is redone by the next owner.
             } else if self.exactly_once {
                 self.commit_transaction(consumer);
