@@ -279,6 +279,43 @@ fn a_poison_pill_can_go_to_a_dead_letter_topic() {
     );
 }
 
+/// An output topic or a dead-letter topic that does not exist is a startup error naming it, as
+/// a missing source topic is, not a delivery timeout at the first record.
+#[test]
+fn missing_output_and_dead_letter_topics_are_startup_errors() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let (lines, counts, dead) = (unique("lines"), unique("counts"), unique("dlq"));
+    broker.create_topic(&lines, 1).unwrap();
+    let mut app = KafkaStreams::new(
+        wordcount_topology(&lines, &counts),
+        config(&broker, &unique("outputs")),
+    )
+    .unwrap();
+    let error = app.start().unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!("kafka: output topic `{counts}` does not exist; create it first")
+    );
+    drop(app);
+
+    broker.create_topic(&counts, 1).unwrap();
+    let mut config = config(&broker, &unique("outputs"));
+    config
+        .set("deserialization.exception.handler", "dead_letter_queue")
+        .unwrap();
+    config
+        .set("errors.dead.letter.queue.topic.name", &dead)
+        .unwrap();
+    let mut app = KafkaStreams::new(wordcount_topology(&lines, &counts), config).unwrap();
+    let error = app.start().unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!(
+            "kafka: dead-letter topic `{dead}` (errors.dead.letter.queue.topic.name) does not exist; create it first"
+        )
+    );
+}
+
 #[test]
 fn configuration_mistakes_are_startup_errors() {
     let broker = EmbeddedBroker::start().unwrap();

@@ -345,6 +345,22 @@ pub enum StreamsError {
         /// The topic.
         topic: String,
     },
+    /// A topic the topology writes by name does not exist (output topics are the user's to
+    /// create).
+    #[error("kafka: output topic `{topic}` does not exist; create it first")]
+    SinkTopicMissing {
+        /// The topic.
+        topic: String,
+    },
+    /// The dead-letter topic `deserialization.exception.handler` sends bad records to does not
+    /// exist.
+    #[error(
+        "kafka: dead-letter topic `{topic}` (errors.dead.letter.queue.topic.name) does not exist; create it first"
+    )]
+    DeadLetterTopicMissing {
+        /// The topic.
+        topic: String,
+    },
     /// Two topics one task reads have different partition counts.
     #[error(
         "kafka: topics `{first}` ({first_partitions} partitions) and `{second}` ({second_partitions} partitions) are read by one task and must be co-partitioned: give them the same number of partitions"

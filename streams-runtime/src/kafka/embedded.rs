@@ -17,6 +17,9 @@ use crate::config::StreamsConfig;
 use crate::error::StreamsError;
 use crate::topology::Topology;
 
+/// The partition count librdkafka's mock cluster gives a topic it creates on first produce.
+const MOCK_DEFAULT_PARTITIONS: i32 = 4;
+
 /// An in-process Kafka-protocol broker on a loopback port.
 pub struct EmbeddedBroker {
     cluster: MockCluster<'static, DefaultProducerContext>,
@@ -56,7 +59,9 @@ impl EmbeddedBroker {
     }
 
     /// Creates the internal topics `topology` needs under `config` with the right partition
-    /// counts (the mock broker would otherwise auto-create them with its default of 4).
+    /// counts (the mock broker would otherwise auto-create them with its default of 4), and the
+    /// output and dead-letter topics that do not exist yet, which an instance checks for at
+    /// startup.
     pub fn prepare(
         &self,
         topology: &Topology,
@@ -74,6 +79,13 @@ impl EmbeddedBroker {
         })?;
         for topic in &planned {
             self.create_topic(&topic.name, topic.partitions)?;
+        }
+        // A demo broker creates what a user would have created on a real cluster: the output
+        // and dead-letter topics (sized as the mock sizes topics it creates on first produce).
+        for topic in topics::output_topics(topology, &config) {
+            if topics::partition_count(metadata.client(), &topic)?.is_none() {
+                self.create_topic(&topic, MOCK_DEFAULT_PARTITIONS)?;
+            }
         }
         Ok(planned)
     }

@@ -17,7 +17,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::KafkaClients;
 use crate::config::StreamsConfig;
-use crate::error::StreamsError;
+use crate::error::{DeserializationErrorHandler, StreamsError};
 use crate::state::{StoreKind, StoreSpec, changelog_topic};
 use crate::topology::Topology;
 
@@ -155,6 +155,47 @@ pub fn plan(
     Ok(planned.into_values().collect())
 }
 
+/// The topics `topology` writes by name and the dead-letter topic, if one is configured: the
+/// topics besides its sources that the user must create.
+pub fn output_topics(topology: &Topology, config: &StreamsConfig) -> Vec<String> {
+    let mut topics: Vec<String> = topology
+        .sink_topics()
+        .iter()
+        .filter(|t| !t.internal)
+        .map(|t| t.full_name(&config.application_id))
+        .collect();
+    if let DeserializationErrorHandler::DeadLetterQueue { topic } = &config.deserialization_errors {
+        topics.push(topic.to_string());
+    }
+    topics.sort();
+    topics.dedup();
+    topics
+}
+
+/// Fails, naming the topic, when an output topic or the dead-letter topic does not exist
+/// (`partitions(topic)` is `None`): reported at startup, like a missing source topic, rather
+/// than as a delivery timeout at the first record.
+fn check_outputs(
+    topology: &Topology,
+    config: &StreamsConfig,
+    partitions: impl Fn(&str) -> Result<Option<i32>, StreamsError>,
+) -> Result<(), StreamsError> {
+    let dead_letter = match &config.deserialization_errors {
+        DeserializationErrorHandler::DeadLetterQueue { topic } => Some(topic.to_string()),
+        _ => None,
+    };
+    for topic in output_topics(topology, config) {
+        if partitions(&topic)?.is_none() {
+            return Err(if dead_letter.as_deref() == Some(topic.as_str()) {
+                StreamsError::DeadLetterTopicMissing { topic }
+            } else {
+                StreamsError::SinkTopicMissing { topic }
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Creates the internal topics of `topology` (or checks the ones that exist).
 pub fn prepare(
     topology: &Topology,
@@ -165,6 +206,7 @@ pub fn prepare(
     let topics = plan(topology, &config.application_id, |t| {
         partition_count(lookup.client(), t)
     })?;
+    check_outputs(topology, config, |t| partition_count(lookup.client(), t))?;
     let mut missing = Vec::new();
     for topic in &topics {
         if partition_count(lookup.client(), &topic.name)?.is_none() {
