@@ -164,12 +164,18 @@ pub fn output_topics(topology: &Topology, config: &StreamsConfig) -> Vec<String>
         .filter(|t| !t.internal)
         .map(|t| t.full_name(&config.application_id))
         .collect();
-    if let DeserializationErrorHandler::DeadLetterQueue { topic } = &config.deserialization_errors {
-        topics.push(topic.to_string());
-    }
+    topics.extend(dead_letter_topic(config).map(str::to_owned));
     topics.sort();
     topics.dedup();
     topics
+}
+
+/// The topic `deserialization.exception.handler=dead_letter_queue` sends bad records to.
+fn dead_letter_topic(config: &StreamsConfig) -> Option<&str> {
+    match &config.deserialization_errors {
+        DeserializationErrorHandler::DeadLetterQueue { topic } => Some(topic),
+        _ => None,
+    }
 }
 
 /// Fails, naming the topic, when an output topic or the dead-letter topic does not exist
@@ -180,13 +186,9 @@ fn check_outputs(
     config: &StreamsConfig,
     partitions: impl Fn(&str) -> Result<Option<i32>, StreamsError>,
 ) -> Result<(), StreamsError> {
-    let dead_letter = match &config.deserialization_errors {
-        DeserializationErrorHandler::DeadLetterQueue { topic } => Some(topic.to_string()),
-        _ => None,
-    };
     for topic in output_topics(topology, config) {
         if partitions(&topic)?.is_none() {
-            return Err(if dead_letter.as_deref() == Some(topic.as_str()) {
+            return Err(if dead_letter_topic(config) == Some(topic.as_str()) {
                 StreamsError::DeadLetterTopicMissing { topic }
             } else {
                 StreamsError::SinkTopicMissing { topic }

@@ -3,23 +3,9 @@
 //! version) is deleted and created empty, to be rebuilt from the changelog.
 
 #[cfg(feature = "rocksdb")]
-use std::path::Path;
-use std::path::PathBuf;
-
-use super::{BytesKeyValueStore, InMemoryKeyValueStore, StoreBackend, StoreSpec};
-#[cfg(feature = "rocksdb")]
-use super::{RocksDbKeyValueStore, RocksDbMemory};
+use super::RocksDbKeyValueStore;
+use super::{BytesKeyValueStore, InMemoryKeyValueStore, StateLocation, StoreBackend, StoreSpec};
 use crate::error::StoreError;
-
-/// Where a task's persistent stores live, and the RocksDB memory they share.
-#[derive(Debug, Clone)]
-pub struct StateLocation {
-    /// The task's directory: `<state.dir>/<application.id>/<task id>`.
-    pub task_dir: PathBuf,
-    /// The instance's shared RocksDB block cache and write-buffer budget.
-    #[cfg(feature = "rocksdb")]
-    pub rocksdb: RocksDbMemory,
-}
 
 /// Opens the key-value backend of the store `spec` declares; also says whether it holds local
 /// state from before (a persistent store that opened an existing database).
@@ -49,32 +35,18 @@ fn open_rocksdb(
     name: &str,
     location: &StateLocation,
 ) -> Result<(RocksDbKeyValueStore, bool), StoreError> {
-    let path = location.task_dir.join(name);
+    let path = location.store_dir(name);
     let existed = path.join("CURRENT").exists();
     match RocksDbKeyValueStore::open(name, &path, &location.rocksdb) {
         Ok(store) => Ok((store, existed)),
         Err(error) => {
             tracing::warn!(store = name, path = %path.display(), %error,
                 "cannot open the local store; deleting it to rebuild it from the changelog");
-            remove_dir(name, &path)?;
+            location.remove_store(name)?;
             Ok((
                 RocksDbKeyValueStore::open(name, &path, &location.rocksdb)?,
                 false,
             ))
         }
-    }
-}
-
-#[cfg(feature = "rocksdb")]
-fn remove_dir(name: &str, path: &Path) -> Result<(), StoreError> {
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(StoreError::Io {
-            store: name.to_owned(),
-            action: "delete",
-            path: path.to_owned(),
-            source,
-        }),
     }
 }

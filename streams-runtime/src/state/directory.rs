@@ -26,7 +26,6 @@ use crate::error::StoreError;
 use crate::error::StreamsError;
 #[cfg(feature = "rocksdb")]
 use crate::state::RocksDbMemory;
-use crate::state::StateLocation;
 use crate::task_env::TaskId;
 
 /// The lock file in the application's state directory.
@@ -143,24 +142,44 @@ impl StateRoot {
     }
 }
 
+/// Where a task's persistent stores live, and the RocksDB memory they share.
+#[derive(Debug, Clone)]
+pub struct StateLocation {
+    /// The task's directory: `<state.dir>/<application.id>/<task id>`.
+    pub task_dir: PathBuf,
+    /// The instance's shared RocksDB block cache and write-buffer budget.
+    #[cfg(feature = "rocksdb")]
+    pub rocksdb: RocksDbMemory,
+}
+
 impl StateLocation {
-    /// Deletes the directory of the task's store `store`, which no checkpoint vouches for: its
-    /// data may be ahead of, or apart from, its changelog, and is restored from there instead.
-    pub(crate) fn remove_unvouched_store(&self, store: &str) -> Result<(), StoreError> {
-        let path = self.task_dir.join(store);
+    /// The directory of the task's persistent store `store`.
+    pub(crate) fn store_dir(&self, store: &str) -> PathBuf {
+        self.task_dir.join(store)
+    }
+
+    /// Deletes the directory of the task's store `store` (nothing to do when there is none),
+    /// so that it is rebuilt from its changelog.
+    pub(crate) fn remove_store(&self, store: &str) -> Result<(), StoreError> {
+        let path = self.store_dir(store);
         match std::fs::remove_dir_all(&path) {
-            Ok(()) => {
-                tracing::info!(path = %path.display(), "deleted local state no checkpoint vouches for");
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(StoreError::Io {
                 store: store.to_owned(),
-                action: "delete the unvouched local state in",
+                action: "delete",
                 path,
                 source,
             }),
         }
+    }
+
+    /// Deletes the directory of the task's store `store`, which no checkpoint vouches for: its
+    /// data may be ahead of, or apart from, its changelog, and is restored from there instead.
+    pub(crate) fn remove_unvouched_store(&self, store: &str) -> Result<(), StoreError> {
+        tracing::info!(task_dir = %self.task_dir.display(), store,
+            "deleting local state no checkpoint vouches for");
+        self.remove_store(store)
     }
 }
 

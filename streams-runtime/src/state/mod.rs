@@ -48,13 +48,13 @@ pub use windowed::{SessionStore, Window, WindowStore, Windowed};
 // integration tests and benchmarks, which drive stores and tasks directly, and hidden from the
 // docs. Processors reach state only through the typed handles above.
 #[doc(hidden)]
-pub use backend::StateLocation;
-#[doc(hidden)]
 pub use bytes_store::BytesStore;
 #[doc(hidden)]
 pub use cache::{CACHE_ENTRY_OVERHEAD, ThreadCache};
 #[doc(hidden)]
 pub use checkpoint::{CHECKPOINT_FILE, ChangelogOffsets, Checkpoint};
+#[doc(hidden)]
+pub use directory::StateLocation;
 #[doc(hidden)]
 pub use directory::StateRoot;
 #[doc(hidden)]

@@ -6,7 +6,8 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::backend::{StateLocation, open_backend};
+use super::StateLocation;
+use super::backend::open_backend;
 use super::logging::ChangeLoggingStore;
 use super::{
     BytesKeyValueStore, BytesSessionStore, BytesStore, BytesWindowStore, CacheHandle,

@@ -2,7 +2,7 @@
 //! drain its buffers in timestamp order, fire punctuations, and commit on the commit interval.
 //!
 //! The consumer is polled without blocking while work is buffered. A record whose task takes
-//! its input directly (see [`StreamTask::takes_direct_input`](crate::task::StreamTask)) is
+//! its input directly (see `StreamTask::takes_direct_input`) is
 //! processed in place, without a copy; the others are buffered by their tasks. Nothing on this path takes a lock or an async
 //! hop per record.
 
