@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
+use streams::kafka::rdkafka::types::RDKafkaRespErr;
 use streams::prelude::*;
 use streams::{EmbeddedBroker, KafkaStreams, State, StreamsConfig, UncaughtErrorPolicy};
 
@@ -316,6 +317,53 @@ fn missing_output_and_dead_letter_topics_are_startup_errors() {
     );
 }
 
+/// A topic the broker refuses (here: not authorized) is a startup error naming the topic and
+/// the broker's error code, not "does not exist".
+#[test]
+fn a_topic_the_broker_refuses_is_a_startup_error_naming_its_code() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let (lines, counts) = (unique("lines"), unique("counts"));
+    broker.create_topic(&lines, 1).unwrap();
+    broker.create_topic(&counts, 1).unwrap();
+    broker
+        .cluster()
+        .topic_error(
+            &lines,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+        )
+        .unwrap();
+    let mut app = KafkaStreams::new(
+        wordcount_topology(&lines, &counts),
+        config(&broker, &unique("refused")),
+    )
+    .unwrap();
+    let error = app.start().unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!(
+            "kafka: topic `{lines}` cannot be used: TopicAuthorizationFailed (Broker: Topic authorization failed)"
+        )
+    );
+}
+
+/// No broker at the bootstrap address: the lookup of the first source topic is tried for
+/// `task.timeout.ms`, then fails with one line naming the topic and the connection error.
+#[test]
+fn an_unreachable_broker_at_startup_is_named_with_its_cause() {
+    streams::cli::init_tracing();
+    let config = StreamsConfig::new(unique("unreachable"))
+        .bootstrap_servers("127.0.0.1:1")
+        .task_timeout(Duration::from_secs(2))
+        .state_dir(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("state")));
+    let mut app = KafkaStreams::new(wordcount_topology("lines", "counts"), config).unwrap();
+    let started = std::time::Instant::now();
+    let error = app.start().unwrap_err().to_string();
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let prefix = "kafka: no broker answered about topic `lines` within task.timeout.ms (2000 ms): BrokerTransportFailure: 127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused";
+    assert!(error.starts_with(prefix), "{error}");
+    assert!(!error.contains('\n'), "{error}");
+}
+
 #[test]
 fn configuration_mistakes_are_startup_errors() {
     let broker = EmbeddedBroker::start().unwrap();
@@ -416,6 +464,19 @@ fn rejected_output_run_with(
     handler: &str,
     settings: &[(&str, &str)],
 ) -> (EmbeddedBroker, String, String, KafkaStreams) {
+    rejected_output_run_by(
+        handler,
+        settings,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+    )
+}
+
+/// [`rejected_output_run`] with more configuration, the broker answering with `rejection`.
+fn rejected_output_run_by(
+    handler: &str,
+    settings: &[(&str, &str)],
+    rejection: RDKafkaRespErr,
+) -> (EmbeddedBroker, String, String, KafkaStreams) {
     let broker = EmbeddedBroker::start().unwrap();
     let (input, output) = (unique("numbers"), unique("doubled"));
     broker.create_topic(&input, 1).unwrap();
@@ -437,12 +498,10 @@ fn rejected_output_run_with(
     }
     let topology = builder.build().unwrap();
     broker.prepare(&topology, &config).unwrap();
-    broker
-        .cluster()
-        .request_errors(
-            streams::kafka::rdkafka::types::RDKafkaApiKey::Produce,
-            &[streams::kafka::rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
-        );
+    broker.cluster().request_errors(
+        streams::kafka::rdkafka::types::RDKafkaApiKey::Produce,
+        &[rejection],
+    );
     let app = start_until_idle_or_failed(topology, config);
     (broker, input, output, app)
 }
@@ -456,10 +515,66 @@ fn a_rejected_output_record_stops_the_application_by_default() {
     let (broker, _, output, app) = rejected_output_run("fail");
     assert!(app.has_failed());
     let error = app.close().unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!(
+            "kafka: cannot deliver a record to topic `{output}` partition 0: Message production error: TopicAuthorizationFailed (Broker: Topic authorization failed)"
+        )
+    );
+    assert!(read_all(broker.bootstrap_servers(), &output).is_empty());
+}
+
+/// A record larger than the broker takes stops the application with one line naming the topic
+/// and the broker's error code.
+#[test]
+fn a_record_too_large_for_the_broker_is_named_with_its_code() {
+    let (broker, _, output, app) = rejected_output_run_by(
+        "fail",
+        &[],
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
+    );
+    assert!(app.has_failed());
+    let error = app.close().unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!(
+            "kafka: cannot deliver a record to topic `{output}` partition 0: Message production error: MessageSizeTooLarge (Broker: Message size too large)"
+        )
+    );
+    assert!(read_all(broker.bootstrap_servers(), &output).is_empty());
+}
+
+/// A record larger than the producer's `message.max.bytes` is refused before it is sent: the
+/// application stops with one line naming the node, the topic and the error code.
+#[test]
+fn a_record_too_large_for_the_producer_is_named_with_its_code() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let (input, output) = (unique("sizes"), unique("padded"));
+    broker.create_topic(&input, 1).unwrap();
+    broker.create_topic(&output, 1).unwrap();
+    produce(
+        broker.bootstrap_servers(),
+        &input,
+        &[(Some(b"big"), Some(&2_000_000u32.to_be_bytes()))],
+    );
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&Topic::<String, u32>::named(&input))
+        .map_values(|size| "x".repeat(size as usize))
+        .to(&Topic::<String, String>::named(&output));
+    let config = config(&broker, &unique("too-large"));
+    let topology = builder.build().unwrap();
+    broker.prepare(&topology, &config).unwrap();
+    let app = start_until_idle_or_failed(topology, config);
+    assert!(app.has_failed());
+    let error = app.close().unwrap_err().to_string();
     assert!(
-        error.contains(&format!("cannot deliver a record to topic `{output}`")),
+        error.ends_with(&format!(
+            "cannot send a record to topic `{output}`: Message production error: MessageSizeTooLarge (Broker: Message size too large)"
+        )),
         "{error}"
     );
+    assert!(!error.contains('\n'), "{error}");
     assert!(read_all(broker.bootstrap_servers(), &output).is_empty());
 }
 

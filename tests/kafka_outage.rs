@@ -1,6 +1,8 @@
-//! A broker outage on the embedded broker: the brokers go down for several seconds while input
+//! Broker outages on the embedded broker: the brokers go down for several seconds while input
 //! keeps coming, and request errors are injected around it. Processing stalls, then resumes;
-//! no count is lost; the application neither exits nor spins while it waits.
+//! no count is lost; the application neither exits nor spins while it waits. A slow output
+//! broker makes commits wait without costing the group membership, and an unreachable one is
+//! named in the error.
 
 mod common;
 
@@ -8,6 +10,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
+use streams::kafka::rdkafka::mocking::{MockCluster, MockCoordinator};
+use streams::kafka::rdkafka::producer::DefaultProducerContext;
 use streams::kafka::rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use streams::{EmbeddedBroker, KafkaStreams, State, StreamsConfig};
 
@@ -120,4 +124,139 @@ fn processing_stalls_through_a_broker_outage_then_resumes_without_loss() {
     for (word, count) in &expected {
         assert!(counts[word] >= *count, "{word}: {} < {count}", counts[word]);
     }
+}
+
+/// A three-broker mock cluster whose broker 2 leads only the word-count output topic: taking it
+/// down makes the output slow while the group coordinator and the inputs stay up.
+struct SlowOutput {
+    cluster: MockCluster<'static, DefaultProducerContext>,
+    servers: String,
+    lines: String,
+    counts: String,
+    application_id: String,
+}
+
+impl SlowOutput {
+    fn new() -> Self {
+        streams::cli::init_tracing();
+        let cluster = MockCluster::new(3).unwrap();
+        let servers = cluster.bootstrap_servers();
+        let (lines, counts, application_id) = (unique("lines"), unique("counts"), unique("slow"));
+        cluster.create_topic(&lines, 1, 1).unwrap();
+        cluster.create_topic(&counts, 1, 1).unwrap();
+        cluster.partition_leader(&lines, 0, Some(1)).unwrap();
+        cluster.partition_leader(&counts, 0, Some(2)).unwrap();
+        cluster
+            .coordinator(MockCoordinator::Group(application_id.clone()), 1)
+            .unwrap();
+        SlowOutput {
+            cluster,
+            servers,
+            lines,
+            counts,
+            application_id,
+        }
+    }
+
+    /// An instance whose consumer is expelled from its group after 6 s without a poll; its
+    /// internal topics are created on broker 1.
+    fn instance(&self, settings: &[(&str, &str)]) -> KafkaStreams {
+        let topology = wordcount_topology(&self.lines, &self.counts);
+        let mut config = StreamsConfig::new(&self.application_id)
+            .bootstrap_servers(&self.servers)
+            .commit_interval(Duration::from_millis(200))
+            .state_dir(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("state")));
+        config.set("consumer.session.timeout.ms", "6000").unwrap();
+        config.set("consumer.max.poll.interval.ms", "6000").unwrap();
+        for (key, value) in settings {
+            config.set(key, value).unwrap();
+        }
+        let internal =
+            streams::kafka::topics::plan(&topology, &self.application_id, |_| Ok(Some(1))).unwrap();
+        for topic in internal {
+            self.cluster
+                .create_topic(&topic.name, topic.partitions, 1)
+                .unwrap();
+            for partition in 0..topic.partitions {
+                self.cluster
+                    .partition_leader(&topic.name, partition, Some(1))
+                    .unwrap();
+            }
+        }
+        KafkaStreams::new(topology, config).unwrap()
+    }
+}
+
+/// The output's broker is down for longer than the old fixed 30-second commit limit and than
+/// `max.poll.interval.ms`: the commit waits for the producer as long as its records can still
+/// be delivered, polling its paused consumer meanwhile, so the instance neither fails nor loses
+/// its group membership (no rebalance), and every count arrives once the broker is back.
+#[test]
+fn a_commit_waits_out_a_slow_broker_and_keeps_the_group() {
+    let slow = SlowOutput::new();
+    let mut app = slow.instance(&[]);
+    app.start().unwrap();
+    let first = lines(100, 71);
+    produce_lines(
+        &slow.servers,
+        &slow.lines,
+        &first.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let mut tail = CountsTail::new(&slow.servers, &slow.counts);
+    tail.wait_for(&expected_counts(&first), LIMIT);
+
+    slow.cluster.broker_down(2).unwrap();
+    let second = lines(100, 72);
+    produce_lines(
+        &slow.servers,
+        &slow.lines,
+        &second.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let outage = Duration::from_secs(35);
+    let started = Instant::now();
+    while started.elapsed() < outage {
+        assert!(
+            !app.has_failed(),
+            "the application failed while the broker was down"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    slow.cluster.broker_up(2).unwrap();
+
+    let all: Vec<String> = first.iter().chain(&second).cloned().collect();
+    let expected = expected_counts(&all);
+    tail.wait_for(&expected, LIMIT);
+    wait_idle(&app, Duration::from_millis(1500), LIMIT);
+    assert_eq!(
+        app.metrics().rebalances,
+        0,
+        "the instance lost its group membership"
+    );
+    assert!(app.refresh_state());
+    assert_eq!(app.state(), State::Running);
+    assert_eq!(snapshot_counts(&app.close().unwrap()), expected);
+}
+
+/// A record the producer cannot deliver before `message.timeout.ms` (its broker is down) stops
+/// the application with one error naming the topic and what the producer met at the broker,
+/// not a bare timeout.
+#[test]
+fn an_unreachable_broker_is_named_in_the_delivery_error() {
+    let slow = SlowOutput::new();
+    let mut app = slow.instance(&[("producer.message.timeout.ms", "3000")]);
+    app.start().unwrap();
+    slow.cluster.broker_down(2).unwrap();
+    produce_lines(&slow.servers, &slow.lines, &["one line"]);
+    eventually("failed", LIMIT, || app.has_failed());
+    let error = app.close().unwrap_err().to_string();
+    let prefix = format!(
+        "kafka: cannot deliver a record to topic `{}` partition 0: Message production error: MessageTimedOut (Local: Message timed out); the broker's last error: ",
+        slow.counts
+    );
+    assert!(error.starts_with(&prefix), "{error}");
+    let cause = &error[prefix.len()..];
+    assert!(
+        cause.starts_with("BrokerTransportFailure: ") || cause.starts_with("Disconnected"),
+        "{error}"
+    );
 }

@@ -58,6 +58,10 @@ pub struct StreamsMetrics {
     pub aborted_transactions: u64,
     /// Times a thread's transactional producer was fenced (or failed fatally) and replaced.
     pub producers_replaced: u64,
+    /// Rebalances that took partitions from this instance's threads (each thread's count,
+    /// summed; the first assignment takes nothing and does not count, nor does leaving the
+    /// group on close).
+    pub rebalances: u64,
     /// Standby tasks this instance hosts now.
     pub standby_tasks: u64,
     /// Changelog records applied to standby stores so far.
@@ -201,6 +205,7 @@ impl KafkaStreams {
             metrics.commits += status.commits.load(Ordering::Relaxed);
             metrics.aborted_transactions += status.aborted.load(Ordering::Relaxed);
             metrics.producers_replaced += status.producers_replaced.load(Ordering::Relaxed);
+            metrics.rebalances += status.revocations.load(Ordering::Relaxed);
         }
         if let Some(standby) = &self.standby {
             metrics.standby_tasks = standby.registry.tasks.load(Ordering::Relaxed) as u64;

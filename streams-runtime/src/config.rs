@@ -112,6 +112,10 @@ pub struct StreamsConfig {
     /// `max.task.idle.ms`: how long a task with an empty input partition waits for it before
     /// processing the others (default 0).
     pub(crate) max_task_idle: Duration,
+    /// `task.timeout.ms`: how long a call to the cluster that timed out (metadata, offsets,
+    /// transactions) is tried again before it becomes an error (default 300 000, as in Kafka
+    /// Streams). A slow or briefly unreachable broker makes the application slow, not dead.
+    pub(crate) task_timeout: Duration,
     /// `deserialization.exception.handler`: `fail`, `log_and_continue` or
     /// `dead_letter_queue` (with `errors.dead.letter.queue.topic.name`).
     pub(crate) deserialization_errors: DeserializationErrorHandler,
@@ -135,6 +139,9 @@ pub const DEFAULT_CACHE_MAX_BYTES: usize = 10 * 1024 * 1024;
 /// The default of `rocksdb.memory.max.bytes`: block cache and memtables of all stores together.
 pub const DEFAULT_ROCKSDB_MEMORY_BYTES: usize = 128 * 1024 * 1024;
 
+/// Kafka Streams' default `task.timeout.ms`: five minutes.
+const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// `commit.interval.ms` under at-least-once.
 const DEFAULT_COMMIT_INTERVAL: Duration = Duration::from_secs(30);
 /// `commit.interval.ms` under exactly-once.
@@ -152,6 +159,7 @@ const KEYS: &[&str] = &[
     "processing.guarantee",
     "poll.ms",
     "max.task.idle.ms",
+    "task.timeout.ms",
     "deserialization.exception.handler",
     "errors.dead.letter.queue.topic.name",
     "processing.exception.handler",
@@ -184,6 +192,7 @@ impl StreamsConfig {
             processing_guarantee: ProcessingGuarantee::AtLeastOnce,
             poll: Duration::from_millis(100),
             max_task_idle: Duration::ZERO,
+            task_timeout: DEFAULT_TASK_TIMEOUT,
             deserialization_errors: DeserializationErrorHandler::Fail,
             processing_errors: ProcessingErrorHandler::Fail,
             production_errors: ProductionErrorHandler::Fail,
@@ -211,6 +220,13 @@ impl StreamsConfig {
     pub fn commit_interval(mut self, interval: Duration) -> Self {
         self.commit_interval = interval;
         self.commit_interval_set = true;
+        self
+    }
+
+    /// Sets `task.timeout.ms`: how long a call to the cluster that timed out is tried again
+    /// before it becomes an error.
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = timeout;
         self
     }
 
@@ -337,6 +353,7 @@ impl StreamsConfig {
             }
             "poll.ms" => self.poll = millis()?,
             "max.task.idle.ms" => self.max_task_idle = millis()?,
+            "task.timeout.ms" => self.task_timeout = millis()?,
             "deserialization.exception.handler" => {
                 self.dead_letter_handler = false;
                 self.deserialization_errors = match value {

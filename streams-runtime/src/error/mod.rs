@@ -329,7 +329,10 @@ pub enum StreamsError {
     },
     /// The producer could not deliver a record and the production-exception handler is `fail`.
     #[cfg(feature = "kafka")]
-    #[error("kafka: cannot deliver a record to topic `{topic}` partition {partition}: {source}")]
+    #[error(
+        "kafka: cannot deliver a record to topic `{topic}` partition {partition}: {source}{}",
+        broker_error.as_ref().map(|e| format!("; the broker's last error: {e}")).unwrap_or_default()
+    )]
     Delivery {
         /// The output topic.
         topic: String,
@@ -338,6 +341,33 @@ pub enum StreamsError {
         /// The producer's error.
         #[source]
         source: rdkafka::error::KafkaError,
+        /// When the record timed out in the producer: the last error the producer met talking
+        /// to the brokers (a refused connection, a failed authentication), which is the cause.
+        broker_error: Option<String>,
+    },
+    /// The brokers answered a lookup of a topic with an error other than "unknown topic":
+    /// typically `TopicAuthorizationFailed` (the application's principal may not use it).
+    #[cfg(feature = "kafka")]
+    #[error("kafka: topic `{topic}` cannot be used: {code}")]
+    TopicUnavailable {
+        /// The topic.
+        topic: String,
+        /// The broker's error code.
+        code: rdkafka::types::RDKafkaErrorCode,
+    },
+    /// No broker answered a lookup of a topic within `task.timeout.ms`.
+    #[cfg(feature = "kafka")]
+    #[error(
+        "kafka: no broker answered about topic `{topic}` within task.timeout.ms ({waited_ms} ms): {cause}"
+    )]
+    BrokerUnreachable {
+        /// The topic looked up.
+        topic: String,
+        /// How long the lookup was tried.
+        waited_ms: u64,
+        /// The last error the client met talking to the brokers, as `Code: reason` (a refused
+        /// connection, a failed authentication), or the lookup's own error when it met none.
+        cause: String,
     },
     /// A topic the topology reads does not exist (source topics are the user's to create).
     #[error("kafka: source topic `{topic}` does not exist; create it first")]

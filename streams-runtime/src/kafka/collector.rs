@@ -7,11 +7,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Message};
 
+use super::retry::LastBrokerError;
 use crate::error::{ProcessError, StreamsError};
 use crate::record::{OutgoingRecord, RecordCollector};
 use crate::state::ChangelogOffsets;
@@ -33,6 +35,8 @@ pub(crate) struct DeliveryTracker {
     /// Deliveries that failed because the transaction failed (fenced producer, broken
     /// transaction state): the work is redone, so they are not the production handler's.
     pub(crate) transaction_failures: AtomicU64,
+    /// The last error the producer met talking to the brokers.
+    pub(crate) last_broker_error: LastBrokerError,
 }
 
 /// Whether a delivery failed because of its transaction rather than the record.
@@ -52,7 +56,15 @@ fn is_transaction_error(code: Option<RDKafkaErrorCode>) -> bool {
     )
 }
 
-impl ClientContext for DeliveryTracker {}
+impl ClientContext for DeliveryTracker {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.last_broker_error.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.last_broker_error.record(&error, reason);
+    }
+}
 
 impl ProducerContext for DeliveryTracker {
     type DeliveryOpaque = ();
@@ -88,10 +100,14 @@ impl ProducerContext for DeliveryTracker {
                 }
             }
             self.failed.fetch_add(1, Ordering::Relaxed);
+            // A record that timed out in the producer never got an answer: the cause is
+            // what the producer met talking to the brokers.
+            let timed_out = error.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageTimedOut);
             let failure = StreamsError::Delivery {
                 topic: message.topic().to_owned(),
                 partition: message.partition(),
                 source: error.clone(),
+                broker_error: timed_out.then(|| self.last_broker_error.get()).flatten(),
             };
             tracing::warn!("{failure}");
             lock(&self.first_error).get_or_insert(failure);
@@ -221,7 +237,43 @@ impl RecordCollector for KafkaCollector {
     }
 }
 
-/// Flushes `producer`, waiting up to `timeout`.
-pub(crate) fn flush(producer: &ThreadProducer, timeout: Duration) -> Result<(), KafkaError> {
-    producer.flush(timeout)
+/// How long one wait for the producer lasts before the caller's `between` runs.
+const FLUSH_SLICE: Duration = Duration::from_millis(200);
+
+/// How often a long wait for the producer is logged.
+const FLUSH_REPORT: Duration = Duration::from_secs(30);
+
+/// Waits until the producer holds no record: each one is delivered, or has failed and is the
+/// production-exception handler's. There is no limit of its own: `message.timeout.ms` (Kafka's
+/// `delivery.timeout.ms`) bounds every record, so a slow broker makes a commit slow, not
+/// fatal. `between` runs after every slice of the wait (the stream thread keeps its group
+/// membership alive there); a long wait is logged every 30 s.
+pub(crate) fn flush(
+    producer: &ThreadProducer,
+    mut between: impl FnMut(),
+) -> Result<(), KafkaError> {
+    let started = std::time::Instant::now();
+    let mut reported = started;
+    loop {
+        match producer.flush(FLUSH_SLICE) {
+            Ok(()) => return Ok(()),
+            Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {}
+            Err(error) => return Err(error),
+        }
+        if reported.elapsed() >= FLUSH_REPORT {
+            reported = std::time::Instant::now();
+            tracing::warn!(
+                records = producer.in_flight_count(),
+                waited_s = started.elapsed().as_secs(),
+                last_broker_error = producer
+                    .context()
+                    .last_broker_error
+                    .get()
+                    .as_deref()
+                    .unwrap_or("none"),
+                "still waiting for the broker to take the producer's records"
+            );
+        }
+        between();
+    }
 }

@@ -6,6 +6,7 @@
 mod collector;
 pub mod embedded;
 pub mod restore;
+mod retry;
 pub(crate) mod standby;
 pub(crate) mod thread;
 // Public for the integration tests and benchmarks, which prepare topics the way an instance

@@ -12,10 +12,12 @@ use rdkafka::ClientContext;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{Client, DefaultClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::metadata::Metadata;
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::KafkaClients;
+use super::retry::{LastBrokerError, is_transient, within_task_timeout};
 use crate::config::StreamsConfig;
 use crate::error::{DeserializationErrorHandler, StreamsError};
 use crate::state::{StoreKind, StoreSpec, changelog_topic};
@@ -79,7 +81,7 @@ fn changelog_retention_ms(store: &StoreSpec) -> Option<i64> {
     }
 }
 
-/// The partition count of `topic`, if it exists.
+/// The partition count of `topic`, if it exists (one lookup, not retried).
 pub fn partition_count<C: ClientContext>(
     client: &Client<C>,
     topic: &str,
@@ -89,11 +91,111 @@ pub fn partition_count<C: ClientContext>(
         .map_err(StreamsError::kafka(format!(
             "cannot read the metadata of `{topic}`"
         )))?;
-    Ok(metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-        .map(|t| t.partitions().len() as i32))
+    partitions_in(&metadata, topic)
+}
+
+/// The partition count of `topic` in `metadata`: `None` when it does not exist (yet), an error
+/// naming the broker's code when the broker refuses it (an authorization failure).
+fn partitions_in(metadata: &Metadata, topic: &str) -> Result<Option<i32>, StreamsError> {
+    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(None);
+    };
+    match found.error().map(RDKafkaErrorCode::from) {
+        None => Ok((!found.partitions().is_empty()).then(|| found.partitions().len() as i32)),
+        // Unknown, or just created and without a leader yet.
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::LeaderNotAvailable) => {
+            Ok(None)
+        }
+        Some(code) => Err(StreamsError::TopicUnavailable {
+            topic: topic.to_owned(),
+            code,
+        }),
+    }
+}
+
+/// Looks topics up for an instance that starts: through clients that remember the errors they
+/// meet talking to the brokers, trying lookups that time out again within `task.timeout.ms`,
+/// so that an unreachable broker is reported by its cause (a refused connection, a failed
+/// authentication) rather than as a timeout.
+struct TopicLookup {
+    /// Looks topics up without creating them.
+    lookup: BaseConsumer<LastBrokerError>,
+    /// Its metadata requests auto-create topics where the broker allows it.
+    creator: BaseProducer<LastBrokerError>,
+    task_timeout: Duration,
+}
+
+impl TopicLookup {
+    fn new(clients: &KafkaClients, task_timeout: Duration) -> Result<Self, StreamsError> {
+        let error = |e| StreamsError::kafka("cannot create a metadata client")(e);
+        let mut lookup = clients.admin_config();
+        lookup.set("allow.auto.create.topics", "false");
+        Ok(TopicLookup {
+            lookup: lookup
+                .create_with_context(LastBrokerError::default())
+                .map_err(error)?,
+            creator: clients
+                .admin_config()
+                .create_with_context(LastBrokerError::default())
+                .map_err(error)?,
+            task_timeout,
+        })
+    }
+
+    /// The partition count of `topic`, if it exists.
+    fn partitions(&self, topic: &str) -> Result<Option<i32>, StreamsError> {
+        self.look_up(self.lookup.client(), topic, || {
+            let _ = self.lookup.poll(Duration::ZERO);
+        })
+    }
+
+    /// Looks `topic` up through `client`; `serve` serves the client's events, among them the
+    /// errors it met (librdkafka reports them only when the client is polled).
+    fn look_up(
+        &self,
+        client: &Client<LastBrokerError>,
+        topic: &str,
+        serve: impl Fn(),
+    ) -> Result<Option<i32>, StreamsError> {
+        let attempt = METADATA_TIMEOUT.min(self.task_timeout.max(Duration::from_secs(1)));
+        let metadata = within_task_timeout(
+            &format!("looking up topic `{topic}`"),
+            self.task_timeout,
+            &serve,
+            || client.fetch_metadata(Some(topic), attempt),
+        )
+        .map_err(|error| {
+            serve();
+            if is_transient(&error) {
+                StreamsError::BrokerUnreachable {
+                    topic: topic.to_owned(),
+                    waited_ms: self.task_timeout.as_millis() as u64,
+                    cause: client.context().cause_of(&error),
+                }
+            } else {
+                StreamsError::kafka(format!("cannot read the metadata of `{topic}`"))(error)
+            }
+        })?;
+        partitions_in(&metadata, topic)
+    }
+
+    /// Waits until `topic` exists (a metadata request also triggers auto-creation where the
+    /// broker allows it); returns its partition count.
+    fn wait_for_topic(&self, topic: &str) -> Result<i32, StreamsError> {
+        let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
+        loop {
+            let serve = || self.creator.poll(Duration::ZERO);
+            if let Some(count) = self.look_up(self.creator.client(), topic, serve)? {
+                return Ok(count);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(StreamsError::InternalTopicMissing {
+                    topic: topic.to_owned(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 /// Plans the internal topics of `topology`, given the partition counts of its source topics
@@ -204,19 +306,17 @@ pub fn prepare(
     config: &StreamsConfig,
 ) -> Result<Vec<InternalTopic>, StreamsError> {
     let clients = KafkaClients::new(config);
-    let (lookup, metadata) = metadata_clients(&clients)?;
-    let topics = plan(topology, &config.application_id, |t| {
-        partition_count(lookup.client(), t)
-    })?;
-    check_outputs(topology, config, |t| partition_count(lookup.client(), t))?;
+    let lookup = TopicLookup::new(&clients, config.task_timeout)?;
+    let topics = plan(topology, &config.application_id, |t| lookup.partitions(t))?;
+    check_outputs(topology, config, |t| lookup.partitions(t))?;
     let mut missing = Vec::new();
     for topic in &topics {
-        if partition_count(lookup.client(), &topic.name)?.is_none() {
+        if lookup.partitions(&topic.name)?.is_none() {
             missing.push(topic);
         }
     }
     if missing.is_empty() {
-        return verify(&metadata, topics);
+        return verify(&lookup, topics);
     }
     let admin: AdminClient<DefaultClientContext> = clients
         .admin_config()
@@ -248,16 +348,16 @@ pub fn prepare(
             tracing::info!(%error, "the broker does not create topics on request; relying on auto-creation");
         }
     }
-    verify(&metadata, topics)
+    verify(&lookup, topics)
 }
 
 /// Waits for every planned topic to exist and checks that changelogs have enough partitions.
 fn verify(
-    metadata: &BaseProducer,
+    lookup: &TopicLookup,
     topics: Vec<InternalTopic>,
 ) -> Result<Vec<InternalTopic>, StreamsError> {
     for topic in &topics {
-        let actual = wait_for_topic(metadata, &topic.name)?;
+        let actual = lookup.wait_for_topic(&topic.name)?;
         if topic.kind == InternalTopicKind::Changelog && actual < topic.partitions {
             return Err(StreamsError::ChangelogTooSmall {
                 topic: topic.name.clone(),
@@ -267,18 +367,6 @@ fn verify(
         }
     }
     Ok(topics)
-}
-
-/// A consumer that looks topics up without creating them, and a producer whose metadata
-/// requests auto-create them where the broker allows it.
-fn metadata_clients(clients: &KafkaClients) -> Result<(BaseConsumer, BaseProducer), StreamsError> {
-    let error = |e| StreamsError::kafka("cannot create a metadata client")(e);
-    let mut lookup = clients.admin_config();
-    lookup.set("allow.auto.create.topics", "false");
-    Ok((
-        lookup.create().map_err(error)?,
-        clients.admin_config().create().map_err(error)?,
-    ))
 }
 
 /// Admin requests time out quickly: a broker without CreateTopics never answers them.
@@ -295,14 +383,14 @@ pub fn ensure_topics(
     wanted: &[(&str, i32)],
 ) -> Result<Vec<i32>, StreamsError> {
     let clients = KafkaClients::new(config);
-    let (lookup, metadata) = metadata_clients(&clients)?;
+    let lookup = TopicLookup::new(&clients, config.task_timeout)?;
     let admin: AdminClient<DefaultClientContext> = clients
         .admin_config()
         .create()
         .map_err(StreamsError::kafka("cannot create an admin client"))?;
     let mut new_topics = Vec::new();
     for (name, partitions) in wanted {
-        if partition_count(lookup.client(), name)?.is_none() {
+        if lookup.partitions(name)?.is_none() {
             new_topics.push(NewTopic::new(
                 name,
                 *partitions,
@@ -313,7 +401,7 @@ pub fn ensure_topics(
     if new_topics.is_empty() {
         return wanted
             .iter()
-            .map(|(name, _)| wait_for_topic(&metadata, name))
+            .map(|(name, _)| lookup.wait_for_topic(name))
             .collect();
     }
     if let Err(error) =
@@ -323,7 +411,7 @@ pub fn ensure_topics(
     }
     wanted
         .iter()
-        .map(|(name, _)| wait_for_topic(&metadata, name))
+        .map(|(name, _)| lookup.wait_for_topic(name))
         .collect()
 }
 
@@ -335,8 +423,8 @@ pub fn ensure_compacted_topic(
     partitions: i32,
 ) -> Result<i32, StreamsError> {
     let clients = KafkaClients::new(config);
-    let (lookup, metadata) = metadata_clients(&clients)?;
-    if partition_count(lookup.client(), name)?.is_none() {
+    let lookup = TopicLookup::new(&clients, config.task_timeout)?;
+    if lookup.partitions(name)?.is_none() {
         let admin: AdminClient<DefaultClientContext> = clients
             .admin_config()
             .create()
@@ -349,24 +437,7 @@ pub fn ensure_compacted_topic(
             tracing::info!(%error, "the broker does not create topics on request; relying on auto-creation");
         }
     }
-    wait_for_topic(&metadata, name)
-}
-
-/// Waits until `topic` exists (a metadata request also triggers auto-creation where the broker
-/// allows it); returns its partition count.
-fn wait_for_topic(client: &BaseProducer, topic: &str) -> Result<i32, StreamsError> {
-    let deadline = std::time::Instant::now() + METADATA_TIMEOUT;
-    loop {
-        if let Some(count) = partition_count(client.client(), topic)? {
-            return Ok(count);
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(StreamsError::InternalTopicMissing {
-                topic: topic.to_owned(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    lookup.wait_for_topic(name)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! is always open on it: outputs, changelog writes and (at commit) the input offsets of the
 //! processed records go into it, and `commit_transaction` makes them visible to `read_committed`
 //! readers together. A failure is one of three kinds, as librdkafka classifies it:
-//! retriable (the commit is tried again), abortable (the transaction is aborted, and the tasks
+//! retriable (the commit is tried again within `task.timeout.ms`), abortable (the transaction is aborted, and the tasks
 //! that wrote into it are rebuilt from their changelogs and read their input again from the
 //! committed offsets), or fatal (the producer was fenced, typically by a newer incarnation with
 //! the same `transactional.id`, or its transaction timed out: it is replaced by a new one, and
@@ -19,10 +19,7 @@ use rdkafka::producer::Producer;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::collector::ThreadProducer;
-
-/// How often a commit that failed with a retriable error is tried again before the transaction
-/// is aborted.
-const COMMIT_ATTEMPTS: usize = 3;
+use super::retry::within_task_timeout;
 
 /// Why a transaction could not commit, and so what the thread must do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,12 +39,6 @@ impl TransactionFailure {
             }
             _ => TransactionFailure::Abortable(error.to_string()),
         }
-    }
-
-    /// Whether `error` is worth trying again as it is.
-    fn retriable(error: &KafkaError) -> bool {
-        matches!(error, KafkaError::Transaction(inner)
-            if inner.is_retriable() && !inner.txn_requires_abort() && !inner.is_fatal())
     }
 }
 
@@ -71,64 +62,64 @@ pub(crate) fn offsets_list(
     Ok(list)
 }
 
+/// How long one attempt of a transactional call waits before it is tried again.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Commits the open transaction of `producer` with the input `offsets` of the consumer's group
-/// inside it, trying retriable failures again.
+/// inside it, trying failures that may go away by themselves (timeouts, a moving coordinator)
+/// again until `task_timeout` has passed. `between` runs between attempts.
 pub(crate) fn commit<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     producer: &ThreadProducer,
     offsets: &BTreeMap<(String, i32), i64>,
-    timeout: Duration,
+    task_timeout: Duration,
+    mut between: impl FnMut(),
 ) -> Result<(), TransactionFailure> {
     let fail = |error: KafkaError| TransactionFailure::from_error(&error);
+    // A transactional call that waits for outstanding records finishes only once their
+    // delivery reports are served.
+    let mut between = || {
+        producer.poll(Duration::from_millis(10));
+        between();
+    };
     if !offsets.is_empty() {
         tracing::debug!(?offsets, "sending offsets to the transaction");
         let list = offsets_list(offsets).map_err(fail)?;
         let metadata = consumer.group_metadata().ok_or_else(|| {
             TransactionFailure::Abortable("the consumer has no group metadata".to_owned())
         })?;
-        retrying(producer, COMMIT_ATTEMPTS, || {
-            producer.send_offsets_to_transaction(&list, &metadata, timeout)
-        })
+        within_task_timeout(
+            "sending the offsets to the transaction",
+            task_timeout,
+            &mut between,
+            || producer.send_offsets_to_transaction(&list, &metadata, CALL_TIMEOUT),
+        )
         .map_err(fail)?;
     }
-    retrying(producer, COMMIT_ATTEMPTS, || {
-        producer.commit_transaction(timeout)
+    within_task_timeout("committing the transaction", task_timeout, between, || {
+        producer.commit_transaction(CALL_TIMEOUT)
     })
     .map_err(fail)
 }
 
-/// Aborts the open transaction of `producer`, within about `timeout`.
+/// How long an abort may take before the thread gives up on the producer and replaces it.
+pub(crate) const ABORT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Aborts the open transaction of `producer`, within about [`ABORT_TIMEOUT`].
 ///
 /// Aborting purges the records still queued or in flight, and waits until their delivery
 /// reports are out; the thread serves those reports only when it polls the producer, so the
 /// abort is made in short attempts with the reports served in between.
-pub(crate) fn abort(producer: &ThreadProducer, timeout: Duration) -> Result<(), KafkaError> {
-    let attempts = (timeout.as_millis() / ABORT_ATTEMPT.as_millis()).max(1) as usize;
-    retrying(producer, attempts, || {
-        producer.abort_transaction(ABORT_ATTEMPT)
-    })
+pub(crate) fn abort(producer: &ThreadProducer) -> Result<(), KafkaError> {
+    within_task_timeout(
+        "aborting the transaction",
+        ABORT_TIMEOUT,
+        || {
+            producer.poll(Duration::from_millis(10));
+        },
+        || producer.abort_transaction(ABORT_ATTEMPT),
+    )
 }
 
 /// How long one attempt to abort a transaction waits.
 const ABORT_ATTEMPT: Duration = Duration::from_millis(500);
-
-/// Runs `call` until it succeeds, fails for good, or has failed `attempts` times; serves the
-/// producer's delivery reports between attempts (a transactional call that waits for
-/// outstanding records can finish only once their reports are served).
-fn retrying(
-    producer: &ThreadProducer,
-    attempts: usize,
-    mut call: impl FnMut() -> Result<(), KafkaError>,
-) -> Result<(), KafkaError> {
-    let mut attempt = 1;
-    loop {
-        match call() {
-            Err(error) if TransactionFailure::retriable(&error) && attempt < attempts => {
-                tracing::debug!(%error, attempt, "retrying a transactional call");
-                attempt += 1;
-                producer.poll(Duration::from_millis(10));
-            }
-            result => return result,
-        }
-    }
-}

@@ -23,8 +23,10 @@ use rdkafka::topic_partition_list::Offset;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::super::collector::{DeliveryTracker, ThreadProducer, flush};
+use super::super::retry::{self, within_task_timeout};
 use super::super::transaction::{self, TransactionFailure};
 use super::StreamThread;
+use super::keep_alive::KeepAlive;
 use crate::error::ProductionErrorHandler;
 use crate::error::StreamsError;
 use crate::sync::lock;
@@ -39,9 +41,14 @@ impl StreamThread {
     /// earlier producer with the same id, and aborting its open transaction) and opens the
     /// first transaction.
     pub(super) fn init_transactions(&mut self) -> Result<(), StreamsError> {
-        self.producer
-            .init_transactions(TRANSACTION_INIT_TIMEOUT)
-            .map_err(StreamsError::kafka("cannot initialize transactions"))?;
+        let producer = &self.producer;
+        within_task_timeout(
+            "initializing transactions",
+            self.config.task_timeout,
+            || {},
+            || producer.init_transactions(TRANSACTION_INIT_TIMEOUT),
+        )
+        .map_err(StreamsError::kafka("cannot initialize transactions"))?;
         self.begin_transaction()
     }
 
@@ -118,20 +125,34 @@ impl StreamThread {
     /// flush the record caches → flush the producer → commit the processed offsets →
     /// checkpoint persistent stores. (Uncached store writes reach their backends and changelogs
     /// as they happen; RocksDB memtables are flushed with the checkpoint.)
+    ///
+    /// Waiting on a slow broker has no limit of its own: the producer is flushed until every
+    /// record is delivered or failed (each bounded by its delivery timeout), and calls that
+    /// time out are tried again within `task.timeout.ms`; meanwhile the consumer keeps the
+    /// group membership alive (see `keep_alive`).
     pub(super) fn commit(&mut self) -> Result<(), StreamsError> {
         // Cached updates first: into the producer (or the transaction) before the offsets
         // that vouch for them.
         self.consumer
             .context()
             .collect_progress(&mut self.tasks.tasks)?;
+        {
+            let mut alive = KeepAlive::new(&self.consumer, &self.tasks.sources, &mut self.held);
+            flush(&self.producer, || alive.tick())
+                .map_err(StreamsError::kafka("cannot flush the producer"))?;
+        }
         if self.exactly_once() {
             return self.commit_transaction();
         }
-        flush(&self.producer, self.consumer.context().commit_timeout)
-            .map_err(StreamsError::kafka("cannot flush the producer"))?;
         self.check_deliveries()?;
         let pending = self.consumer.context().take_pending();
-        match commit_offsets(&self.consumer, &pending) {
+        let committed = {
+            let mut alive = KeepAlive::new(&self.consumer, &self.tasks.sources, &mut self.held);
+            commit_offsets(&self.consumer, &pending, self.config.task_timeout, || {
+                alive.tick()
+            })
+        };
+        match committed {
             Ok(committed) => {
                 if committed {
                     self.status.commits.fetch_add(1, Ordering::Relaxed);
@@ -149,6 +170,12 @@ impl StreamThread {
                     .rebalanced
                     .store(true, Ordering::Release);
             }
+            Err(error) if retry::is_transient(&error) => {
+                return Err(StreamsError::kafka(format!(
+                    "cannot commit offsets within task.timeout.ms ({} ms)",
+                    self.config.task_timeout.as_millis()
+                ))(error));
+            }
             Err(error) => {
                 // Redone by whoever owns the partitions next: at-least-once.
                 tracing::warn!(thread = %self.name, %error, "offset commit failed; the records will be processed again");
@@ -165,12 +192,17 @@ impl StreamThread {
         if pending.is_empty() && self.collector.borrow().sent == self.sent_at_begin {
             return Ok(());
         }
-        match transaction::commit(
-            &self.consumer,
-            &self.producer,
-            &pending,
-            listener.commit_timeout,
-        ) {
+        let committed = {
+            let mut alive = KeepAlive::new(&self.consumer, &self.tasks.sources, &mut self.held);
+            transaction::commit(
+                &self.consumer,
+                &self.producer,
+                &pending,
+                self.config.task_timeout,
+                || alive.tick(),
+            )
+        };
+        match committed {
             Ok(()) => {
                 self.status.commits.fetch_add(1, Ordering::Relaxed);
                 self.check_deliveries()?;
@@ -188,15 +220,13 @@ impl StreamThread {
         self.status.aborted.fetch_add(1, Ordering::Relaxed);
         let fatal = match failure {
             TransactionFailure::Fatal(_) => true,
-            TransactionFailure::Abortable(_) => {
-                match transaction::abort(&self.producer, self.consumer.context().commit_timeout) {
-                    Ok(()) => false,
-                    Err(error) => {
-                        tracing::warn!(thread = %self.name, %error, "cannot abort the transaction; replacing the producer");
-                        true
-                    }
+            TransactionFailure::Abortable(_) => match transaction::abort(&self.producer) {
+                Ok(()) => false,
+                Err(error) => {
+                    tracing::warn!(thread = %self.name, %error, "cannot abort the transaction; replacing the producer");
+                    true
                 }
-            }
+            },
         };
         if fatal {
             self.replace_producer()?;
@@ -255,10 +285,14 @@ impl StreamThread {
         let timeout = Duration::from_secs(30);
         let kafka = |e: KafkaError| StreamsError::kafka("cannot rewind the input")(e);
         let assignment = self.consumer.assignment().map_err(kafka)?;
-        let committed = self
-            .consumer
-            .committed_offsets(assignment, timeout)
-            .map_err(kafka)?;
+        let consumer = &self.consumer;
+        let committed = retry::within_task_timeout(
+            "reading the committed offsets",
+            self.config.task_timeout,
+            || {},
+            || consumer.committed_offsets(assignment.clone(), timeout),
+        )
+        .map_err(kafka)?;
         let reset = match self
             .config
             .consumer
@@ -292,16 +326,23 @@ fn task_migrated(code: RDKafkaErrorCode) -> bool {
     )
 }
 
-/// Commits `offsets` (at-least-once); returns whether there was anything to commit.
+/// Commits `offsets` (at-least-once), trying a commit that timed out (or met a moving
+/// coordinator) again within `task_timeout`, with `between` run between attempts; returns
+/// whether there was anything to commit.
 pub(super) fn commit_offsets<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     offsets: &BTreeMap<(String, i32), i64>,
+    task_timeout: Duration,
+    between: impl FnMut(),
 ) -> Result<bool, KafkaError> {
     if offsets.is_empty() {
         return Ok(false);
     }
     tracing::debug!(?offsets, "committing offsets");
-    consumer.commit(&transaction::offsets_list(offsets)?, CommitMode::Sync)?;
+    let list = transaction::offsets_list(offsets)?;
+    retry::within_task_timeout("committing offsets", task_timeout, between, || {
+        consumer.commit(&list, CommitMode::Sync)
+    })?;
     Ok(true)
 }
 

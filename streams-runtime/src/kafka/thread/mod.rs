@@ -20,6 +20,7 @@
 //! buffered records, which the consumer fetches again from the committed offsets.
 
 mod commit;
+mod keep_alive;
 mod poll;
 mod rebalance;
 pub(crate) mod status;
@@ -42,6 +43,7 @@ use super::transaction;
 use super::{KafkaClients, StoreSnapshot};
 use crate::config::StreamsConfig;
 use crate::error::{ProductionErrorHandler, StreamsError};
+use crate::record::RawRecord;
 use crate::state::StateRoot;
 use crate::task::TaskConfig;
 use crate::task_env::TaskId;
@@ -76,6 +78,9 @@ pub(crate) struct StreamThread {
     sent_at_begin: u64,
     /// The producer's transaction-failed deliveries already acted on.
     transaction_failures_seen: u64,
+    /// Records that arrived while the thread waited on the cluster (see `keep_alive`), for
+    /// the next poll round.
+    held: Vec<RawRecord>,
 }
 
 impl StreamThread {
@@ -100,6 +105,7 @@ impl StreamThread {
             Arc::clone(&producer),
             exactly_once,
             config.production_errors == ProductionErrorHandler::Fail,
+            config.task_timeout,
             Arc::clone(&status),
         );
         let consumer: BaseConsumer<RebalanceListener> = clients
@@ -142,6 +148,7 @@ impl StreamThread {
             producer_config,
             sent_at_begin: 0,
             transaction_failures_seen: 0,
+            held: Vec::new(),
         })
     }
 
@@ -178,8 +185,7 @@ impl StreamThread {
         }
         if outcome.is_err()
             && self.exactly_once()
-            && let Err(error) =
-                transaction::abort(&self.producer, self.consumer.context().commit_timeout)
+            && let Err(error) = transaction::abort(&self.producer)
         {
             // The broker aborts it when `transaction.timeout.ms` passes, or when this
             // instance restarts and fences this producer.

@@ -95,7 +95,9 @@ impl StreamThread {
     /// every record behind one whose task does not exist yet (the assignment changed in this
     /// poll), go to `batch` in order. Returns how many records arrived.
     fn poll_batch(&mut self, batch: &mut Vec<RawRecord>) -> Result<usize, StreamsError> {
-        let mut timeout = if self.tasks.buffered() > 0 {
+        // Records that arrived while a commit waited on the cluster come first, in order.
+        batch.append(&mut self.held);
+        let mut timeout = if self.tasks.buffered() > 0 || !batch.is_empty() {
             Duration::ZERO
         } else {
             self.config.poll
@@ -217,7 +219,7 @@ impl StreamThread {
 }
 
 /// A copy of the message, to buffer.
-fn raw_record(message: &BorrowedMessage<'_>, topic: &Arc<str>) -> RawRecord {
+pub(super) fn raw_record(message: &BorrowedMessage<'_>, topic: &Arc<str>) -> RawRecord {
     borrowed_input(message, topic).into_raw(Arc::clone(topic))
 }
 

@@ -80,8 +80,9 @@ pub(crate) struct RebalanceListener {
     pub(super) rebalanced: AtomicBool,
     /// Between a revocation and the next assignment: the thread owns nothing it can rely on.
     pub(super) in_rebalance: AtomicBool,
-    /// How long a commit may wait for the producer and the broker.
-    pub(super) commit_timeout: Duration,
+    /// `task.timeout.ms`: how long a commit's calls to the cluster are tried again when they
+    /// time out.
+    pub(super) task_timeout: Duration,
     /// Whether a failed delivery stops the thread (`production.exception.handler=fail`): then
     /// no offset may be committed while a failure is not yet acted on.
     fail_on_delivery_errors: bool,
@@ -98,6 +99,7 @@ impl RebalanceListener {
         producer: Arc<ThreadProducer>,
         exactly_once: bool,
         fail_on_delivery_errors: bool,
+        task_timeout: Duration,
         status: Arc<ThreadStatus>,
     ) -> Self {
         RebalanceListener {
@@ -109,7 +111,7 @@ impl RebalanceListener {
             pending: Mutex::new(BTreeMap::new()),
             rebalanced: AtomicBool::new(false),
             in_rebalance: AtomicBool::new(true),
-            commit_timeout: Duration::from_secs(30),
+            task_timeout,
             fail_on_delivery_errors,
             failures_seen: AtomicU64::new(0),
             commits_refused: AtomicBool::new(false),
@@ -188,10 +190,13 @@ impl RebalanceListener {
         }
     }
 
-    /// At-least-once, on revocation: outputs first, then the offsets that vouch for them.
+    /// At-least-once, on revocation: outputs first, then the offsets that vouch for them. The
+    /// wait for the producer has no limit of its own (each record's delivery timeout bounds
+    /// it), and the group's membership needs no care meanwhile: librdkafka does not count time
+    /// spent in a rebalance callback against `max.poll.interval.ms`.
     fn commit_offsets(&self, consumer: &BaseConsumer<Self>) {
         let producer = self.producer();
-        if let Err(error) = flush(&producer, self.commit_timeout) {
+        if let Err(error) = flush(&producer, || {}) {
             tracing::warn!(%error, "cannot flush the producer before a rebalance; uncommitted work will be redone");
             return;
         }
@@ -202,7 +207,7 @@ impl RebalanceListener {
             return;
         }
         let pending = self.take_pending();
-        match commit_offsets(consumer, &pending) {
+        match commit_offsets(consumer, &pending, self.task_timeout, || {}) {
             Ok(true) => {
                 self.status.commits.fetch_add(1, Ordering::Relaxed);
             }
@@ -218,8 +223,11 @@ impl RebalanceListener {
     /// for this transaction otherwise), and open the next one.
     fn commit_transaction(&self, consumer: &BaseConsumer<Self>) {
         let producer = self.producer();
+        if let Err(error) = flush(&producer, || {}) {
+            tracing::warn!(%error, "cannot flush the producer before a rebalance");
+        }
         let pending = self.take_pending();
-        match transaction::commit(consumer, &producer, &pending, self.commit_timeout) {
+        match transaction::commit(consumer, &producer, &pending, self.task_timeout, || {}) {
             Ok(()) => {
                 self.status.commits.fetch_add(1, Ordering::Relaxed);
             }
@@ -227,7 +235,7 @@ impl RebalanceListener {
                 tracing::warn!(%failure, "cannot commit the transaction before a rebalance; aborting it");
                 // A fatal failure leaves the producer unusable: the loop replaces it.
                 if let TransactionFailure::Abortable(_) = failure
-                    && let Err(error) = transaction::abort(&producer, self.commit_timeout)
+                    && let Err(error) = transaction::abort(&producer)
                 {
                     tracing::warn!(%error, "cannot abort the transaction");
                 }
@@ -248,6 +256,9 @@ impl ConsumerContext for RebalanceListener {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(_) = rebalance {
             self.in_rebalance.store(true, Ordering::Release);
+            if !self.status.shutdown_requested() && !self.commits_refused.load(Ordering::Acquire) {
+                self.status.revocations.fetch_add(1, Ordering::Relaxed);
+            }
             if self.commits_refused.load(Ordering::Acquire) {
                 // The thread stopped with an error: its uncommitted work is redone.
             } else if !self.collect_lent_progress() {

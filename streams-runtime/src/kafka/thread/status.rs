@@ -34,6 +34,8 @@ pub(crate) struct ThreadStatus {
     pub(crate) aborted: AtomicU64,
     /// Transactional producers replaced after being fenced or failing fatally.
     pub(crate) producers_replaced: AtomicU64,
+    /// Rebalances that revoked the thread's partitions.
+    pub(crate) revocations: AtomicU64,
 }
 
 impl ThreadStatus {
@@ -52,6 +54,7 @@ impl ThreadStatus {
             commits: AtomicU64::new(0),
             aborted: AtomicU64::new(0),
             producers_replaced: AtomicU64::new(0),
+            revocations: AtomicU64::new(0),
         }
     }
 
