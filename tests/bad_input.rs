@@ -1,9 +1,10 @@
 //! Bad input at scale, on the embedded broker. The word count reads a few hundred good lines over
 //! two partitions, mixed with a 900 KB line (valid: counted word for word), empty values (a valid
 //! line with no words) and bad records in both partitions: values that are not UTF-8 (one of
-//! them 900 KB), null values (a `String` has no null, so the codec reports a decoding error and
-//! the handler decides) and a key where the topic's key type `()` expects none. Under each
-//! `deserialization.exception.handler`:
+//! them 900 KB), null values and a key where the topic's key type `()` expects none. A `String`
+//! has no null, so a null value is a decoding error and the handler decides (Kafka Streams'
+//! `StringDeserializer` returns null and leaves the failure to the processor; here the type that
+//! reads a null is `Option<String>`). Under each `deserialization.exception.handler`:
 //!
 //! - `fail` stops at the first bad record, naming its topic, partition and offset: the lines
 //!   before it are counted, no offset is committed past it, and a restart with
@@ -43,12 +44,13 @@ struct Input {
 }
 
 impl Input {
-    /// What the codecs of `Topic<(), String>` say about this record: `None` when it decodes
-    /// (the line), or the part and the codec's error. This is the behaviour the tests pin.
+    /// What the codecs of `Topic<(), String>` (`Auto<Json>`, named `json` in messages) say
+    /// about this record: the line when it decodes, else the part and the codec's error. This
+    /// is the behaviour the tests pin.
     fn decoded(&self) -> Result<String, (&'static str, String)> {
         if let Some(key) = self.key.as_deref().filter(|key| !key.is_empty()) {
-            // `()` reads a null key, or an empty one, and nothing else (as Kafka's `Void`
-            // serde rejects data).
+            // `()` reads a null key or an empty one, and nothing else (Kafka's `Void` serde
+            // rejects any data, even empty).
             return Err((
                 "key",
                 format!(
@@ -74,12 +76,13 @@ impl Input {
         ))
     }
 
+    /// Whether the record decodes, and so is counted.
     fn is_good(&self) -> bool {
         self.decoded().is_ok()
     }
 }
 
-/// A line of about [`LARGE`] bytes of the usual words.
+/// A line of [`LARGE`] bytes of the usual words.
 fn large_line(seed: u64) -> String {
     let mut line = lines(40_000, seed).join(" ");
     assert!(line.len() > LARGE);
@@ -96,53 +99,64 @@ fn mixed_input() -> Vec<Input> {
     invalid_large[LARGE / 2] = 0xff;
     let mut input = Vec::new();
     for partition in 0..PARTITIONS {
-        let mut records: Vec<(Option<Vec<u8>>, Option<Vec<u8>>, Vec<(String, Vec<u8>)>)> = good
+        let mut records: Vec<Input> = good
             .iter()
             .skip(partition as usize)
             .step_by(PARTITIONS as usize)
-            .map(|line| (None, Some(line.clone().into_bytes()), Vec::new()))
+            .map(|line| record(None, Some(line.as_bytes()), None))
             .collect();
-        let header = |value: &str| vec![("origin".to_owned(), value.as_bytes().to_vec())];
         // Inserted in ascending order, so each index is the record's offset.
-        let specials: Vec<(usize, Option<&[u8]>, Option<Vec<u8>>, Vec<(String, Vec<u8>)>)> =
-            if partition == 0 {
-                vec![
-                    (10, None, Some(Vec::new()), Vec::new()),
-                    (30, None, Some(large_line(14).into_bytes()), Vec::new()),
-                    (100, None, None, Vec::new()),
-                    (120, Some(b"k1"), Some(b"kafka streams".to_vec()), header("keyed")),
-                    (150, None, Some(b"caf\xe9 table".to_vec()), header("latin-1")),
-                    (199, None, Some(b"commit \xe2\x82".to_vec()), Vec::new()),
-                ]
-            } else {
-                vec![
-                    (40, None, Some(Vec::new()), Vec::new()),
-                    // An empty key is `()`'s too: a good line.
-                    (60, Some(b""), Some(b"Rust rust".to_vec()), Vec::new()),
-                    (100, None, Some(b"kafka \xff streams".to_vec()), Vec::new()),
-                    (130, None, None, header("null")),
-                    (150, None, Some(invalid_large.clone()), Vec::new()),
-                    (170, None, Some(Vec::new()), Vec::new()),
-                    (180, Some(b""), Some(b"\xc3\x28 rust".to_vec()), header("empty key")),
-                ]
-            };
-        for (index, key, value, headers) in specials {
-            records.insert(index, (key.map(<[u8]>::to_vec), value, headers));
+        let specials = if partition == 0 {
+            vec![
+                (10, record(None, Some(b""), None)),
+                (30, record(None, Some(large_line(14).as_bytes()), None)),
+                (100, record(None, None, None)),
+                (
+                    120,
+                    record(Some(b"k1"), Some(b"kafka streams"), Some("keyed")),
+                ),
+                (150, record(None, Some(b"caf\xe9 table"), Some("latin-1"))),
+                (199, record(None, Some(b"commit \xe2\x82"), None)),
+            ]
+        } else {
+            vec![
+                (40, record(None, Some(b""), None)),
+                // An empty key is `()`'s too: a good line.
+                (60, record(Some(b""), Some(b"Rust rust"), None)),
+                (100, record(None, Some(b"kafka \xff streams"), None)),
+                (130, record(None, None, Some("null"))),
+                (150, record(None, Some(&invalid_large), None)),
+                (170, record(None, Some(b""), None)),
+                (
+                    180,
+                    record(Some(b""), Some(b"\xc3\x28 rust"), Some("empty key")),
+                ),
+            ]
+        };
+        for (index, special) in specials {
+            records.insert(index, special);
         }
-        input.extend(
-            records
-                .into_iter()
-                .enumerate()
-                .map(|(offset, (key, value, headers))| Input {
-                    partition,
-                    offset: offset as i64,
-                    key,
-                    value,
-                    headers,
-                }),
-        );
+        for (offset, mut record) in records.into_iter().enumerate() {
+            record.partition = partition;
+            record.offset = offset as i64;
+            input.push(record);
+        }
     }
     input
+}
+
+/// A record not yet placed, with an `origin` header if `origin` is given.
+fn record(key: Option<&[u8]>, value: Option<&[u8]>, origin: Option<&str>) -> Input {
+    Input {
+        partition: 0,
+        offset: 0,
+        key: key.map(<[u8]>::to_vec),
+        value: value.map(<[u8]>::to_vec),
+        headers: origin
+            .map(|o| ("origin".to_owned(), o.as_bytes().to_vec()))
+            .into_iter()
+            .collect(),
+    }
 }
 
 /// The lines of the good records among `input`.
@@ -223,7 +237,11 @@ impl Run {
                 .fetch_watermarks(&self.lines, partition, Duration::from_secs(10))
                 .expect("watermarks");
             if let Some(last) = last {
-                assert_eq!(high, last + 1, "partition {partition}: records lost or reordered");
+                assert_eq!(
+                    high,
+                    last + 1,
+                    "partition {partition}: records lost or reordered"
+                );
             }
         }
     }
@@ -233,9 +251,7 @@ impl Run {
         let mut config = StreamsConfig::new(&self.application_id)
             .bootstrap_servers(self.servers())
             .commit_interval(Duration::from_millis(200))
-            .state_dir(
-                std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("state")),
-            );
+            .state_dir(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("state")));
         config
             .set("deserialization.exception.handler", handler)
             .unwrap();
@@ -255,8 +271,8 @@ impl Run {
     }
 
     /// Runs an instance under `handler` until idle, closes it, and checks that the store and
-    /// the output topic hold exactly the counts of `good` and that every input offset is
-    /// committed.
+    /// the output topic hold exactly the counts of the good lines of `input` and that every
+    /// input offset is committed.
     fn count_to_the_end(&self, handler: &str, input: &[Input]) {
         let mut app = self.instance(handler);
         app.start().unwrap();
@@ -264,8 +280,16 @@ impl Run {
         let snapshots = app.close().unwrap();
         let expected = expected_counts(&good_lines(input));
         assert_eq!(snapshot_counts(&snapshots), expected, "the store's counts");
-        assert_eq!(latest_counts(self.servers(), &self.counts), expected, "the output's counts");
-        assert_eq!(self.committed(), ends(input), "every input offset is committed");
+        assert_eq!(
+            latest_counts(self.servers(), &self.counts),
+            expected,
+            "the output's counts"
+        );
+        assert_eq!(
+            self.committed(),
+            ends(input),
+            "every input offset is committed"
+        );
     }
 }
 
@@ -294,7 +318,11 @@ fn the_input_mixes_good_and_bad_records_in_each_partition() {
         };
         assert!(of(true) >= 200 && of(false) >= 3, "partition {partition}");
     }
-    let largest = input.iter().filter_map(|r| r.value.as_ref()).map(Vec::len).max();
+    let largest = input
+        .iter()
+        .filter_map(|r| r.value.as_ref())
+        .map(Vec::len)
+        .max();
     assert_eq!(largest, Some(LARGE));
     // The large good line is counted word for word.
     assert!(
@@ -333,10 +361,16 @@ fn fail_stops_at_the_first_bad_record_and_commits_nothing_past_it() {
         .values()
         .map(|r| r.error(&run.lines).unwrap())
         .collect();
-    assert!(expected.contains(&error), "{error}\nnot one of {expected:#?}");
+    assert!(
+        expected.contains(&error),
+        "{error}\nnot one of {expected:#?}"
+    );
     assert_eq!(
         run.committed(),
-        first_bad.values().map(|r| Some(r.offset)).collect::<Vec<_>>(),
+        first_bad
+            .values()
+            .map(|r| Some(r.offset))
+            .collect::<Vec<_>>(),
         "no offset committed past a bad record"
     );
     assert_eq!(
