@@ -578,27 +578,6 @@ fn a_record_too_large_for_the_producer_is_named_with_its_code() {
     assert!(read_all(broker.bootstrap_servers(), &output).is_empty());
 }
 
-/// The offset the group `group` committed on partition 0 of `topic`, if any.
-fn committed_offset(broker: &EmbeddedBroker, group: &str, topic: &str) -> Option<i64> {
-    use streams::kafka::rdkafka::config::ClientConfig;
-    use streams::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
-    use streams::kafka::rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap_servers())
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut partitions = TopicPartitionList::new();
-    partitions.add_partition(topic, 0);
-    let committed = consumer
-        .committed_offsets(partitions, Duration::from_secs(10))
-        .unwrap();
-    match committed.elements()[0].offset() {
-        Offset::Offset(offset) => Some(offset),
-        _ => None,
-    }
-}
-
 /// A commit that finds a failed delivery stops the thread without committing the input
 /// offsets it had collected, and the thread's final revocation commits nothing either: the
 /// record whose output failed is read again by the next run. (With a commit after every
@@ -609,7 +588,10 @@ fn a_failed_delivery_commits_no_offset_past_its_record() {
     assert!(app.has_failed());
     let group = app.config().application_id().to_owned();
     app.close().unwrap_err();
-    assert_eq!(committed_offset(&broker, &group, &input), None);
+    assert_eq!(
+        committed_offset(broker.bootstrap_servers(), &group, &input, 0),
+        None
+    );
 }
 
 #[test]

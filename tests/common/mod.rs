@@ -187,6 +187,24 @@ pub fn wordcount_topology(lines_topic: &str, counts_topic: &str) -> Topology {
     builder.build().expect("topology")
 }
 
+/// The offset the group `group` committed on `partition` of `topic`, if any.
+pub fn committed_offset(servers: &str, group: &str, topic: &str, partition: i32) -> Option<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut partitions = TopicPartitionList::new();
+    partitions.add_partition(topic, partition);
+    let committed = consumer
+        .committed_offsets(partitions, Duration::from_secs(10))
+        .expect("committed offsets");
+    match committed.elements()[0].offset() {
+        Offset::Offset(offset) => Some(offset),
+        _ => None,
+    }
+}
+
 /// Polls `condition` every 50 ms until it holds; fails the test, naming `what`, after `limit`.
 pub fn eventually(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
