@@ -396,3 +396,53 @@ fn processors_are_initialized_after_their_stores_are_restored() {
     let restored = run(&state_dir());
     assert_eq!(restored.iter().sum::<usize>(), input.len(), "{restored:?}");
 }
+
+/// Suspended tasks, as in Kafka Streams: a rebalance that gives the instance back every task it
+/// had (another member joins the group for another topic, then leaves) resumes them with their
+/// stores open. No store is restored again, and the counting goes on exactly.
+#[test]
+fn tasks_assigned_back_after_a_rebalance_resume_without_a_restore() {
+    use streams::kafka::rdkafka::config::ClientConfig;
+    use streams::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+    let setup = Setup::new();
+    let first = lines(100, 81);
+    setup.produce(&first);
+    let restores = Arc::new(Restores::default());
+    let mut app = setup.instance(&state_dir(), &restores);
+    app.start().unwrap();
+    wait_idle(&app, QUIET, LIMIT);
+    let restored_at_start = restores.1.lock().unwrap().clone();
+    assert_eq!(restored_at_start.len(), 2, "one store in each of two tasks");
+
+    let other = unique("other");
+    setup.broker.create_topic(&other, 1).unwrap();
+    let member: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", setup.broker.bootstrap_servers())
+        .set("group.id", &setup.application_id)
+        .set("partition.assignment.strategy", "range")
+        .set("session.timeout.ms", "3000")
+        .create()
+        .unwrap();
+    member.subscribe(&[&other]).unwrap();
+    eventually("a rebalance for the new member", LIMIT, || {
+        let _ = member.poll(Duration::from_millis(100));
+        app.metrics().rebalances >= 1 && member.assignment().is_ok_and(|a| a.count() == 1)
+    });
+    drop(member);
+    eventually("a rebalance for the member leaving", LIMIT, || {
+        app.metrics().rebalances >= 2
+    });
+    let second = lines(100, 82);
+    setup.produce(&second);
+    wait_idle(&app, QUIET, LIMIT);
+    assert_eq!(
+        *restores.1.lock().unwrap(),
+        restored_at_start,
+        "no store restored after a rebalance"
+    );
+    let all: Vec<String> = first.iter().chain(&second).cloned().collect();
+    assert_eq!(
+        snapshot_counts(&app.close().unwrap()),
+        expected_counts(&all)
+    );
+}

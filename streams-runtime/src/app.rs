@@ -398,8 +398,10 @@ impl KafkaStreams {
             .iter()
             .filter(|c| !c.failed.load(Ordering::Acquire))
             .all(|c| {
-                // A thread without tasks waits for work rather than calling itself done.
+                // A thread without tasks waits for work rather than calling itself done, and
+                // one in a rebalance holds suspended tasks it may not keep.
                 c.tasks.load(Ordering::Acquire) > 0
+                    && !c.rebalancing.load(Ordering::Acquire)
                     && !c.busy.load(Ordering::Acquire)
                     && c.drained.load(Ordering::Acquire)
                     && now - c.last_activity_ms.load(Ordering::Acquire) >= quiet

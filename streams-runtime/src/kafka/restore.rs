@@ -2,12 +2,12 @@
 //! partitions before the task processes anything.
 //!
 //! A store is restored from its checkpointed offset (when it kept local state a checkpoint vouches
-//! for) or from the changelog's beginning, until the consumer reports the end of the partition
-//! (the high watermark of its fetch responses), and at least up to the end offset listed when the
-//! restore began, in batches of up to 10,000 keys (`RestoreBatch`: only the latest value of each
-//! key is written). Each store gets a fresh consumer, so no record or end-of-partition event of an
-//! earlier restore can be mistaken for this one's. Progress is logged and reported to a
-//! [`StateRestoreListener`].
+//! for) or from the changelog's beginning, at least up to the end offset listed when the restore
+//! began, in batches of up to 10,000 keys (`RestoreBatch`: only the latest value of each key is
+//! written). The stores of the tasks a rebalance brings restore together, through one consumer
+//! assigned all their changelog partitions; each such restore gets a fresh consumer, so no record
+//! or end-of-partition event of an earlier restore can be mistaken for this one's. Progress is
+//! logged and reported to a [`StateRestoreListener`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -150,159 +150,294 @@ impl ChangelogReader {
         Ok(ChangelogReader { config, listener })
     }
 
-    /// Catches every logged store of `task` up with its changelog, from the checkpointed offset
+    /// Catches every logged store of `tasks` up with its changelog, from the checkpointed offset
     /// where the store kept local state, from the beginning otherwise; returns the records
-    /// applied.
+    /// applied. The stores restore together: one consumer reads all their changelog partitions
+    /// at once, so the restores of a rebalance overlap instead of running one by one, and a
+    /// store whose changelog holds nothing past its checkpoint is done without a fetch.
     pub(crate) fn restore(
         &mut self,
-        task: &mut StreamTask,
+        tasks: &mut [&mut StreamTask],
         application_id: &str,
     ) -> Result<u64, StreamsError> {
-        let mut restored = 0;
-        let logged: Vec<String> = task
-            .stores()
-            .iter()
-            .filter(|s| s.spec().logging_enabled())
-            .map(|s| s.spec().name().to_owned())
-            .collect();
-        for name in logged {
-            let topic = changelog_topic(application_id, &name);
-            let start = task.restore_start(&topic);
-            let started = Instant::now();
-            let Some(store) = task.stores().get(&name) else {
-                continue;
-            };
-            let outcome = match self.restore_store(task.id(), store, &topic, start)? {
-                Some(outcome) => outcome,
-                None => {
-                    // The checkpoint names an offset the changelog does not have (it was
-                    // deleted or recreated, or this is another cluster): the local state
-                    // belongs to another history. Start over from the changelog.
-                    tracing::warn!(task = %task.id(), store = %name, checkpoint = start,
-                        "the checkpointed offset is out of the changelog's range; restoring from scratch");
-                    store.clear()?;
-                    self.restore_store(task.id(), store, &topic, None)?
-                        .ok_or_else(|| StoreError::ChangelogUnreadable {
-                            store: name.clone(),
-                            topic: topic.clone(),
-                            partition: task.id().partition,
-                        })?
-                }
-            };
-            task.set_changelog_offset(&topic, outcome.next);
-            restored += outcome.applied;
-            let seconds = started.elapsed().as_secs_f64();
-            tracing::info!(
-                task = %task.id(),
-                store = %name,
-                from = start.unwrap_or(0),
-                to = outcome.next,
-                records = outcome.applied,
-                seconds,
-                records_per_second = (outcome.applied as f64 / seconds.max(1e-9)).round(),
-                "restored from {topic}"
-            );
-            if let Some(listener) = &self.listener {
-                listener.on_restore_end(task.id(), &name, outcome.applied);
-            }
-        }
-        Ok(restored)
-    }
-
-    fn restore_store(
-        &self,
-        task: TaskId,
-        store: &TaskStore,
-        topic: &str,
-        start: Option<i64>,
-    ) -> Result<Option<Restored>, StreamsError> {
-        let partition = task.partition;
         let consumer: BaseConsumer<RestoreContext> = self
             .config
             .create_with_context(RestoreContext)
             .map_err(StreamsError::kafka("cannot create the restore consumer"))?;
-        // The end offset listed now is only a lower bound: the restore reads until the consumer
-        // reaches the end of the partition as its fetches report it.
-        let high = consumer
-            .fetch_watermarks(topic, partition, Duration::from_secs(10))
-            .map_or(0, |(_, high)| high);
-        let mut position = start.unwrap_or(0);
-        if let Some(listener) = &self.listener {
-            listener.on_restore_start(task, store.spec().name(), topic, position, high);
+        let mut restores = Vec::new();
+        for (index, task) in tasks.iter().enumerate() {
+            for store in task.stores().iter().filter(|s| s.spec().logging_enabled()) {
+                let restore = StoreRestore::begin(&consumer, index, task, store, application_id)?;
+                if let Some(listener) = &self.listener {
+                    listener.on_restore_start(
+                        restore.task,
+                        &restore.store,
+                        &restore.topic,
+                        restore.position,
+                        restore.end,
+                    );
+                }
+                restores.push(restore);
+            }
         }
         let mut assignment = TopicPartitionList::new();
-        let offset = start.map_or(Offset::Beginning, Offset::Offset);
-        assignment
-            .add_partition_offset(topic, partition, offset)
-            .map_err(StreamsError::kafka(format!(
-                "cannot restore from {topic}-{partition}"
-            )))?;
-        consumer
-            .assign(&assignment)
-            .map_err(StreamsError::kafka(format!(
-                "cannot assign {topic}-{partition}"
-            )))?;
-        let mut applied = 0u64;
-        let mut batch = RestoreBatch::default();
-        let mut apply = |batch: &mut RestoreBatch, next: i64| {
-            if batch.records() == 0 {
-                return Ok::<(), StreamsError>(());
-            }
-            let records = batch.write_to(store)?;
-            applied += records;
+        for restore in restores.iter().filter(|r| !r.caught_up()) {
+            let offset = if restore.position > 0 {
+                Offset::Offset(restore.position)
+            } else {
+                Offset::Beginning
+            };
+            assignment
+                .add_partition_offset(&restore.topic, restore.partition, offset)
+                .map_err(StreamsError::kafka(format!(
+                    "cannot restore from {}-{}",
+                    restore.topic, restore.partition
+                )))?;
+        }
+        if assignment.count() > 0 {
+            consumer.assign(&assignment).map_err(StreamsError::kafka(
+                "cannot assign the changelogs to restore",
+            ))?;
+            self.read(&consumer, tasks, &mut restores)?;
+        }
+        let mut applied = 0;
+        for restore in &restores {
+            tasks[restore.index].set_changelog_offset(&restore.topic, restore.position);
+            applied += restore.applied;
+            let seconds = restore.started.elapsed().as_secs_f64();
+            tracing::info!(
+                task = %restore.task,
+                store = %restore.store,
+                from = restore.from,
+                to = restore.position,
+                records = restore.applied,
+                seconds,
+                records_per_second = (restore.applied as f64 / seconds.max(1e-9)).round(),
+                "restored from {}",
+                restore.topic
+            );
             if let Some(listener) = &self.listener {
-                listener.on_batch_restored(task, store.spec().name(), next, records);
+                listener.on_restore_end(restore.task, &restore.store, restore.applied);
             }
-            Ok(())
-        };
+        }
+        Ok(applied)
+    }
+
+    /// Reads the changelogs assigned to `consumer` until every restore caught up, writing each
+    /// store's records in batches.
+    fn read(
+        &self,
+        consumer: &BaseConsumer<RestoreContext>,
+        tasks: &[&mut StreamTask],
+        restores: &mut [StoreRestore],
+    ) -> Result<(), StreamsError> {
+        let mut by_topic: HashMap<String, Vec<usize>> = HashMap::new();
+        for (at, restore) in restores.iter().enumerate() {
+            by_topic.entry(restore.topic.clone()).or_default().push(at);
+        }
+        let store_of = |restore: &StoreRestore| tasks[restore.index].stores().get(&restore.store);
         let mut last_progress = Instant::now();
         // Records arrived since the clock was last read (read only between messages).
         let mut progressed = false;
-        loop {
+        while restores.iter().any(|r| !r.caught_up()) {
             match consumer.poll(Duration::from_millis(200)) {
                 Some(Ok(message)) => {
-                    position = message.offset() + 1;
+                    let Some(at) = by_topic.get(message.topic()).and_then(|ats| {
+                        ats.iter()
+                            .copied()
+                            .find(|&at| restores[at].partition == message.partition())
+                    }) else {
+                        continue;
+                    };
+                    let restore = &mut restores[at];
+                    restore.position = message.offset() + 1;
                     progressed = true;
                     if let Some(key) = message.key() {
-                        batch.add(key, message.payload());
-                        if batch.is_full() {
-                            apply(&mut batch, position)?;
+                        restore.batch.add(key, message.payload());
+                        if restore.batch.is_full()
+                            && let Some(store) = store_of(restore)
+                        {
+                            restore.apply(store, self.listener.as_deref())?;
                         }
                     }
                     continue;
                 }
-                Some(Err(KafkaError::PartitionEOF(_))) => {
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
                     // The consumer's position also moves past transaction markers, which are
                     // never delivered: a changelog written in transactions ends with one.
-                    position = position.max(consumed_position(&consumer, topic, partition));
-                    if position >= high {
-                        break;
+                    for restore in restores
+                        .iter_mut()
+                        .filter(|r| r.partition == partition && !r.caught_up())
+                    {
+                        restore.position = restore.position.max(consumed_position(
+                            consumer,
+                            &restore.topic,
+                            partition,
+                        ));
                     }
                 }
                 None => {}
                 Some(Err(KafkaError::MessageConsumption(
                     RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange,
-                ))) => return Ok(None),
-                Some(Err(error)) => tracing::debug!(%topic, %error, "restore consumer error"),
+                ))) => {
+                    // Retention deleted the changelog's head under a restore that had not read
+                    // it yet: those stores start over from what is left.
+                    for restore in restores.iter_mut().filter(|r| !r.caught_up()) {
+                        let low = consumer
+                            .fetch_watermarks(&restore.topic, restore.partition, WATERMARK_TIMEOUT)
+                            .map_or(0, |(low, _)| low);
+                        if restore.position < low
+                            && let Some(store) = store_of(restore)
+                        {
+                            restore.start_over(store, "the changelog's head was deleted")?;
+                            consumer
+                                .seek(
+                                    &restore.topic,
+                                    restore.partition,
+                                    Offset::Beginning,
+                                    WATERMARK_TIMEOUT,
+                                )
+                                .map_err(StreamsError::kafka("cannot restart a restore"))?;
+                        }
+                    }
+                }
+                Some(Err(error)) => tracing::debug!(%error, "restore consumer error"),
+            }
+            for restore in restores.iter_mut() {
+                if restore.position >= restore.end
+                    && restore.batch.records() > 0
+                    && let Some(store) = store_of(restore)
+                {
+                    restore.apply(store, self.listener.as_deref())?;
+                }
             }
             if std::mem::take(&mut progressed) {
                 last_progress = Instant::now();
-            } else if last_progress.elapsed() > STALL_TIMEOUT {
+            } else if last_progress.elapsed() > STALL_TIMEOUT
+                && let Some(stalled) = restores.iter().find(|r| !r.caught_up())
+            {
                 return Err(StoreError::RestoreStalled {
-                    store: store.spec().name().to_owned(),
-                    topic: topic.to_owned(),
-                    partition,
-                    position,
-                    end: high,
+                    store: stalled.store.clone(),
+                    topic: stalled.topic.clone(),
+                    partition: stalled.partition,
+                    position: stalled.position,
+                    end: stalled.end,
                 }
                 .into());
             }
         }
-        apply(&mut batch, position)?;
-        Ok(Some(Restored {
-            applied,
-            next: position,
-        }))
+        for restore in restores.iter_mut() {
+            if let Some(store) = store_of(restore) {
+                restore.apply(store, self.listener.as_deref())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How long a changelog's offsets may take to list.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One store's restore, within a restore of several.
+struct StoreRestore {
+    /// The task's index in the restore's tasks.
+    index: usize,
+    task: TaskId,
+    store: String,
+    topic: String,
+    partition: i32,
+    /// Where the restore began.
+    from: i64,
+    /// The offset after the last changelog record read (or skipped).
+    position: i64,
+    /// The partition's end offset as listed when the restore began: the restore reads at
+    /// least this far, until the consumer reports the end of the partition.
+    end: i64,
+    batch: RestoreBatch,
+    applied: u64,
+    started: Instant,
+}
+
+impl StoreRestore {
+    /// Lists the changelog's offsets and decides where to begin: at the checkpointed offset,
+    /// or, where that is outside the changelog (deleted or recreated, or another cluster's:
+    /// the local state belongs to another history), from the beginning with the store
+    /// cleared.
+    fn begin(
+        consumer: &BaseConsumer<RestoreContext>,
+        index: usize,
+        task: &StreamTask,
+        store: &TaskStore,
+        application_id: &str,
+    ) -> Result<Self, StreamsError> {
+        let name = store.spec().name().to_owned();
+        let topic = changelog_topic(application_id, &name);
+        let partition = task.id().partition;
+        let watermarks = consumer
+            .fetch_watermarks(&topic, partition, WATERMARK_TIMEOUT)
+            .ok();
+        let end = watermarks.map_or(0, |(_, high)| high);
+        let mut restore = StoreRestore {
+            index,
+            task: task.id(),
+            store: name,
+            partition,
+            from: 0,
+            position: 0,
+            end,
+            batch: RestoreBatch::default(),
+            applied: 0,
+            started: Instant::now(),
+            topic,
+        };
+        if let Some(start) = task.restore_start(&restore.topic) {
+            match watermarks {
+                Some((low, high)) if start < low || start > high => {
+                    restore.start_over(
+                        store,
+                        "the checkpointed offset is out of the changelog's range",
+                    )?;
+                }
+                _ => {
+                    restore.from = start;
+                    restore.position = start;
+                }
+            }
+        }
+        Ok(restore)
+    }
+
+    /// Whether the store has everything up to the listed end.
+    fn caught_up(&self) -> bool {
+        self.position >= self.end && self.batch.records() == 0
+    }
+
+    /// Clears the store and restores it from the changelog's beginning.
+    fn start_over(&mut self, store: &TaskStore, why: &str) -> Result<(), StreamsError> {
+        tracing::warn!(task = %self.task, store = %self.store, position = self.position, "{why}; restoring from scratch");
+        store.clear()?;
+        self.from = 0;
+        self.position = 0;
+        self.applied = 0;
+        self.batch = RestoreBatch::default();
+        Ok(())
+    }
+
+    /// Writes the batch read so far to `store`.
+    fn apply(
+        &mut self,
+        store: &TaskStore,
+        listener: Option<&dyn StateRestoreListener>,
+    ) -> Result<(), StreamsError> {
+        if self.batch.records() == 0 {
+            return Ok(());
+        }
+        let records = self.batch.write_to(store)?;
+        self.applied += records;
+        if let Some(listener) = listener {
+            listener.on_batch_restored(self.task, &self.store, self.position, records);
+        }
+        Ok(())
     }
 }
 
@@ -324,13 +459,6 @@ fn consumed_position<C: ConsumerContext>(
                 })
         })
         .unwrap_or(0)
-}
-
-/// The outcome of one store's restore.
-struct Restored {
-    applied: u64,
-    /// The offset after the last changelog record read.
-    next: i64,
 }
 
 #[cfg(test)]

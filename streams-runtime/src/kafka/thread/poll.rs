@@ -41,19 +41,24 @@ impl StreamThread {
             if let Some(error) = self.consumer.context().take_callback_error() {
                 return Err(error);
             }
-            let listener = self.consumer.context();
-            self.status.rebalancing.store(
-                listener.in_rebalance.load(Ordering::Acquire),
-                Ordering::Release,
-            );
             // Once shutting down, keep the tasks owned now: their work is committed on close,
             // and tasks gained now would only be restored to be closed again.
-            if listener.rebalanced.swap(false, Ordering::AcqRel)
+            if self
+                .consumer
+                .context()
+                .rebalanced
+                .swap(false, Ordering::AcqRel)
                 && !self.status.shutdown_requested()
             {
                 self.on_rebalance()?;
                 self.status.touch();
             }
+            // Only once the tasks match the assignment: until then the thread is rebalancing,
+            // whatever the consumer says (the application is not idle with tasks to create).
+            self.status.rebalancing.store(
+                self.consumer.context().in_rebalance.load(Ordering::Acquire),
+                Ordering::Release,
+            );
             if received > 0 {
                 self.status.touch();
                 self.status.drained.store(false, Ordering::Release);

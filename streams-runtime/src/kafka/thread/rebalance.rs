@@ -287,6 +287,11 @@ impl StreamThread {
     /// After a rebalance: publishes the new assignment, closes the tasks the thread lost
     /// (checkpointing their stores), drops what the kept tasks buffered (the consumer fetches
     /// it again from the committed offsets), and creates the tasks it gained.
+    ///
+    /// Between a revocation and the assignment that follows it, the tasks are suspended, as in
+    /// Kafka Streams: kept with their stores open, so that the tasks assigned back to this
+    /// thread resume without a restore. A kept task catches up with its changelogs only if
+    /// another member wrote to them meanwhile (see `TaskManager::catch_up`).
     pub(super) fn on_rebalance(&mut self) -> Result<(), StreamsError> {
         let assignment: Vec<(String, i32)> = self
             .consumer
@@ -308,6 +313,17 @@ impl StreamThread {
             self.status.aborted.fetch_add(1, Ordering::Relaxed);
             self.tasks.close_all();
             self.restart_transaction()?;
+        }
+        if self.consumer.context().in_rebalance.load(Ordering::Acquire) {
+            // Revoked, and the next assignment not yet here: suspend the tasks.
+            for task in self.tasks.tasks.values_mut() {
+                task.clear_buffers();
+                let _ = task.take_commit_offsets();
+            }
+            self.consumer.context().clear_pending();
+            self.status.drained.store(false, Ordering::Release);
+            tracing::debug!(thread = %self.name, tasks = self.tasks.tasks.len(), "tasks suspended until the next assignment");
+            return Ok(());
         }
         let lost: Vec<TaskId> = self
             .tasks
@@ -332,6 +348,11 @@ impl StreamThread {
             .filter(|id| !self.tasks.tasks.contains_key(id))
             .copied()
             .collect();
+        // A kept task may have been another member's meanwhile (this member left the group's
+        // generation during the rebalance): catch it up with what that member logged.
+        let ends = self.producer.context().changelog_ends();
+        self.tasks
+            .catch_up(&kept, &ends, &self.consumer, &self.config.application_id)?;
         // Standbys of the gained tasks hand their stores over (checkpointed) first.
         self.tasks.publish_active(&wanted);
         self.create_tasks(&created)?;

@@ -10,6 +10,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 
 use super::super::StoreSnapshot;
 use super::super::collector::KafkaCollector;
@@ -18,10 +21,13 @@ use super::super::standby::StandbyRegistry;
 use super::wall_clock_ms;
 use crate::error::StreamsError;
 use crate::record::{RawRecord, RecordCollector};
-use crate::state::ChangelogOffsets;
+use crate::state::{ChangelogOffsets, changelog_topic};
 use crate::task::{StreamTask, TaskConfig};
 use crate::task_env::TaskId;
 use crate::topology::Topology;
+
+/// How long the end-offset lookup of a kept task's changelog may take.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A topic the thread reads: its name, shared by every record of it, and its sub-topology.
 #[derive(Clone)]
@@ -151,25 +157,73 @@ impl TaskManager {
         Ok(())
     }
 
-    /// Creates (and restores) the tasks `ids`.
+    /// Creates the tasks `ids`, restoring their stores together.
     pub(super) fn create(
         &mut self,
         ids: &[TaskId],
         application_id: &str,
     ) -> Result<(), StreamsError> {
         let collector: Rc<RefCell<dyn RecordCollector>> = self.collector.clone();
+        let mut created = Vec::with_capacity(ids.len());
         for id in ids {
-            let mut task = StreamTask::new(
+            created.push(StreamTask::new(
                 &self.topology,
                 id.subtopology,
                 id.partition,
                 &self.task_config,
                 Rc::clone(&collector),
                 wall_clock_ms(),
-            )?;
-            self.restorer.restore(&mut task, application_id)?;
+            )?);
+        }
+        // All their stores at once: the restores overlap.
+        let mut restoring: Vec<&mut StreamTask> = created.iter_mut().collect();
+        self.restorer.restore(&mut restoring, application_id)?;
+        for (id, mut task) in ids.iter().zip(created) {
             task.initialize()?;
             self.tasks.insert(*id, task);
+        }
+        Ok(())
+    }
+
+    /// Catches the kept tasks `ids` up with their changelogs where another member wrote to
+    /// them since this thread last did (this member dropped out of the group's generation
+    /// during a rebalance, and the tasks ran elsewhere meanwhile): their stores restore the
+    /// changelogs' tails. A task nobody else touched, the usual case, restores nothing: one
+    /// end-offset lookup per changelog tells. `ends` are the thread's delivered changelog
+    /// writes.
+    pub(super) fn catch_up<C: ConsumerContext>(
+        &mut self,
+        ids: &[TaskId],
+        ends: &ChangelogOffsets,
+        consumer: &BaseConsumer<C>,
+        application_id: &str,
+    ) -> Result<(), StreamsError> {
+        // Under exactly-once the thread's last transaction that wrote a changelog partition
+        // ended it with a commit marker, which takes an offset of its own; another member's
+        // transaction would add at least one record and its marker.
+        let slack = i64::from(self.task_config.exactly_once);
+        for id in ids {
+            let Some(task) = self.tasks.get_mut(id) else {
+                continue;
+            };
+            task.update_changelog_offsets(ends);
+            let moved = task
+                .stores()
+                .iter()
+                .filter(|store| store.spec().logging_enabled())
+                .any(|store| {
+                    let topic = changelog_topic(application_id, store.spec().name());
+                    let known = task.restore_start(&topic).unwrap_or(0);
+                    match consumer.fetch_watermarks(&topic, id.partition, WATERMARK_TIMEOUT) {
+                        Ok((_, high)) => high < known || high > known + slack,
+                        // Unknown: restoring from the known offset is always right.
+                        Err(_) => true,
+                    }
+                });
+            if moved {
+                tracing::info!(task = %id, "the changelogs moved while the task was suspended: catching up");
+                self.restorer.restore(&mut [task], application_id)?;
+            }
         }
         Ok(())
     }
