@@ -329,10 +329,7 @@ pub enum StreamsError {
     },
     /// The producer could not deliver a record and the production-exception handler is `fail`.
     #[cfg(feature = "kafka")]
-    #[error(
-        "kafka: cannot deliver a record to topic `{topic}` partition {partition}: {source}{}",
-        broker_error.as_ref().map(|e| format!("; the broker's last error: {e}")).unwrap_or_default()
-    )]
+    #[error("kafka: cannot deliver a record to topic `{topic}` partition {partition}: {source}")]
     Delivery {
         /// The output topic.
         topic: String,
@@ -341,9 +338,22 @@ pub enum StreamsError {
         /// The producer's error.
         #[source]
         source: rdkafka::error::KafkaError,
-        /// When the record timed out in the producer: the last error the producer met talking
-        /// to the brokers (a refused connection, a failed authentication), which is the cause.
-        broker_error: Option<String>,
+    },
+    /// A record timed out in the producer (`message.timeout.ms`) without an answer from the
+    /// brokers, and the production-exception handler is `fail`: the cause is what the producer
+    /// met talking to them.
+    #[cfg(feature = "kafka")]
+    #[error(
+        "kafka: cannot deliver a record to topic `{topic}` partition {partition}: Message production error: MessageTimedOut (Local: Message timed out); the broker's last error: {broker_error}"
+    )]
+    DeliveryTimedOut {
+        /// The output topic.
+        topic: String,
+        /// The partition the record was sent to.
+        partition: i32,
+        /// The last error the producer met talking to the brokers (a refused connection, a
+        /// failed authentication), as `Code: reason`.
+        broker_error: String,
     },
     /// The brokers answered a lookup of a topic with an error other than "unknown topic":
     /// typically `TopicAuthorizationFailed` (the application's principal may not use it).

@@ -103,11 +103,17 @@ impl ProducerContext for DeliveryTracker {
             // A record that timed out in the producer never got an answer: the cause is
             // what the producer met talking to the brokers.
             let timed_out = error.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageTimedOut);
-            let failure = StreamsError::Delivery {
-                topic: message.topic().to_owned(),
-                partition: message.partition(),
-                source: error.clone(),
-                broker_error: timed_out.then(|| self.last_broker_error.get()).flatten(),
+            let failure = match self.last_broker_error.get().filter(|_| timed_out) {
+                Some(broker_error) => StreamsError::DeliveryTimedOut {
+                    topic: message.topic().to_owned(),
+                    partition: message.partition(),
+                    broker_error,
+                },
+                None => StreamsError::Delivery {
+                    topic: message.topic().to_owned(),
+                    partition: message.partition(),
+                    source: error.clone(),
+                },
             };
             tracing::warn!("{failure}");
             lock(&self.first_error).get_or_insert(failure);
