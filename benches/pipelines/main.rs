@@ -50,6 +50,7 @@ mod measure;
 mod options;
 mod peers;
 mod raw;
+mod rebalance;
 mod records;
 mod report;
 mod restore;
@@ -73,6 +74,7 @@ use crate::measure::guarded;
 use crate::options::Options;
 use crate::peers::{BYTEWAX, QUIX, peer};
 use crate::raw::{RocksWork, b1, b4, consume};
+use crate::rebalance::rebalance;
 use crate::records::{PRODUCER_CHILD, producer_child, unique};
 use crate::report::{Report, f4_baseline};
 use crate::restore::f4;
@@ -165,6 +167,9 @@ fn run(options: &Options) -> Result<(), String> {
     if step("F4") {
         let baseline = f4_baseline(&report);
         report.add("F4", guarded(|| f4(&servers, n)), baseline);
+    }
+    if step("REBALANCE") {
+        report.add("REBALANCE", guarded(|| rebalance(&servers, n / 10)), None);
     }
     for &(id, threads, instances) in SCALING {
         if step(id) {

@@ -83,6 +83,7 @@ const ORDER: &[&str] = &[
     "F3",
     "F3-mem",
     "F4",
+    "REBALANCE",
     "F3-1T",
     "F3-2T",
     "F3-4T",
@@ -321,6 +322,12 @@ pub(crate) fn write_markdown(
          - F4 produces the records straight into the changelog of the count store of a fresh \
          instance (4-byte keys, 100-byte values) and times the restore with a \
          `StateRestoreListener`, from the first store's start to the fourth store's end.\n\
+         - REBALANCE runs F3's count over a tenth of the records on 8 partitions (8 tasks) in one \
+         instance with 500 ms commits; once every record is counted and committed, a second \
+         instance of the application joins, and the span runs until both run again with the 8 \
+         tasks split between them. Its records are the 8 tasks: the wall time is the figure \
+         (the instance that stays resumes the tasks it keeps; the newcomer restores the 4 it \
+         gains, together).\n\
          - F3-1T, F3-2T, F3-4T and F3-2I are the scaling figure: F3's `count()` with 1, 2 and 4 \
          stream threads in one instance, and two one-thread instances of one application in \
          this process (both counted). They start on an empty input topic; once all four \
