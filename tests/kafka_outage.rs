@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
+use streams::kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use streams::kafka::rdkafka::mocking::{MockCluster, MockCoordinator};
 use streams::kafka::rdkafka::producer::DefaultProducerContext;
 use streams::kafka::rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -134,18 +135,30 @@ struct SlowOutput {
     lines: String,
     counts: String,
     application_id: String,
+    partitions: i32,
 }
 
 impl SlowOutput {
     fn new() -> Self {
+        Self::with_partitions(1)
+    }
+
+    /// With `partitions` partitions per topic.
+    fn with_partitions(partitions: i32) -> Self {
         streams::cli::init_tracing();
         let cluster = MockCluster::new(3).unwrap();
         let servers = cluster.bootstrap_servers();
         let (lines, counts, application_id) = (unique("lines"), unique("counts"), unique("slow"));
-        cluster.create_topic(&lines, 1, 1).unwrap();
-        cluster.create_topic(&counts, 1, 1).unwrap();
-        cluster.partition_leader(&lines, 0, Some(1)).unwrap();
-        cluster.partition_leader(&counts, 0, Some(2)).unwrap();
+        cluster.create_topic(&lines, partitions, 1).unwrap();
+        cluster.create_topic(&counts, partitions, 1).unwrap();
+        for partition in 0..partitions {
+            cluster
+                .partition_leader(&lines, partition, Some(1))
+                .unwrap();
+            cluster
+                .partition_leader(&counts, partition, Some(2))
+                .unwrap();
+        }
         cluster
             .coordinator(MockCoordinator::Group(application_id.clone()), 1)
             .unwrap();
@@ -155,6 +168,7 @@ impl SlowOutput {
             lines,
             counts,
             application_id,
+            partitions,
         }
     }
 
@@ -171,12 +185,16 @@ impl SlowOutput {
         for (key, value) in settings {
             config.set(key, value).unwrap();
         }
-        let internal =
-            streams::kafka::topics::plan(&topology, &self.application_id, |_| Ok(Some(1))).unwrap();
+        let internal = streams::kafka::topics::plan(&topology, &self.application_id, |_| {
+            Ok(Some(self.partitions))
+        })
+        .unwrap();
         for topic in internal {
-            self.cluster
-                .create_topic(&topic.name, topic.partitions, 1)
-                .unwrap();
+            // A second instance finds them made.
+            match self.cluster.create_topic(&topic.name, topic.partitions, 1) {
+                Ok(()) | Err(KafkaError::MockCluster(RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err(error) => panic!("cannot create {}: {error}", topic.name),
+            }
             for partition in 0..topic.partitions {
                 self.cluster
                     .partition_leader(&topic.name, partition, Some(1))
@@ -265,4 +283,90 @@ fn an_unreachable_broker_is_named_in_the_delivery_error() {
         cause.contains("/2: Disconnected") || cause.contains("/2: Connect to"),
         "{error}"
     );
+}
+
+/// A suspended task that ran elsewhere meanwhile catches up. The first instance's revocation
+/// waits for its output broker (down) longer than the group's rebalance timeout, so the group
+/// moves on without it: the second instance takes every task, restores their stores and goes on
+/// writing their changelogs. When the broker is back, the first instance rejoins and gets some
+/// of its suspended tasks back: their stores must catch up with what the second instance
+/// logged, so that every store ends equal to its changelog.
+#[test]
+fn a_suspended_task_that_ran_elsewhere_catches_up_with_its_changelog() {
+    let slow = SlowOutput::with_partitions(2);
+    let mut a = slow.instance(&[]);
+    a.start().unwrap();
+    let first = lines(100, 91);
+    produce_lines(
+        &slow.servers,
+        &slow.lines,
+        &first.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let mut tail = CountsTail::new(&slow.servers, &slow.counts);
+    tail.wait_for(&expected_counts(&first), LIMIT);
+    wait_idle(&a, Duration::from_millis(1500), LIMIT);
+
+    slow.cluster.broker_down(2).unwrap();
+    let second = lines(100, 92);
+    produce_lines(
+        &slow.servers,
+        &slow.lines,
+        &second.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    // The first instance has counted them into its changelogs (on broker 1) and is waiting for
+    // its outputs when the second one joins: its revocation waits too.
+    let changelog = format!("{}-counts-changelog", slow.application_id);
+    let first_two: Vec<String> = first.iter().chain(&second).cloned().collect();
+    let counted = expected_counts(&first_two);
+    eventually("the changelog counts the second lines", LIMIT, || {
+        changelog_counts(&slow.servers, &changelog) == counted
+    });
+    let mut b = slow.instance(&[]);
+    b.start().unwrap();
+    // The group gives up on the first instance and hands the second every partition.
+    eventually("the second instance owns every task", LIMIT, || {
+        b.assigned_partitions().len() == 4
+    });
+    let third = lines(100, 93);
+    produce_lines(
+        &slow.servers,
+        &slow.lines,
+        &third.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    // The second instance counts into the changelogs (on broker 1) until its own commit waits
+    // for the output broker too.
+    let all: Vec<String> = first.iter().chain(&second).chain(&third).cloned().collect();
+    eventually("the second instance writes the changelogs", LIMIT, || {
+        changelog_counts(&slow.servers, &changelog) != counted
+    });
+    slow.cluster.broker_up(2).unwrap();
+    eventually("both instances own tasks again", LIMIT, || {
+        !a.assigned_partitions().is_empty() && !b.assigned_partitions().is_empty()
+    });
+    let fourth = lines(50, 94);
+    produce_lines(
+        &slow.servers,
+        &slow.lines,
+        &fourth.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    wait_idle(&a, Duration::from_millis(1500), LIMIT);
+    wait_idle(&b, Duration::from_millis(1500), LIMIT);
+    let a_counts = snapshot_counts(&a.close().unwrap());
+    let b_counts = snapshot_counts(&b.close().unwrap());
+    let logged = changelog_counts(&slow.servers, &changelog);
+    for (word, count) in a_counts.iter().chain(&b_counts) {
+        assert_eq!(
+            Some(count),
+            logged.get(word),
+            "`{word}`: store and changelog differ"
+        );
+    }
+    let all: Vec<String> = all.iter().chain(&fourth).cloned().collect();
+    for (word, count) in expected_counts(&all) {
+        let stored = a_counts.get(&word).or(b_counts.get(&word)).copied();
+        assert!(
+            stored.is_some_and(|n| n >= count),
+            "`{word}`: {stored:?} < {count}"
+        );
+    }
 }

@@ -109,24 +109,7 @@ fn state_dir() -> PathBuf {
 
 /// The latest count per word in the changelog.
 fn changelog_counts(setup: &Setup) -> BTreeMap<String, u64> {
-    read_all(setup.broker.bootstrap_servers(), &setup.changelog())
-        .into_iter()
-        .map(|record| {
-            let key = String::from_utf8(record.key.unwrap()).unwrap();
-            // Timestamped store values: 8 bytes of timestamp, then the postcard count.
-            let value = record.value.unwrap();
-            let count: u64 = postcard_u64(&value[8..]);
-            (key, count)
-        })
-        .collect()
-}
-
-/// Decodes a postcard (LEB128) unsigned integer.
-fn postcard_u64(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .enumerate()
-        .fold(0, |n, (i, b)| n | (u64::from(b & 0x7f) << (7 * i)))
+    common::changelog_counts(setup.broker.bootstrap_servers(), &setup.changelog())
 }
 
 #[test]

@@ -127,6 +127,27 @@ pub fn latest_counts(servers: &str, topic: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// The latest count per word in the word count's changelog `topic` (the store `counts`).
+pub fn changelog_counts(servers: &str, topic: &str) -> BTreeMap<String, u64> {
+    read_all(servers, topic)
+        .into_iter()
+        .map(|record| {
+            let key = String::from_utf8(record.key.expect("key")).expect("UTF-8 key");
+            // Timestamped store values: 8 bytes of timestamp, then the postcard count.
+            let value = record.value.expect("value");
+            (key, postcard_u64(&value[8..]))
+        })
+        .collect()
+}
+
+/// Decodes a postcard (LEB128) unsigned integer.
+fn postcard_u64(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .enumerate()
+        .fold(0, |n, (i, b)| n | (u64::from(b & 0x7f) << (7 * i)))
+}
+
 /// Counts words the way the word-count topology does.
 pub fn expected_counts(lines: &[String]) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();

@@ -78,22 +78,25 @@ impl<'a> KeepAlive<'a> {
 impl Drop for KeepAlive<'_> {
     fn drop(&mut self) {
         if let Some(paused) = self.paused.take() {
-            // Partitions a rebalance took away meanwhile are no longer ours to resume.
-            let assigned = self.consumer.assignment().unwrap_or_default();
-            let mut resume = TopicPartitionList::new();
-            for element in paused.elements() {
-                if assigned
-                    .find_partition(element.topic(), element.partition())
-                    .is_some()
-                {
-                    resume.add_partition(element.topic(), element.partition());
-                }
+            // Also the partitions a rebalance took away meanwhile: librdkafka keeps a
+            // partition's pause across its revocation, and one assigned back later would
+            // otherwise never be fetched again.
+            if let Err(error) = self.consumer.resume(&paused) {
+                tracing::debug!(%error, "cannot resume the partitions after waiting");
             }
-            if resume.count() > 0
-                && let Err(error) = self.consumer.resume(&resume)
-            {
-                tracing::warn!(%error, "cannot resume the partitions after waiting");
-            }
+            // And whatever the thread owns now (see `resume_assignment`).
+            resume_assignment(self.consumer);
         }
+    }
+}
+
+/// Resumes every assigned partition: nothing but a wait pauses them, and a partition must not
+/// stay paused past one, whatever rebalances happened during it.
+pub(super) fn resume_assignment(consumer: &BaseConsumer<RebalanceListener>) {
+    if let Ok(assigned) = consumer.assignment()
+        && assigned.count() > 0
+        && let Err(error) = consumer.resume(&assigned)
+    {
+        tracing::warn!(%error, "cannot resume the assigned partitions");
     }
 }

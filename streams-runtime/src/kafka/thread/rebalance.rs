@@ -192,8 +192,10 @@ impl RebalanceListener {
 
     /// At-least-once, on revocation: outputs first, then the offsets that vouch for them. The
     /// wait for the producer has no limit of its own (each record's delivery timeout bounds
-    /// it), and the group's membership needs no care meanwhile: librdkafka does not count time
-    /// spent in a rebalance callback against `max.poll.interval.ms`.
+    /// it). The consumer cannot be polled from its own callback: a wait longer than
+    /// `max.poll.interval.ms` costs the member its place in the new generation, and it rejoins
+    /// in a later one, where its suspended tasks catch up with what their new owner logged
+    /// meanwhile (`TaskManager::catch_up`).
     fn commit_offsets(&self, consumer: &BaseConsumer<Self>) {
         let producer = self.producer();
         if let Err(error) = flush(&producer, || {}) {
@@ -302,6 +304,8 @@ impl StreamThread {
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect();
         let wanted = self.tasks.tasks_of(&assignment);
+        // A wait that paused the partitions may have ended before this assignment came.
+        super::keep_alive::resume_assignment(&self.consumer);
         *lock(&self.status.assignment) = assignment;
         if self
             .consumer
