@@ -81,7 +81,12 @@ pub(crate) fn rebalance(servers: &str, n: u64) -> Result<Measured, String> {
             },
             || failed(&apps),
         )?;
-        Ok(start.to(Mark::now(), TASKS as u64))
+        let measured = start.to(Mark::now(), TASKS as u64);
+        eprintln!(
+            "  rebalance: {:.2} s from the join until both instances run with the {TASKS} tasks split",
+            measured.wall
+        );
+        Ok(measured)
     })();
     let mut closed = Ok(());
     for app in apps {
