@@ -127,6 +127,109 @@ fn processing_stalls_through_a_broker_outage_then_resumes_without_loss() {
     }
 }
 
+/// The broker is gone for 20 seconds, twice the consumer's session, while input keeps arriving:
+/// the freeze that the chaos test puts tansu through (issue 13, item 4), on the embedded broker.
+/// The session expires, so the instance loses its partitions; it must not fail meanwhile, must
+/// rejoin once the broker is back (it is `Running` again, with one rebalance that took
+/// partitions away), and must count every line: at least once, since work done after the last
+/// commit before the outage is redone; and its store ends with exactly what it last wrote to the
+/// output topic.
+#[test]
+fn an_instance_outlasts_an_outage_longer_than_its_session() {
+    use streams::kafka::rdkafka::config::ClientConfig;
+    use streams::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    const LONG_OUTAGE: Duration = Duration::from_secs(20);
+    streams::cli::init_tracing();
+    let broker = EmbeddedBroker::start().unwrap();
+    let (lines_topic, counts_topic) = (unique("lines"), unique("counts"));
+    broker.create_topic(&lines_topic, 2).unwrap();
+    broker.create_topic(&counts_topic, 2).unwrap();
+    let topology = wordcount_topology(&lines_topic, &counts_topic);
+    let mut config = StreamsConfig::new(unique("freeze"))
+        .bootstrap_servers(broker.bootstrap_servers())
+        .commit_interval(Duration::from_millis(200))
+        .state_dir(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("state")));
+    config.set("consumer.session.timeout.ms", "10000").unwrap();
+    // Retry the broker every second at most (librdkafka backs off up to 10 s by default), so
+    // the instance finds it back soon after the outage and the test stays short.
+    config
+        .set("consumer.reconnect.backoff.max.ms", "1000")
+        .unwrap();
+    config
+        .set("producer.reconnect.backoff.max.ms", "1000")
+        .unwrap();
+    broker.prepare(&topology, &config).unwrap();
+    let mut app = KafkaStreams::new(topology, config).unwrap();
+    app.start().unwrap();
+
+    let servers = broker.bootstrap_servers().to_owned();
+    let first = lines(200, 63);
+    produce_lines(
+        &servers,
+        &lines_topic,
+        &first.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    CountsTail::new(&servers, &counts_topic).wait_for(&expected_counts(&first), LIMIT);
+    assert_eq!(app.metrics().rebalances, 0);
+
+    let cluster = broker.cluster();
+    cluster.broker_down(1).unwrap();
+    let outage_started = Instant::now();
+    // Input arrives all through the outage, a few lines every two seconds.
+    let second = lines(200, 64);
+    let writer = {
+        let (servers, topic, second) = (servers.clone(), lines_topic.clone(), second.clone());
+        std::thread::spawn(move || {
+            let producer: BaseProducer = ClientConfig::new()
+                .set("bootstrap.servers", &servers)
+                .set("reconnect.backoff.max.ms", "1000")
+                .create()
+                .expect("producer");
+            for chunk in second.chunks(20) {
+                for line in chunk {
+                    let record = BaseRecord::<(), str>::to(&topic).payload(line.as_str());
+                    send::send_queued(&producer, record, Duration::from_millis(20));
+                }
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            producer.flush(LIMIT).expect("flush");
+        })
+    };
+    while outage_started.elapsed() < LONG_OUTAGE {
+        assert!(
+            !app.has_failed(),
+            "the application failed during the outage"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cluster.broker_up(1).unwrap();
+    writer.join().unwrap();
+
+    let all: Vec<String> = first.iter().chain(&second).cloned().collect();
+    let expected = expected_counts(&all);
+    // A reader from after the outage: one from before would first wait out its reconnect
+    // backoff.
+    let mut tail = CountsTail::new(&servers, &counts_topic);
+    tail.wait_until(&expected, LIMIT, |latest| {
+        expected
+            .iter()
+            .all(|(word, count)| latest.get(word).is_some_and(|n| n >= count))
+    });
+    wait_idle(&app, Duration::from_millis(1500), LIMIT);
+    assert!(app.refresh_state());
+    assert_eq!(app.state(), State::Running);
+    assert_eq!(
+        app.metrics().rebalances,
+        1,
+        "the expired session cost the partitions once"
+    );
+    let counts = snapshot_counts(&app.close().unwrap());
+    assert_eq!(counts, latest_counts(&servers, &counts_topic));
+    for (word, count) in &expected {
+        assert!(counts[word] >= *count, "{word}: {} < {count}", counts[word]);
+    }
+}
+
 /// A three-broker mock cluster whose broker 2 leads only the word-count output topic: taking it
 /// down makes the output slow while the group coordinator and the inputs stay up.
 struct SlowOutput {
