@@ -1,18 +1,29 @@
 //! The word-count example against tansu, a standalone Kafka-compatible broker: two instances in
 //! one group split the work and together print every word exactly once with its exact count, also
-//! when the second joins while the first is under load. Needs the `tansu` binary (`.ci/run`
-//! installs it); without it these tests fail and say how to install it. Their names start with
-//! `tansu_`: `scripts/test` runs them last, once a background install of tansu is done.
+//! when the second joins while the first is under load; SIGKILLs while counting lose no count;
+//! and three instances survive a storm of SIGKILLs, joins, leaves and a 20-second broker freeze.
+//! Needs the `tansu` binary (`.ci/run` installs it); without it these tests fail and say how to
+//! install it. Their names start with `tansu_`: `scripts/test` runs them last, once a background
+//! install of tansu is done.
+//!
+//! tansu 0.6 does not rebalance a group when a member's session expires (see [`settle`]); the
+//! tests that kill instances or freeze the broker get past that with a member that joins at the
+//! end.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use common::process::{Watched, example, parse_counts, terminate};
 use common::tansu::Tansu;
+use streams::kafka::rdkafka::config::ClientConfig;
+use streams::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+use streams::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 /// One broker test at a time: each runs its own tansu and two instances, and on two cores
 /// several at once starve each other into timeouts.
@@ -78,6 +89,106 @@ fn create_topics(servers: &str) {
     let config = streams::StreamsConfig::new("setup").bootstrap_servers(servers);
     streams::kafka::topics::ensure_topics(&config, &[("text-lines", 4), ("word-counts", 4)])
         .unwrap();
+}
+
+/// How long an instance may take to get its tasks once its stream thread has started: the
+/// 6-second session of a killed predecessor, tansu's 3-second pause before it answers a
+/// follower's JoinGroup, and restoring eight stores at about 0.6 s each, with room for two busy
+/// cores.
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// Waits until `run` has its tasks (`to=Running` on stderr).
+///
+/// tansu 0.6 does not rebalance a formed group when a member's session expires: the heartbeat
+/// that finds the member expired drops it, and the other members keep their assignments. So
+/// the dead member's partitions stay unowned (the counts stop moving short of the truth while
+/// every instance is `Running`), and if the dead member was the leader, the next member to join
+/// finds the group forming under that leader, whose SyncGroup never comes: every other member's
+/// SyncGroup is answered "rebalance in progress", and a lone instance sits in `Rebalancing`.
+/// Seen after a broker freeze longer than the session and after SIGKILLs; plain librdkafka
+/// consumers see the same. Both last until another member joins: the join starts a new
+/// generation, and its requests overlapping a member's make tansu reload the group, which drops
+/// a leader that is no longer a member. Not ours to fix, and not to be coded around in the
+/// product: when `run` is not running within [`SETTLE`], a [`Nudge`] joins the group (another
+/// one if that was not enough), and leaves once the run has its tasks.
+fn settle(run: &mut Watched, servers: &str, application_id: &str) {
+    run.wait_for("stream thread started", Duration::from_secs(120));
+    settle_since(run, 0, SETTLE, servers, application_id);
+}
+
+/// [`settle`] for a run that had its tasks before: waits for `to=Running` after stderr line
+/// `from`, `patience` before each [`Nudge`]. Returns how many it took.
+fn settle_since(
+    run: &mut Watched,
+    from: usize,
+    patience: Duration,
+    servers: &str,
+    application_id: &str,
+) -> usize {
+    let mut nudge = None;
+    for nudges in 0..3 {
+        if run.saw_since(from, "to=Running", patience) {
+            return nudges;
+        }
+        eprintln!("not running after {patience:?}: tansu's dead-member fault; a member joins");
+        // The previous one leaves first: a leave starts a new generation too.
+        drop(nudge.take());
+        nudge = Some(Nudge::join(servers, application_id));
+    }
+    assert!(
+        run.saw_since(from, "to=Running", patience),
+        "not running after three members joined:\n{}",
+        run.seen[from..].join("\n")
+    );
+    3
+}
+
+/// A member of the word count's group that takes none of its work: a plain consumer with the
+/// same assignor, subscribed to a topic of its own. Its joining frees a group that tansu holds
+/// for a dead leader (see [`settle`]); it leaves the group when dropped.
+struct Nudge {
+    stop: Arc<AtomicBool>,
+    poller: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Nudge {
+    fn join(servers: &str, application_id: &str) -> Self {
+        let config = streams::StreamsConfig::new("setup").bootstrap_servers(servers);
+        streams::kafka::topics::ensure_topics(&config, &[("nudge", 1)]).unwrap();
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", servers)
+            .set("group.id", application_id)
+            .set("partition.assignment.strategy", "range")
+            .set("session.timeout.ms", "6000")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&["nudge"]).expect("subscribe");
+        let stop = Arc::new(AtomicBool::new(false));
+        let poller = {
+            let stop = Arc::clone(&stop);
+            // Polled all along: the group's rebalances wait for every member to rejoin.
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    let _ = consumer.poll(Duration::from_millis(100));
+                }
+                // Dropping the consumer closes it: it leaves the group.
+            })
+        };
+        Nudge {
+            stop,
+            poller: Some(poller),
+        }
+    }
+}
+
+impl Drop for Nudge {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(poller) = self.poller.take() {
+            let _ = poller.join();
+        }
+    }
 }
 
 /// Stops both instances at once and merges what they print.
@@ -147,18 +258,21 @@ fn tansu_a_rebalance_under_load_loses_nothing() {
 }
 
 /// At-least-once across crashes: the word count is SIGKILLed at random moments ten times while
-/// it counts, restarted each time on the same state directory, then left to finish. No word may
-/// be missing or counted short. Counts may come out higher than the truth: records processed
-/// after the last commit are processed again after a crash, while their store updates may
-/// already have reached the changelog (and the local store), so they count twice; that is the
-/// at-least-once contract (exactly-once is the cure). A clean restart afterwards restores
-/// nothing (the checkpoint vouches for the local stores) and reports the same counts.
+/// it counts 40,000 lines, restarted each time on the same state directory, then left to finish
+/// by itself: it must exit cleanly, with no restart (the slow single-record batches that tansu
+/// needs once made a commit's flush time out here, issue 13). No word may be missing or counted
+/// short. Counts may come out higher than the truth: records processed after the last commit
+/// are processed again after a crash, while their store updates may already have reached the
+/// changelog (and the local store), so they count twice; that is the at-least-once contract
+/// (exactly-once is the cure). A clean restart afterwards restores nothing (the checkpoint
+/// vouches for the local stores) and reports the same counts. A restart may meet tansu's
+/// dead-member fault: [`settle`] gets it past that.
 #[test]
 fn tansu_crashes_lose_no_count() {
     use rand::Rng;
     let _serial = serialized();
     let tansu = Tansu::start();
-    let lines = common::lines(20_000, 31);
+    let lines = common::lines(40_000, 31);
     let input = write_input(&lines);
     let expected = common::expected_counts(&lines);
     let application_id = common::unique("wc");
@@ -167,16 +281,18 @@ fn tansu_crashes_lose_no_count() {
     for round in 0..10 {
         let input = (round == 0).then(|| input.path());
         let mut run = instance_on(&tansu.servers, &application_id, input, &dir, &[]);
-        run.wait_for("to=Running", Duration::from_secs(120));
+        settle(&mut run, &tansu.servers, &application_id);
         std::thread::sleep(Duration::from_millis(rng.random_range(300..2_500)));
         run.child.kill().expect("SIGKILL");
         let _ = run.child.wait();
     }
     let finish = |extra: &[&str]| {
-        let run = instance_on(&tansu.servers, &application_id, None, &dir, extra);
-        let (ok, stdout, log) = run.finish_with_log();
-        assert!(ok, "a clean run after the crashes");
-        (stdout, log)
+        let mut run = instance_on(&tansu.servers, &application_id, None, &dir, extra);
+        let started = Instant::now();
+        settle(&mut run, &tansu.servers, &application_id);
+        let run = run.exit_within(started, Duration::from_secs(240));
+        assert!(run.ok, "a clean run after the crashes");
+        (run.stdout, run.log)
     };
     let (stdout, _) = finish(&["--idle-exit-ms", "3000"]);
     let counts: BTreeMap<String, u64> = parse_counts(&stdout).into_iter().collect();
@@ -208,4 +324,296 @@ fn tansu_crashes_lose_no_count() {
         restores.iter().all(|l| l.contains(" records=0 ")),
         "a clean restart restores nothing: {restores:#?}"
     );
+}
+
+/// A lone instance outlasts a 20-second broker freeze (SIGSTOP), longer than its 6-second
+/// session, while input keeps arriving: it does not fail, it rejoins, and every word is counted
+/// at least as often as it occurs; at SIGTERM it exits cleanly within 60 s with the topic's
+/// latest counts in its store. This freeze meets tansu's dead-member fault every time (the
+/// instance's own expired member stays the leader of the group it rejoins; see [`settle`]), so
+/// a member joins once the instance has waited 15 s for its tasks.
+#[test]
+fn tansu_a_lone_instance_outlasts_a_broker_freeze() {
+    let _serial = serialized();
+    let tansu = Tansu::start();
+    let servers = tansu.servers.clone();
+    let lines = common::lines(4_000, 51);
+    let expected = common::expected_counts(&lines);
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let application_id = common::unique("wc");
+    create_topics(&servers);
+    let mut run = instance_on(&servers, &application_id, None, &state_dir(), &[]);
+    settle(&mut run, &servers, &application_id);
+    let mut tail = common::CountsTail::new(&servers, "word-counts");
+    write_gradually(&servers, first.to_vec(), 1, Duration::ZERO)
+        .join()
+        .expect("the first half was written");
+    tail.wait_for(&common::expected_counts(first), Duration::from_secs(120));
+
+    tansu.pause();
+    let writer = write_gradually(&servers, second.to_vec(), 1, Duration::ZERO);
+    std::thread::sleep(Duration::from_secs(20));
+    run.assert_alive("the instance, while the broker was frozen");
+    let thawed = run.mark();
+    tansu.resume();
+    // Its tasks are kept, so nothing is restored: it has them back within seconds, if tansu
+    // lets it.
+    let nudged = settle_since(
+        &mut run,
+        thawed,
+        Duration::from_secs(15),
+        &servers,
+        &application_id,
+    );
+    writer.join().expect("the second half was written");
+    tail.wait_until(&expected, Duration::from_secs(120), |latest| {
+        expected
+            .iter()
+            .all(|(word, count)| latest.get(word).is_some_and(|n| n >= count))
+    });
+    tail.wait_quiet(Duration::from_secs(3), Duration::from_secs(60));
+    let stopped = run.stop_within(Duration::from_secs(60));
+    assert!(stopped.ok, "a clean exit after the freeze");
+    eprintln!(
+        "members that joined for tansu: {nudged}; exit after SIGTERM: {:?}",
+        stopped.took
+    );
+    let stores: BTreeMap<String, u64> = parse_counts(&stopped.stdout).into_iter().collect();
+    assert_eq!(stores, common::latest_counts(&servers, "word-counts"));
+}
+
+/// Sends SIGTERM to a word count that has started its application, and waits for the exit. (A
+/// SIGTERM that comes before that, while it parses its flags or writes its input, meets no
+/// handler yet and ends it by the signal.)
+fn stop_started(mut run: Watched, limit: Duration) -> common::process::Stopped {
+    run.wait_for("state change", Duration::from_secs(60));
+    run.stop_within(limit)
+}
+
+/// Produces `lines` to `text-lines` in `chunks` parts, `gap` apart, in single-record batches
+/// (see [`instance_on`] for why tansu needs them); the thread ends once all are delivered.
+fn write_gradually(
+    servers: &str,
+    lines: Vec<String>,
+    chunks: usize,
+    gap: Duration,
+) -> std::thread::JoinHandle<()> {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("batch.num.messages", "1")
+        .create()
+        .expect("producer");
+    std::thread::spawn(move || {
+        for (i, chunk) in lines.chunks(lines.len().div_ceil(chunks)).enumerate() {
+            if i > 0 {
+                std::thread::sleep(gap);
+            }
+            for line in chunk {
+                let record = BaseRecord::<(), str>::to("text-lines").payload(line.as_str());
+                common::send::send_queued(&producer, record, Duration::from_millis(20));
+            }
+            producer.poll(Duration::ZERO);
+        }
+        // Long enough for a delivery held up by the broker's freeze.
+        producer.flush(Duration::from_secs(120)).expect("flush");
+    })
+}
+
+/// Three instances of the word count in one group, each with its own state directory, count
+/// input that keeps arriving, while every few seconds one of them is SIGKILLed and restarted at
+/// once, or a fourth joins or leaves with SIGTERM, and once the broker freezes (SIGSTOP) for 20
+/// seconds, longer than the 6-second session. Then they run until idle and are stopped
+/// together. No instance exits by itself or with an error; each exits within 60 s of SIGTERM;
+/// every word's latest count in `word-counts` is at least its true count (at-least-once: work
+/// redone after a crash or a lost session counts twice); the instances' stores together hold
+/// exactly the topic's latest values; and the group has committed every input and repartition
+/// record. The freeze and the SIGKILLs can meet tansu's dead-member fault: when the counts stop
+/// moving short of the truth, a member joins (see [`settle`]).
+#[test]
+fn tansu_chaos_loses_no_count_and_stops_cleanly() {
+    use rand::Rng;
+    const CHAOS: Duration = Duration::from_secs(90);
+    const SIGTERM_LIMIT: Duration = Duration::from_secs(60);
+    let _serial = serialized();
+    let begun = Instant::now();
+    let tansu = Tansu::start();
+    let servers = tansu.servers.clone();
+    let lines = common::lines(12_000, 41);
+    let expected = common::expected_counts(&lines);
+    let application_id = common::unique("wc");
+    create_topics(&servers);
+    let start = |dir: &Path| instance_on(&servers, &application_id, None, dir, &[]);
+    let dirs: Vec<PathBuf> = (0..3).map(|_| state_dir()).collect();
+    let mut instances: Vec<Watched> = dirs.iter().map(|dir| start(dir)).collect();
+    let mut tail = common::CountsTail::new(&servers, "word-counts");
+    // Input arrives all through the chaos.
+    let writer = write_gradually(&servers, lines, 30, Duration::from_secs(3));
+
+    let mut rng = rand::rng();
+    let mut fourth: Option<Watched> = None;
+    let mut sigterm_exits = Vec::new();
+    let mut events = Vec::new();
+    let chaos_started = Instant::now();
+    let freeze_at = Duration::from_secs(rng.random_range(15..45));
+    let mut frozen = false;
+    while chaos_started.elapsed() < CHAOS {
+        std::thread::sleep(Duration::from_millis(rng.random_range(2_000..5_000)));
+        for (i, instance) in instances.iter_mut().enumerate() {
+            instance.assert_alive(&format!("instance {i} (events: {events:?})"));
+        }
+        if let Some(fourth) = &mut fourth {
+            fourth.assert_alive(&format!("the fourth instance (events: {events:?})"));
+        }
+        let at = chaos_started.elapsed().as_secs();
+        if !frozen && chaos_started.elapsed() >= freeze_at {
+            tansu.pause();
+            std::thread::sleep(Duration::from_secs(20));
+            tansu.resume();
+            frozen = true;
+            events.push(format!("{at}s: broker frozen for 20 s"));
+        } else if rng.random_ratio(3, 4) {
+            let i = rng.random_range(0..instances.len());
+            let instance = &mut instances[i];
+            instance.child.kill().expect("SIGKILL");
+            let _ = instance.child.wait();
+            *instance = start(&dirs[i]);
+            events.push(format!("{at}s: instance {i} killed and restarted"));
+        } else if let Some(leaving) = fourth.take() {
+            let stopped = stop_started(leaving, SIGTERM_LIMIT);
+            assert!(
+                stopped.ok,
+                "the fourth instance failed (events: {events:?})"
+            );
+            sigterm_exits.push(stopped.took);
+            events.push(format!("{at}s: the fourth left"));
+        } else {
+            fourth = Some(start(&state_dir()));
+            events.push(format!("{at}s: a fourth joined"));
+        }
+    }
+    assert!(frozen, "the broker froze once");
+    if let Some(leaving) = fourth.take() {
+        let stopped = stop_started(leaving, SIGTERM_LIMIT);
+        assert!(
+            stopped.ok,
+            "the fourth instance failed (events: {events:?})"
+        );
+        sigterm_exits.push(stopped.took);
+    }
+    writer.join().expect("the input was written");
+    eprintln!("chaos over after {:?}: {events:#?}", begun.elapsed());
+
+    // Run to idle: every count reaches its truth, then nothing changes for a while.
+    let reached = |latest: &BTreeMap<String, u64>| {
+        expected
+            .iter()
+            .all(|(word, count)| latest.get(word).is_some_and(|n| n >= count))
+    };
+    // No count moves for up to about 10 s after an instance's restart (the session of the one
+    // killed, tansu's 3-second pause for a follower's JoinGroup, the restores).
+    const STALLED: Duration = Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut moved = Instant::now();
+    let (mut nudge, mut nudges) = (None, 0);
+    while !reached(&tail.latest) {
+        assert!(
+            Instant::now() < deadline,
+            "counts short of the truth: {:?} of {:?} (events: {events:?})",
+            tail.latest,
+            expected
+        );
+        if tail.read_for(Duration::from_secs(1)) > 0 {
+            moved = Instant::now();
+        } else if moved.elapsed() >= STALLED {
+            // tansu's dead-member fault (see `settle`).
+            let states: Vec<String> = instances
+                .iter_mut()
+                .map(|instance| {
+                    let lines = instance.mark();
+                    instance.seen[..lines]
+                        .iter()
+                        .rfind(|l| l.contains("state change"))
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect();
+            eprintln!(
+                "no count moved for {STALLED:?}: tansu's dead-member fault; a member joins. \
+                 The instances' last state changes: {states:#?}"
+            );
+            drop(nudge.take());
+            nudge = Some(Nudge::join(&servers, &application_id));
+            nudges += 1;
+            moved = Instant::now();
+        }
+    }
+    tail.wait_quiet(Duration::from_secs(5), Duration::from_secs(120));
+    for (i, instance) in instances.iter_mut().enumerate() {
+        instance.assert_alive(&format!("instance {i}"));
+    }
+
+    // All three stop at once.
+    for instance in &mut instances {
+        instance.wait_for("state change", Duration::from_secs(60));
+    }
+    let sent = Instant::now();
+    for instance in &instances {
+        terminate(&instance.child);
+    }
+    let mut stores: BTreeMap<String, u64> = BTreeMap::new();
+    for (i, instance) in instances.into_iter().enumerate() {
+        let stopped = instance.exit_within(sent, SIGTERM_LIMIT);
+        assert!(stopped.ok, "instance {i} failed");
+        sigterm_exits.push(stopped.took);
+        for (word, count) in parse_counts(&stopped.stdout) {
+            // A task handed over while the instances stopped is printed by both, alike.
+            if let Some(other) = stores.insert(word.clone(), count) {
+                assert_eq!(other, count, "`{word}` printed with two counts");
+            }
+        }
+    }
+    drop(nudge);
+    eprintln!(
+        "stopped after {:?}; members that joined for tansu: {nudges}; exits after SIGTERM: \
+         {sigterm_exits:?}",
+        begun.elapsed()
+    );
+
+    let latest = common::latest_counts(&servers, "word-counts");
+    assert_eq!(stores, latest, "the stores hold the topic's latest counts");
+    assert_eq!(
+        latest.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (word, count) in &expected {
+        assert!(
+            latest[word] >= *count,
+            "`{word}`: {} < {count}",
+            latest[word]
+        );
+    }
+    let repartition = format!("{application_id}-counts-repartition");
+    for topic in ["text-lines", repartition.as_str()] {
+        for partition in 0..4 {
+            // An empty partition has nothing to commit.
+            let committed = common::committed_offset(&servers, &application_id, topic, partition);
+            assert_eq!(
+                committed.unwrap_or(0),
+                end_offset(&servers, topic, partition),
+                "{topic} partition {partition}: the committed offset is the end"
+            );
+        }
+    }
+}
+
+/// The high watermark of a partition.
+fn end_offset(servers: &str, topic: &str, partition: i32) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .expect("consumer");
+    let (_, high) = consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .expect("watermarks");
+    high
 }

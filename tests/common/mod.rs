@@ -331,18 +331,50 @@ impl CountsTail {
                     &self.irregular[..self.irregular.len().min(40)]
                 );
             }
-            if let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(200)) {
-                let key = m.key().and_then(|k| String::from_utf8(k.to_vec()).ok());
-                let value = m
-                    .payload()
-                    .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
-                if let (Some(key), Some(value)) = (key, value) {
-                    let previous = self.latest.insert(key.clone(), value).unwrap_or(0);
-                    if value != previous + 1 {
-                        self.irregular.push((key, previous, value));
-                    }
-                }
+            self.read_one();
+        }
+    }
+
+    /// Reads until no record has arrived for `quiet`; panics after `limit`.
+    pub fn wait_quiet(&mut self, quiet: Duration, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut last = Instant::now();
+        while last.elapsed() < quiet {
+            assert!(
+                Instant::now() < deadline,
+                "the counts still change after {limit:?}"
+            );
+            if self.read_one() {
+                last = Instant::now();
             }
         }
+    }
+
+    /// Reads for `duration`; how many records arrived.
+    pub fn read_for(&mut self, duration: Duration) -> usize {
+        let until = Instant::now() + duration;
+        let mut read = 0;
+        while Instant::now() < until {
+            read += usize::from(self.read_one());
+        }
+        read
+    }
+
+    /// Waits up to 200 ms for a record and takes it in; whether one came.
+    fn read_one(&mut self) -> bool {
+        let Some(Ok(m)) = self.consumer.poll(Duration::from_millis(200)) else {
+            return false;
+        };
+        let key = m.key().and_then(|k| String::from_utf8(k.to_vec()).ok());
+        let value = m
+            .payload()
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+        if let (Some(key), Some(value)) = (key, value) {
+            let previous = self.latest.insert(key.clone(), value).unwrap_or(0);
+            if value != previous + 1 {
+                self.irregular.push((key, previous, value));
+            }
+        }
+        true
     }
 }

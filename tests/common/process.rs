@@ -34,6 +34,18 @@ pub fn terminate(child: &Child) {
     assert!(status.success());
 }
 
+/// How a child ended.
+pub struct Stopped {
+    /// Whether it exited successfully.
+    pub ok: bool,
+    /// Everything it printed on stdout.
+    pub stdout: String,
+    /// Every stderr line.
+    pub log: Vec<String>,
+    /// From the moment given (SIGTERM, or the start) to the exit.
+    pub took: Duration,
+}
+
 /// A child process whose stderr lines are collected in the background.
 pub struct Watched {
     pub child: Child,
@@ -68,20 +80,81 @@ impl Watched {
 
     /// Waits until a stderr line contains `text`.
     pub fn wait_for(&mut self, text: &str, limit: Duration) {
+        assert!(
+            self.saw_since(0, text, limit),
+            "no `{text}` on stderr within {limit:?}:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    /// How many stderr lines have arrived so far: a mark for [`saw_since`](Self::saw_since).
+    pub fn mark(&mut self) -> usize {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        self.seen.len()
+    }
+
+    /// Waits up to `limit` for a stderr line after the first `from` that contains `text`;
+    /// whether one came.
+    pub fn saw_since(&mut self, from: usize, text: &str, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
-        while !self.seen.iter().any(|l| l.contains(text)) {
+        loop {
+            if self.seen.iter().skip(from).any(|l| l.contains(text)) {
+                return true;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "no `{text}` on stderr within {limit:?}:\n{}",
-                self.seen.join("\n")
-            );
+            if left.is_zero() {
+                return false;
+            }
             if let Ok(line) = self
                 .lines
                 .recv_timeout(left.min(Duration::from_millis(200)))
             {
                 self.seen.push(line);
             }
+        }
+    }
+
+    /// Fails the test, with the child's stderr, if the child has exited (it was not told to).
+    pub fn assert_alive(&mut self, what: &str) {
+        if let Some(status) = self.child.try_wait().expect("try_wait") {
+            self.mark();
+            panic!(
+                "{what} exited by itself ({status}):\n{}",
+                self.seen.join("\n")
+            );
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit; fails the test (stderr is saved) when that takes
+    /// longer than `limit`.
+    pub fn stop_within(self, limit: Duration) -> Stopped {
+        let sent = Instant::now();
+        terminate(&self.child);
+        self.exit_within(sent, limit)
+    }
+
+    /// Waits for the exit; fails the test (stderr is saved) when the child still runs `limit`
+    /// after `since`. Its stdout is read once it has exited, which is enough for what the
+    /// examples print at exit.
+    pub fn exit_within(mut self, since: Instant, limit: Duration) -> Stopped {
+        while self.child.try_wait().expect("try_wait").is_none() {
+            assert!(
+                since.elapsed() < limit,
+                "pid {} still running after {limit:?}",
+                self.child.id()
+            );
+            self.mark();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let took = since.elapsed();
+        let (ok, stdout, log) = self.finish_with_log();
+        Stopped {
+            ok,
+            stdout,
+            log,
+            took,
         }
     }
 

@@ -108,6 +108,26 @@ impl Tansu {
         })
     }
 
+    /// Freezes the broker with SIGSTOP, as a stalled machine would: connections stay open and
+    /// nothing is answered until [`resume`](Self::resume). (Dropping it still stops it: SIGKILL
+    /// ends a stopped process.)
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused broker run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.process.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} tansu");
+    }
+
     /// Starts `tansu broker`; fails the test with the install command when tansu is missing.
     pub fn start() -> Self {
         Self::try_start().unwrap_or_else(|e| match e {
