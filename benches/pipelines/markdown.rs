@@ -133,8 +133,12 @@ fn memory_gib() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// `x` rounded, with thousands separators: `1,000,000`.
+/// `x` rounded, with thousands separators: `1,000,000`; below 10, with two decimals
+/// (REBALANCE's tasks per second).
 fn number(x: f64) -> String {
+    if x < 10.0 && x.fract() != 0.0 {
+        return format!("{x:.2}");
+    }
     let whole = x.round() as u64;
     let digits = whole.to_string();
     let mut out = String::new();
@@ -325,9 +329,10 @@ pub(crate) fn write_markdown(
          - REBALANCE runs F3's count over a tenth of the records on 8 partitions (8 tasks) in one \
          instance with 500 ms commits; once every record is counted and committed, a second \
          instance of the application joins, and the span runs until both run again with the 8 \
-         tasks split between them. Its records are the 8 tasks: the wall time is the figure \
-         (the instance that stays resumes the tasks it keeps; the newcomer restores the 4 it \
-         gains, together).\n\
+         tasks split between them. Its records are the 8 tasks, so its wall rate is tasks per \
+         second: 8 divided by it is the figure, the seconds the rebalance cost (the instance \
+         that stays resumes the tasks it keeps; the newcomer restores the 4 it gains, \
+         together; most of it is the broker's group protocol).\n\
          - F3-1T, F3-2T, F3-4T and F3-2I are the scaling figure: F3's `count()` with 1, 2 and 4 \
          stream threads in one instance, and two one-thread instances of one application in \
          this process (both counted). They start on an empty input topic; once all four \

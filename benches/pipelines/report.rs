@@ -57,9 +57,9 @@ impl Report {
         };
         let figures = match measured {
             Some(m) => format!(
-                "records={} rec_per_s={:.0} cpu_s={:.3} rec_per_cpu_s={:.0}",
+                "records={} rec_per_s={} cpu_s={:.3} rec_per_cpu_s={:.0}",
                 m.records,
-                m.rate(),
+                rate_text(m.rate()),
                 m.cpu,
                 m.per_cpu()
             ),
@@ -99,6 +99,15 @@ impl Report {
             }
             Err(e) => self.add(id, Err(e), None),
         }
+    }
+}
+
+/// A rate as printed: whole numbers, but two decimals below 10 (REBALANCE's tasks per second).
+fn rate_text(rate: f64) -> String {
+    if rate < 10.0 {
+        format!("{rate:.2}")
+    } else {
+        format!("{rate:.0}")
     }
 }
 

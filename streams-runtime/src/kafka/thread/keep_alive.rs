@@ -8,7 +8,7 @@
 //! and counts as the application being alive.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -19,6 +19,11 @@ use super::rebalance::RebalanceListener;
 use super::task_manager::SourceTopic;
 use crate::record::RawRecord;
 
+/// How long a wait goes before the consumer is paused and polled. Pausing drops what the
+/// consumer fetched ahead (it is fetched again on resume), so the usual short waits of a commit
+/// leave the consumer alone; `max.poll.interval.ms` is far longer.
+const PATIENCE: Duration = Duration::from_secs(1);
+
 /// The consumer kept polling while the thread waits; its partitions are resumed when this is
 /// dropped.
 pub(super) struct KeepAlive<'a> {
@@ -28,10 +33,12 @@ pub(super) struct KeepAlive<'a> {
     held: &'a mut Vec<RawRecord>,
     /// What this paused, to resume it.
     paused: Option<TopicPartitionList>,
+    /// When the wait began.
+    since: Instant,
 }
 
 impl<'a> KeepAlive<'a> {
-    /// Nothing is paused until the first [`tick`](Self::tick): a wait that ends at once costs
+    /// Nothing is paused until a [`tick`](Self::tick) after [`PATIENCE`]: a short wait costs
     /// nothing.
     pub(super) fn new(
         consumer: &'a BaseConsumer<RebalanceListener>,
@@ -43,6 +50,7 @@ impl<'a> KeepAlive<'a> {
             sources,
             held,
             paused: None,
+            since: Instant::now(),
         }
     }
 
@@ -50,6 +58,9 @@ impl<'a> KeepAlive<'a> {
     /// runs its callbacks as in any other poll (a revocation commits what is pending), and a
     /// record of a partition it assigned may arrive: it is held, never dropped.
     pub(super) fn tick(&mut self) {
+        if self.since.elapsed() < PATIENCE {
+            return;
+        }
         if self.paused.is_none() {
             let Ok(assignment) = self.consumer.assignment() else {
                 return;
