@@ -31,19 +31,38 @@ fn cpu_seconds() -> f64 {
     ticks / 100.0
 }
 
-#[test]
-fn processing_stalls_through_a_broker_outage_then_resumes_without_loss() {
+/// An embedded broker with two-partition `lines` and `counts` topics, the word count over them,
+/// and an instance configuration with `session_ms` sessions and 200 ms commits.
+fn word_count_on_embedded(
+    prefix: &str,
+    session_ms: &str,
+) -> (
+    EmbeddedBroker,
+    String,
+    String,
+    streams::Topology,
+    StreamsConfig,
+) {
     streams::cli::init_tracing();
     let broker = EmbeddedBroker::start().unwrap();
     let (lines_topic, counts_topic) = (unique("lines"), unique("counts"));
     broker.create_topic(&lines_topic, 2).unwrap();
     broker.create_topic(&counts_topic, 2).unwrap();
     let topology = wordcount_topology(&lines_topic, &counts_topic);
-    let mut config = StreamsConfig::new(unique("outage"))
+    let mut config = StreamsConfig::new(unique(prefix))
         .bootstrap_servers(broker.bootstrap_servers())
         .commit_interval(Duration::from_millis(200))
         .state_dir(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("state")));
-    config.set("consumer.session.timeout.ms", "30000").unwrap();
+    config
+        .set("consumer.session.timeout.ms", session_ms)
+        .unwrap();
+    (broker, lines_topic, counts_topic, topology, config)
+}
+
+#[test]
+fn processing_stalls_through_a_broker_outage_then_resumes_without_loss() {
+    let (broker, lines_topic, counts_topic, topology, config) =
+        word_count_on_embedded("outage", "30000");
     broker.prepare(&topology, &config).unwrap();
     let mut app = KafkaStreams::new(topology, config).unwrap();
     app.start().unwrap();
@@ -139,17 +158,8 @@ fn an_instance_outlasts_an_outage_longer_than_its_session() {
     use streams::kafka::rdkafka::config::ClientConfig;
     use streams::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     const LONG_OUTAGE: Duration = Duration::from_secs(20);
-    streams::cli::init_tracing();
-    let broker = EmbeddedBroker::start().unwrap();
-    let (lines_topic, counts_topic) = (unique("lines"), unique("counts"));
-    broker.create_topic(&lines_topic, 2).unwrap();
-    broker.create_topic(&counts_topic, 2).unwrap();
-    let topology = wordcount_topology(&lines_topic, &counts_topic);
-    let mut config = StreamsConfig::new(unique("freeze"))
-        .bootstrap_servers(broker.bootstrap_servers())
-        .commit_interval(Duration::from_millis(200))
-        .state_dir(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("state")));
-    config.set("consumer.session.timeout.ms", "10000").unwrap();
+    let (broker, lines_topic, counts_topic, topology, mut config) =
+        word_count_on_embedded("freeze", "10000");
     // Retry the broker every second at most (librdkafka backs off up to 10 s by default), so
     // the instance finds it back soon after the outage and the test stays short.
     config

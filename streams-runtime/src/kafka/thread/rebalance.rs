@@ -258,10 +258,11 @@ impl ConsumerContext for RebalanceListener {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(_) = rebalance {
             self.in_rebalance.store(true, Ordering::Release);
-            if !self.status.shutdown_requested() && !self.commits_refused.load(Ordering::Acquire) {
+            let refused = self.commits_refused.load(Ordering::Acquire);
+            if !refused && !self.status.shutdown_requested() {
                 self.status.revocations.fetch_add(1, Ordering::Relaxed);
             }
-            if self.commits_refused.load(Ordering::Acquire) {
+            if refused {
                 // The thread stopped with an error: its uncommitted work is redone.
             } else if !self.collect_lent_progress() {
                 // The thread stops with the error; the work is redone by the next owner.
