@@ -426,17 +426,28 @@ fn null_keys_and_null_values_are_skipped_by_aggregations() {
         .to(&sums);
     grouped.count().to_stream().to(&counts);
     let mut d = driver(builder);
-    d.pipe(&input, Some("k".into()), Some(1)).unwrap();
-    d.pipe(&input, None, Some(5)).unwrap();
-    d.pipe(&input, Some("k".into()), None).unwrap();
-    d.pipe(&input, Some("k".into()), Some(2)).unwrap();
-    // reduce skips the null key and the null value; count skips only the null key.
+    d.pipe_at(&input, Some("k".into()), Some(1), 10).unwrap();
+    d.pipe_at(&input, None, Some(5), 20).unwrap();
+    d.pipe_at(&input, Some("k".into()), None, 30).unwrap();
+    d.pipe_at(&input, Some("k".into()), Some(2), 15).unwrap();
+    // As Kafka Streams' `KStreamReduce` and `KStreamAggregate` (which `count` is): a null key
+    // or a null value is skipped and counted as dropped, so its timestamp never reaches the
+    // aggregate either.
+    fn timed<V>(records: Vec<streams::Record<Option<String>, V>>) -> Vec<(V, i64)> {
+        records
+            .into_iter()
+            .map(|r| (r.value, r.timestamp))
+            .collect()
+    }
     assert_eq!(
-        d.read_values(&sums).unwrap(),
-        [Some(Some(1)), Some(Some(3))]
+        timed(d.read_output(&sums).unwrap()),
+        [(Some(Some(1)), 10), (Some(Some(3)), 15)]
     );
-    assert_eq!(d.read_values(&counts).unwrap(), [Some(1), Some(2), Some(3)]);
-    assert_eq!(d.metrics().dropped_records, 3);
+    assert_eq!(
+        timed(d.read_output(&counts).unwrap()),
+        [(Some(1), 10), (Some(2), 15)]
+    );
+    assert_eq!(d.metrics().dropped_records, 4);
 }
 
 #[test]

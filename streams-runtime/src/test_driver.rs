@@ -391,6 +391,58 @@ impl TopologyTestDriver {
             })
     }
 
+    /// Closes the driver as Kafka Streams' `TopologyTestDriver#close` does: every store is
+    /// flushed, then every processor's [`close`](crate::processor::Processor::close) runs, once.
+    /// Dropping the driver does the same (reporting a failed flush only in the log).
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use streams::prelude::*;
+    ///
+    /// struct Closing(Arc<AtomicUsize>);
+    ///
+    /// impl Processor<String, u8> for Closing {
+    ///     type KeyOut = String;
+    ///     type ValueOut = u8;
+    ///     fn process(&mut self, r: Record<String, u8>, ctx: &mut ProcessorContext<'_, String, u8>)
+    ///         -> Result<(), ProcessError> {
+    ///         ctx.forward(r)
+    ///     }
+    ///     fn close(&mut self) {
+    ///         self.0.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// }
+    ///
+    /// let closed = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&closed);
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream(&Topic::<String, u8>::new("in"))
+    ///     .process_with("closing", move || Closing(Arc::clone(&counter)), [])
+    ///     .to(&Topic::<String, u8>::new("out"));
+    /// let driver = TopologyTestDriver::new(builder.build()?)?;
+    /// driver.close()?;
+    /// assert_eq!(closed.load(Ordering::Relaxed), 1);
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn close(mut self) -> Result<(), StreamsError> {
+        self.close_tasks()
+    }
+
+    /// Flushes and closes every task, once (`close` and `drop` both come here).
+    fn close_tasks(&mut self) -> Result<(), StreamsError> {
+        let mut first_error = None;
+        for task in std::mem::take(&mut self.tasks) {
+            if let Err(error) = task.stores().flush() {
+                first_error.get_or_insert(StreamsError::from(error));
+            }
+            task.close();
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// Pipes a record into the input topic `topic` and processes everything it causes.
     fn append(
         &mut self,
@@ -457,6 +509,14 @@ impl TopologyTestDriver {
             for record in produced {
                 self.route(record, true);
             }
+        }
+    }
+}
+
+impl Drop for TopologyTestDriver {
+    fn drop(&mut self) {
+        if let Err(error) = self.close_tasks() {
+            tracing::warn!("closing the test driver: {error}");
         }
     }
 }

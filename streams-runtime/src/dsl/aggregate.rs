@@ -51,6 +51,15 @@ where
     }
 }
 
+/// `count()`: one more per record.
+pub(crate) struct Counter;
+
+impl<K, V> Fold<K, V, u64> for Counter {
+    fn fold(&self, _key: &K, _value: V, previous: Option<u64>) -> u64 {
+        previous.unwrap_or(0) + 1
+    }
+}
+
 /// `reduce(reducer)`: the first value of a key is its aggregate.
 pub(crate) struct Reducer<R>(pub(crate) R);
 
@@ -103,6 +112,21 @@ where
     }
 }
 
+/// Skips a record a stateful operator cannot use (a null key, or a null value to aggregate):
+/// counted in the task's `dropped_records`, logged at debug with where it came from.
+pub(crate) fn skip_null<K, V>(ctx: &mut ProcessorContext<'_, K, V>) {
+    match ctx.record_context() {
+        Some(origin) => tracing::debug!(
+            topic = %origin.topic,
+            partition = origin.partition,
+            offset = origin.offset,
+            "skipping a record with a null key or value"
+        ),
+        None => tracing::debug!("skipping a record with a null key or value"),
+    }
+    ctx.record_dropped();
+}
+
 fn opened<'s, S>(store: &'s mut Option<S>, name: &str) -> Result<&'s mut S, ProcessError> {
     store
         .as_mut()
@@ -117,8 +141,6 @@ pub(crate) struct Aggregate<K, VA, KC, VC, F> {
     /// The store's place in the record cache, when cached: the cache then forwards.
     pub(crate) cache: Option<CacheHandle>,
     pub(crate) fold: Arc<F>,
-    /// `reduce` and `aggregate` skip null values; `count` counts them.
-    pub(crate) skip_null_values: bool,
 }
 
 impl<K, V, VA, KC, VC, F> Processor<K, V> for Aggregate<K, VA, KC, VC, F>
@@ -146,8 +168,10 @@ where
         r: Record<K, V>,
         ctx: &mut ProcessorContext<'_, K, Change<VA>>,
     ) -> Result<(), ProcessError> {
-        if is_null(&r.key) || (self.skip_null_values && is_null(&r.value)) {
-            ctx.record_dropped();
+        // As Kafka Streams' `KStreamAggregate` and `KStreamReduce` (count included): a null
+        // key or value has nothing to fold.
+        if is_null(&r.key) || is_null(&r.value) {
+            skip_null(ctx);
             return Ok(());
         }
         let store = opened(&mut self.store, &self.store_name)?;
@@ -209,8 +233,9 @@ where
         r: Record<K, Option<V>>,
         ctx: &mut ProcessorContext<'_, K, Change<V>>,
     ) -> Result<(), ProcessError> {
+        // As Kafka Streams' `KTableSource`: a null key cannot be a row.
         if is_null(&r.key) {
-            ctx.record_dropped();
+            skip_null(ctx);
             return Ok(());
         }
         let store = opened(&mut self.store, &self.store_name)?;

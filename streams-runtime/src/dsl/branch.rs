@@ -1,11 +1,12 @@
 //! [`BranchedKStream`]: `split()` into branches by predicates.
 
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::KStream;
 use super::ops::{Branch, PassThrough, Predicate};
 use crate::processor::Data;
+use crate::sync::lock;
 use crate::topology::NodeKind;
 use crate::topology::node::ProcessorFactory;
 
@@ -43,24 +44,40 @@ use crate::topology::node::ProcessorFactory;
 /// # Ok::<(), streams::StreamsError>(())
 /// ```
 pub struct BranchedKStream<K, V> {
-    stream: KStream<K, V>,
-    predicates: Vec<Predicate<K, V>>,
+    /// The splitter node.
+    splitter: KStream<K, V>,
+    /// The predicates, shared with the splitter's processors (created when tasks start, after
+    /// the last branch is added).
+    predicates: Arc<Mutex<Vec<Predicate<K, V>>>>,
+    branches: Vec<KStream<K, V>>,
 }
 
 impl<K, V> std::fmt::Debug for BranchedKStream<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BranchedKStream")
-            .field("stream", &self.stream)
-            .field("branches", &self.predicates.len())
+            .field("splitter", &self.splitter)
+            .field("branches", &self.branches.len())
             .finish()
     }
 }
 
 impl<K: Data, V: Data> BranchedKStream<K, V> {
+    /// Adds the splitter node now, as Kafka Streams' `split()` does: its name takes the next
+    /// index, and each branch takes one more as it is added.
     pub(crate) fn new(stream: KStream<K, V>) -> Self {
+        let predicates: Arc<Mutex<Vec<Predicate<K, V>>>> = Arc::default();
+        let shared = Arc::clone(&predicates);
+        let splitter = stream.then(
+            "KSTREAM-BRANCH",
+            move || Branch {
+                predicates: Arc::new(lock(&shared).clone()),
+            },
+            false,
+        );
         BranchedKStream {
-            stream,
-            predicates: Vec::new(),
+            splitter,
+            predicates,
+            branches: Vec::new(),
         }
     }
 
@@ -69,49 +86,49 @@ impl<K: Data, V: Data> BranchedKStream<K, V> {
     where
         F: Fn(&K, &V) -> bool + Send + Sync + 'static,
     {
-        self.predicates.push(Arc::new(predicate));
+        let position = {
+            let mut predicates = lock(&self.predicates);
+            predicates.push(Arc::new(predicate));
+            predicates.len()
+        };
+        self.add_branch(position);
         self
     }
 
     /// Ends the split with a last branch for the records no predicate matched; returns the
     /// branches in order, the default one last.
-    pub fn default_branch(self) -> Vec<KStream<K, V>> {
-        self.finish(true)
+    pub fn default_branch(mut self) -> Vec<KStream<K, V>> {
+        self.add_branch(0);
+        self.branches
     }
 
     /// Ends the split, dropping the records no predicate matched; returns the branches in order.
     pub fn no_default_branch(self) -> Vec<KStream<K, V>> {
-        self.finish(false)
+        self.branches
     }
 
-    fn finish(self, with_default: bool) -> Vec<KStream<K, V>> {
-        let branch_count = self.predicates.len() + usize::from(with_default);
-        let predicates = Arc::new(self.predicates);
-        let splitter = self.stream.then(
-            "KSTREAM-BRANCH",
-            move || Branch {
-                predicates: Arc::clone(&predicates),
-            },
-            false,
+    /// Adds the branch node `<splitter><position>` (Kafka Streams counts predicates from 1 and
+    /// names the default branch `0`), taking an index it does not use, as Kafka Streams does.
+    fn add_branch(&mut self, position: usize) {
+        let base = self
+            .splitter
+            .graph
+            .borrow()
+            .node_name(self.splitter.node)
+            .to_owned();
+        let mut graph = self.splitter.graph.borrow_mut();
+        graph.burn_index();
+        let node = graph.add_node(
+            format!("{base}{position}"),
+            NodeKind::Processor,
+            &[self.splitter.node],
+            Arc::new(ProcessorFactory::<K, V, _>::new(|| PassThrough)),
         );
-        let base = splitter.graph.borrow().node_name(splitter.node).to_owned();
-        // Kafka Streams names branches `<split><position>`, counting from 1, the default `0`.
-        let predicate_count = branch_count - usize::from(with_default);
-        (0..branch_count)
-            .map(|i| {
-                let position = if i < predicate_count { i + 1 } else { 0 };
-                let node = splitter.graph.borrow_mut().add_node(
-                    format!("{base}{position}"),
-                    NodeKind::Processor,
-                    &[splitter.node],
-                    Arc::new(ProcessorFactory::<K, V, _>::new(|| PassThrough)),
-                );
-                KStream::new(
-                    Rc::clone(&splitter.graph),
-                    node,
-                    splitter.repartition_required,
-                )
-            })
-            .collect()
+        drop(graph);
+        self.branches.push(KStream::new(
+            Rc::clone(&self.splitter.graph),
+            node,
+            self.splitter.repartition_required,
+        ));
     }
 }

@@ -1,5 +1,6 @@
 //! [`StreamsBuilder`] and typed [`Topic`]s.
 
+use std::any::TypeId;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
@@ -135,6 +136,10 @@ impl StreamsBuilder {
     }
 
     /// A stream of the records of `topic`.
+    ///
+    /// Reading a topic twice gives two handles on one source node, as in Kafka Streams (both
+    /// must name the same types and codecs); a topic read by `stream()` and by `table()` is an
+    /// error.
     pub fn stream<K, V, KC, VC>(&self, topic: &Topic<K, V, KC, VC>) -> KStream<K, V>
     where
         K: Data,
@@ -142,7 +147,32 @@ impl StreamsBuilder {
         KC: Codec<K>,
         VC: Codec<V>,
     {
-        let node = self.add_source::<K, V, KC, VC>(topic.name());
+        // Kafka Streams merges the sources of two `stream()` calls on one topic into the
+        // first one (the second still takes its index); the records are decoded once, so the
+        // two must agree on types and codecs.
+        let types = TypeId::of::<(K, V, KC, VC)>();
+        let existing = self.graph.borrow().stream_source(topic.name());
+        let node = match existing {
+            Some((node, first)) => {
+                let mut graph = self.graph.borrow_mut();
+                graph.burn_index();
+                if first != types {
+                    let existing = graph.node_name(node).to_owned();
+                    graph.record_error(TopologyError::SourceTypesDiffer {
+                        topic: topic.name().to_owned(),
+                        existing,
+                    });
+                }
+                node
+            }
+            None => {
+                let node = self.add_source::<K, V, KC, VC>(topic.name());
+                self.graph
+                    .borrow_mut()
+                    .register_stream_source(topic.name(), node, types);
+                node
+            }
+        };
         KStream::new(Rc::clone(&self.graph), node, false)
     }
 

@@ -5,14 +5,13 @@ use std::rc::Rc;
 use serde::Serialize;
 use std::sync::Arc;
 
-use super::aggregate::{Aggregate, Aggregator, Fold, Reducer};
-use super::ops::Filter;
+use super::aggregate::{Aggregate, Aggregator, Counter, Fold, Reducer};
 use super::{KStream, KTable};
-use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec, TopicCodec, is_null};
+use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec, TopicCodec};
 use crate::processor::Data;
 use crate::state::Materialized;
-use crate::topology::node::{ProcessorFactory, SourceFactory};
-use crate::topology::{NodeKind, TopicRef};
+use crate::topology::NodeKind;
+use crate::topology::node::ProcessorFactory;
 
 /// A stream grouped by key, ready for `count`, `reduce` or `aggregate`.
 ///
@@ -53,19 +52,22 @@ where
 {
     /// Counts records per key.
     ///
+    /// As every aggregation in Kafka Streams, `count` skips a record whose key or value is null
+    /// (`None`, or `()`, which encodes to null) and counts it in the task's `dropped_records`.
+    ///
     /// Words hello, kafka, streams, kafka, kafka, streams count 1, 1, 1, 2, 3, 2:
     ///
     /// ```
     /// # extern crate streams_runtime as streams;
     /// use streams::prelude::*;
     ///
-    /// let words = Topic::<String, ()>::new("words");
+    /// let words = Topic::<String, u32>::new("words");
     /// let counts = Topic::<String, Option<u64>>::new("counts");
     /// let builder = StreamsBuilder::new();
     /// builder.stream(&words).group_by_key().count().to_stream().to(&counts);
     /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
     /// for w in ["hello", "kafka", "streams", "kafka", "kafka", "streams"] {
-    ///     driver.pipe(&words, w.to_owned(), ())?;
+    ///     driver.pipe(&words, w.to_owned(), 1)?;
     /// }
     /// let counted: Vec<u64> = driver.read_values(&counts)?.into_iter().flatten().collect();
     /// assert_eq!(counted, vec![1, 1, 1, 2, 3, 2]);
@@ -75,22 +77,30 @@ where
     where
         StoreKeyCodec: Codec<K>,
     {
-        self.count_with(Materialized::<K, u64>::unnamed())
+        self.fold(
+            "KSTREAM-AGGREGATE",
+            Materialized::<K, u64>::unnamed(),
+            Counter,
+        )
     }
 
     /// Counts records per key into the given store.
+    ///
+    /// With an unnamed `Materialized`, an index is taken before the store's, as Kafka Streams'
+    /// `count(Materialized)` does (it keeps its generated names compatible with older releases):
+    /// the store is then `KSTREAM-AGGREGATE-STATE-STORE-0000000002` after one source.
     ///
     /// ```
     /// # extern crate streams_runtime as streams;
     /// use streams::prelude::*;
     ///
-    /// let words = Topic::<String, ()>::new("words");
+    /// let words = Topic::<String, u32>::new("words");
     /// let builder = StreamsBuilder::new();
     /// let table = builder.stream(&words).group_by_key().count_with(Materialized::named("counts"));
     /// assert_eq!(table.store_name(), "counts");
     /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
-    /// driver.pipe(&words, "a".into(), ())?;
-    /// driver.pipe(&words, "a".into(), ())?;
+    /// driver.pipe(&words, "a".into(), 1)?;
+    /// driver.pipe(&words, "a".into(), 1)?;
     /// let store = driver.key_value_store::<String, u64>("counts")?;
     /// assert_eq!(store.get(&"a".to_owned())?, Some(2));
     /// # Ok::<(), streams::StreamsError>(())
@@ -100,15 +110,10 @@ where
         KC: Codec<K>,
         VC: Codec<u64>,
     {
-        self.fold(
-            "KSTREAM-AGGREGATE",
-            materialized,
-            Aggregator {
-                initializer: || 0u64,
-                aggregator: |_: &K, _: V, count: u64| count + 1,
-            },
-            false,
-        )
+        if materialized.name().is_none() {
+            self.stream.graph.borrow_mut().burn_index();
+        }
+        self.fold("KSTREAM-AGGREGATE", materialized, Counter)
     }
 
     /// Combines the values of each key: the first value is the aggregate, then
@@ -149,7 +154,7 @@ where
         KC: Codec<K>,
         VC: Codec<V>,
     {
-        self.fold("KSTREAM-REDUCE", materialized, Reducer(reducer), true)
+        self.fold("KSTREAM-REDUCE", materialized, Reducer(reducer))
     }
 
     /// Folds the values of each key into an aggregate of another type, starting from
@@ -212,7 +217,6 @@ where
                 initializer,
                 aggregator,
             },
-            true,
         )
     }
 
@@ -222,7 +226,6 @@ where
         prefix: &str,
         materialized: Materialized<K, VA, KC, VC>,
         fold: F,
-        skip_null_values: bool,
     ) -> KTable<K, VA>
     where
         VA: Data,
@@ -236,37 +239,16 @@ where
             materialized.into_spec(|| g.generate_name(&format!("{prefix}-STATE-STORE")))
         };
         let store_name = spec.name().to_owned();
+        // Kafka Streams names the aggregation before it adds the repartition topic.
+        let name = graph.borrow_mut().generate_name(prefix);
         let input = if self.stream.repartition_required {
-            // As Kafka Streams: `<store>-repartition-filter` drops null keys, then the sink and
-            // the source of `<store>-repartition`; these names take no generated index.
-            let topic = format!("{store_name}-repartition");
-            let filtered = self.stream.then_named(
-                format!("{topic}-filter"),
-                || Filter {
-                    predicate: Arc::new(|key: &K, _: &V| !is_null(key)),
-                    keep: true,
-                },
-                false,
-            );
-            filtered.sink::<TopicCodec, TopicCodec>(format!("{topic}-sink"), topic.clone(), true);
-            graph.borrow_mut().add_node(
-                format!("{topic}-source"),
-                NodeKind::Source {
-                    topics: vec![TopicRef {
-                        name: topic,
-                        internal: true,
-                    }],
-                },
-                &[],
-                Arc::new(SourceFactory::<K, V, TopicCodec, TopicCodec>::new()),
-            )
+            self.stream.repartition_through(&store_name)
         } else {
             self.stream.node
         };
         let fold = Arc::new(fold);
         let supplier_store = store_name.clone();
         let mut g = graph.borrow_mut();
-        let name = g.generate_name(prefix);
         let node = g.add_node(
             name,
             NodeKind::Processor,
@@ -282,7 +264,6 @@ where
                 store: None,
                 cache: None,
                 fold: Arc::clone(&fold),
-                skip_null_values,
             })),
         );
         g.connect_store(node, spec);

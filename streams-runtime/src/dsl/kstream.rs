@@ -11,14 +11,29 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::ops::{
-    Filter, FlatMap, FlatMapValues, FunctionProcessor, Map, MapValues, PassThrough, Peek, SelectKey,
+    Filter, FlatMap, FlatMapValues, FunctionProcessor, Map, MapValues, NullKeyFilter, PassThrough,
+    Peek, SelectKey,
 };
 use super::{BranchedKStream, KGroupedStream, Topic};
 use crate::codec::{Codec, TopicCodec};
 use crate::processor::{Data, Processor, ProcessorFunction};
 use crate::state::StoreSpec;
-use crate::topology::node::{ProcessorFactory, SinkFactory};
+use crate::topology::node::{ProcessorFactory, SinkFactory, SourceFactory};
 use crate::topology::{GraphBuilder, NodeKind, TopicRef};
+
+/// What Kafka Streams appends to a repartition topic's name.
+const REPARTITION_SUFFIX: &str = "-repartition";
+
+/// Whether `name` is one Kafka Streams generated (`KSTREAM.*-[0-9]{10}`): a repartition topic
+/// named after it gets generated node names too.
+fn is_generated_name(name: &str) -> bool {
+    let Some(head) = name.len().checked_sub(10).and_then(|at| name.get(..at)) else {
+        return false;
+    };
+    name.starts_with("KSTREAM")
+        && head.ends_with('-')
+        && name[head.len()..].bytes().all(|b| b.is_ascii_digit())
+}
 
 /// A stream of `Record<K, V>`: every record is an independent event.
 ///
@@ -110,6 +125,11 @@ impl<K: Data, V: Data> KStream<K, V> {
     /// Renames the node that produces this stream (generated names follow Kafka Streams'
     /// `KSTREAM-FILTER-0000000001` pattern).
     ///
+    /// Called right after the operator, this is Kafka Streams' `Named` argument: the node takes
+    /// no index, so every generated name after it (and the store, changelog and repartition
+    /// topic names derived from them) is the one Kafka Streams gives. Renaming a node after
+    /// other nodes were added still renames it, but its index stays taken.
+    ///
     /// ```
     /// # extern crate streams_runtime as streams;
     /// use streams::prelude::*;
@@ -120,7 +140,9 @@ impl<K: Data, V: Data> KStream<K, V> {
     ///     .filter(|_, v| !v.is_empty())
     ///     .named("drop-empty")
     ///     .to(&Topic::new("out"));
-    /// assert!(builder.build()?.describe().to_string().contains("Processor: drop-empty (stores: [])"));
+    /// let text = builder.build()?.describe().to_string();
+    /// assert!(text.contains("Processor: drop-empty (stores: [])"));
+    /// assert!(text.contains("Sink: KSTREAM-SINK-0000000001 (topic: out)"), "no index taken");
     /// # Ok::<(), streams::StreamsError>(())
     /// ```
     pub fn named(self, name: impl Into<String>) -> Self {
@@ -520,6 +542,53 @@ impl<K: Data, V: Data> KStream<K, V> {
         )
     }
 
+    /// Writes this stream to the repartition topic `<prefix>-repartition` and returns the node
+    /// that reads it back: Kafka Streams' `createRepartitionedSource`. Three indices are taken
+    /// (sink, filter, source, in that order) whether or not the names use them: a generated
+    /// prefix (`KSTREAM-…-0000000007`) gives generated node names, a chosen one gives
+    /// `<topic>-filter`, `<topic>-sink` and `<topic>-source`.
+    pub(crate) fn repartition_through(&self, prefix: &str) -> usize
+    where
+        K: serde::Serialize,
+        TopicCodec: Codec<K> + Codec<V>,
+    {
+        let topic = if prefix.ends_with(REPARTITION_SUFFIX) {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}{REPARTITION_SUFFIX}")
+        };
+        let (sink, filter, source) = {
+            let mut graph = self.graph.borrow_mut();
+            let generated = (
+                graph.generate_name("KSTREAM-SINK"),
+                graph.generate_name("KSTREAM-FILTER"),
+                graph.generate_name("KSTREAM-SOURCE"),
+            );
+            if is_generated_name(prefix) {
+                generated
+            } else {
+                (
+                    format!("{topic}-sink"),
+                    format!("{topic}-filter"),
+                    format!("{topic}-source"),
+                )
+            }
+        };
+        let filtered = self.then_named(filter, || NullKeyFilter, false);
+        filtered.sink::<TopicCodec, TopicCodec>(sink, topic.clone(), true);
+        self.graph.borrow_mut().add_node(
+            source,
+            NodeKind::Source {
+                topics: vec![TopicRef {
+                    name: topic,
+                    internal: true,
+                }],
+            },
+            &[],
+            Arc::new(SourceFactory::<K, V, TopicCodec, TopicCodec>::new()),
+        )
+    }
+
     /// Groups by the current key, for an aggregation. If the key may have changed upstream, the
     /// aggregation reads the records through a repartition topic.
     ///
@@ -623,8 +692,9 @@ impl<K: Data, V: Data> KStream<K, V> {
         let stores = function.stores();
         let name = function.name().to_owned();
         let function = Arc::new(function);
-        let stream = self.then(
-            "KSTREAM-PROCESSOR",
+        // A named node takes no generated index, as with Kafka Streams' `Named`.
+        let stream = self.then_named(
+            name,
             move || FunctionProcessor {
                 function: Arc::clone(&function),
                 state: None,
@@ -632,7 +702,6 @@ impl<K: Data, V: Data> KStream<K, V> {
             false,
         );
         let mut graph = stream.graph.borrow_mut();
-        graph.rename(stream.node, name);
         for spec in stores {
             graph.connect_store(stream.node, spec);
         }
@@ -690,9 +759,8 @@ impl<K: Data, V: Data> KStream<K, V> {
         P: Processor<K, V>,
         S: Fn() -> P + Send + Sync + 'static,
     {
-        let stream = self.then("KSTREAM-PROCESSOR", supplier, true);
+        let stream = self.then_named(name.to_owned(), supplier, true);
         let mut graph = stream.graph.borrow_mut();
-        graph.rename(stream.node, name.to_owned());
         for spec in stores {
             graph.connect_store(stream.node, spec);
         }

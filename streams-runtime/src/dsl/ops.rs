@@ -32,6 +32,26 @@ impl<K: Data, V: Data, F: Fn(&K, &V) -> bool + 'static> Processor<K, V> for Filt
     }
 }
 
+/// The filter in front of a repartition topic: a record with a null key has no partition to
+/// go to, so it is dropped (and counted) here rather than written.
+pub(crate) struct NullKeyFilter;
+
+impl<K: Data + serde::Serialize, V: Data> Processor<K, V> for NullKeyFilter {
+    type KeyOut = K;
+    type ValueOut = V;
+    fn process(
+        &mut self,
+        r: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, V>,
+    ) -> Result<(), ProcessError> {
+        if crate::codec::is_null(&r.key) {
+            super::aggregate::skip_null(ctx);
+            return Ok(());
+        }
+        ctx.forward(r)
+    }
+}
+
 pub(crate) struct Map<F, K2, V2> {
     pub(crate) mapper: Arc<F>,
     pub(crate) output: PhantomData<fn() -> (K2, V2)>,

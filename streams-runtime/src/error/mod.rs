@@ -24,6 +24,16 @@ pub enum TopologyError {
         /// The source that registered it first.
         existing: String,
     },
+    /// Two `stream()` calls read one topic with different types or codecs.
+    #[error(
+        "topic `{topic}` is read twice with different key/value types or codecs (first by source `{existing}`): read it once and convert the stream"
+    )]
+    SourceTypesDiffer {
+        /// The topic.
+        topic: String,
+        /// The source that read it first.
+        existing: String,
+    },
     /// Two nodes share a name.
     #[error("two nodes are named `{0}`; give one of them another name")]
     DuplicateNodeName(String),

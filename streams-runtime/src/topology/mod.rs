@@ -7,10 +7,12 @@
 //! prints the graph the way Kafka Streams' `Topology#describe()` does.
 
 mod describe;
+mod java_order;
 pub(crate) mod node;
 
 pub use describe::TopologyDescription;
 
+use std::any::TypeId;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -64,6 +66,10 @@ pub(crate) struct GraphBuilder {
     stores: Vec<StoreSpec>,
     errors: Vec<TopologyError>,
     next_index: usize,
+    /// The name `generate_name` gave last, while its index is still the latest one taken.
+    last_generated: Option<String>,
+    /// The sources `stream()` added: topic, node, and the identity of its types and codecs.
+    stream_sources: Vec<(String, usize, TypeId)>,
 }
 
 impl GraphBuilder {
@@ -71,7 +77,15 @@ impl GraphBuilder {
     pub(crate) fn generate_name(&mut self, prefix: &str) -> String {
         let name = format!("{prefix}-{:010}", self.next_index);
         self.next_index += 1;
+        self.last_generated = Some(name.clone());
         name
+    }
+
+    /// Takes an index without using it, as Kafka Streams does in several places "for
+    /// compatibility" (its index sequence is part of every generated name after it).
+    pub(crate) fn burn_index(&mut self) {
+        self.next_index += 1;
+        self.last_generated = None;
     }
 
     pub(crate) fn add_node(
@@ -112,6 +126,18 @@ impl GraphBuilder {
             factory,
         });
         index
+    }
+
+    /// The source node `stream()` added for `topic`, with its types' identity.
+    pub(crate) fn stream_source(&self, topic: &str) -> Option<(usize, TypeId)> {
+        self.stream_sources
+            .iter()
+            .find(|(t, _, _)| t == topic)
+            .map(|&(_, node, types)| (node, types))
+    }
+
+    pub(crate) fn register_stream_source(&mut self, topic: &str, node: usize, types: TypeId) {
+        self.stream_sources.push((topic.to_owned(), node, types));
     }
 
     fn source_of(&self, topic: &TopicRef) -> Option<String> {
@@ -171,6 +197,12 @@ impl GraphBuilder {
         {
             self.errors
                 .push(TopologyError::DuplicateNodeName(name.clone()));
+        }
+        // Naming a node right after adding it is Kafka Streams' `Named` argument: the
+        // generated name's index is given back, so the names after it are Kafka Streams'.
+        if self.last_generated.as_deref() == Some(self.nodes[node].name.as_str()) {
+            self.next_index -= 1;
+            self.last_generated = None;
         }
         self.nodes[node].name = name;
     }
