@@ -74,7 +74,10 @@ pub use topology::{Topology, TopologyDescription};
 /// The names most programs need, for a glob import.
 pub mod prelude {
     pub use crate::codec::{Codec, TopicCodec};
-    pub use crate::dsl::{Change, KGroupedStream, KStream, KTable, StreamsBuilder, Topic};
+    pub use crate::dsl::{
+        AutoOffsetReset, Change, Consumed, Grouped, KGroupedStream, KStream, KTable, Printed,
+        Produced, Repartitioned, StreamsBuilder, Topic,
+    };
     pub use crate::error::{ProcessError, StoreError, StreamsError};
     pub use crate::processor::{
         InitContext, Processor, ProcessorContext, ProcessorFunction, PunctuationType, PunctuatorId,

@@ -268,6 +268,42 @@ where
     }
 }
 
+/// `KStream::to_table`: a table source fed by a stream, where a null value (`None`, `()`)
+/// deletes the key, as a tombstone does on a table topic.
+pub(crate) struct StreamToTable<K, V, KC, VC>(pub(crate) TableSource<K, V, KC, VC>);
+
+impl<K, V, KC, VC> Processor<K, V> for StreamToTable<K, V, KC, VC>
+where
+    K: Data + Serialize,
+    V: Data + Serialize,
+    KC: Codec<K>,
+    VC: Codec<V>,
+{
+    type KeyOut = K;
+    type ValueOut = Change<V>;
+
+    fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
+        self.0.init(ctx)
+    }
+
+    fn process(
+        &mut self,
+        r: Record<K, V>,
+        ctx: &mut ProcessorContext<'_, K, Change<V>>,
+    ) -> Result<(), ProcessError> {
+        let value = (!is_null(&r.value)).then_some(r.value);
+        self.0.process(
+            Record {
+                key: r.key,
+                value,
+                timestamp: r.timestamp,
+                headers: r.headers,
+            },
+            ctx,
+        )
+    }
+}
+
 /// `KTable::to_stream`: each change becomes a record of its new value (`None` = tombstone).
 pub(crate) struct ToStream;
 

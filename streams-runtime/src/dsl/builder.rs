@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::aggregate::TableSource;
-use super::{KStream, KTable};
+use super::{Consumed, KStream, KTable};
 use crate::codec::{Codec, Nullable, StoreKeyCodec, StoreValueCodec, TopicCodec};
 use crate::error::TopologyError;
 use crate::names::is_legal_name;
@@ -147,18 +147,56 @@ impl StreamsBuilder {
         KC: Codec<K>,
         VC: Codec<V>,
     {
+        self.stream_with(topic, Consumed::new())
+    }
+
+    /// [`stream`](Self::stream) with a chosen source name or offset reset policy.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// builder
+    ///     .stream_with(&Topic::<String, u8>::new("in"), Consumed::named("input"))
+    ///     .to(&Topic::new("out"));
+    /// let text = builder.build()?.describe().to_string();
+    /// assert!(text.contains("Source: input (topics: [in])"));
+    /// assert!(text.contains("Sink: KSTREAM-SINK-0000000000 (topic: out)"));
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn stream_with<K, V, KC, VC>(
+        &self,
+        topic: &Topic<K, V, KC, VC>,
+        consumed: Consumed,
+    ) -> KStream<K, V>
+    where
+        K: Data,
+        V: Data,
+        KC: Codec<K>,
+        VC: Codec<V>,
+    {
         // Kafka Streams merges the sources of two `stream()` calls on one topic into the
         // first one (the second still takes its index); the records are decoded once, so the
-        // two must agree on types and codecs.
+        // two must agree on types and codecs, and on how they are read.
         let types = TypeId::of::<(K, V, KC, VC)>();
         let existing = self.graph.borrow().stream_source(topic.name());
         let node = match existing {
             Some((node, first)) => {
                 let mut graph = self.graph.borrow_mut();
-                graph.burn_index();
+                if consumed.name().is_none() {
+                    graph.burn_index();
+                }
+                let existing = graph.node_name(node).to_owned();
                 if first != types {
-                    let existing = graph.node_name(node).to_owned();
                     graph.record_error(TopologyError::SourceTypesDiffer {
+                        topic: topic.name().to_owned(),
+                        existing,
+                    });
+                } else if consumed.name().is_some()
+                    || consumed.offset_reset() != graph.offset_reset(topic.name())
+                {
+                    graph.record_error(TopologyError::DuplicateSourceTopic {
                         topic: topic.name().to_owned(),
                         existing,
                     });
@@ -166,7 +204,7 @@ impl StreamsBuilder {
                 node
             }
             None => {
-                let node = self.add_source::<K, V, KC, VC>(topic.name());
+                let node = self.add_source::<K, V, KC, VC>(topic.name(), &consumed);
                 self.graph
                     .borrow_mut()
                     .register_stream_source(topic.name(), node, types);
@@ -202,14 +240,35 @@ impl StreamsBuilder {
         StoreKeyCodec: Codec<K>,
         StoreValueCodec: Codec<V>,
     {
+        self.table_with(topic, Consumed::new())
+    }
+
+    /// [`table`](Self::table) with a chosen source name (the table's processor is then
+    /// `<name>-table-source`) or offset reset policy.
+    pub fn table_with<K, V, KC, VC>(
+        &self,
+        topic: &Topic<K, V, KC, VC>,
+        consumed: Consumed,
+    ) -> KTable<K, V>
+    where
+        K: Data + serde::Serialize,
+        V: Data,
+        KC: Codec<K>,
+        VC: Codec<V>,
+        StoreKeyCodec: Codec<K>,
+        StoreValueCodec: Codec<V>,
+    {
         // Kafka Streams names the store first: `<topic>-STATE-STORE-0000000000`.
         let store_name = {
             let generated = self.graph.borrow_mut().generate_name("STATE-STORE");
             format!("{}-{generated}", topic.name())
         };
-        let source = self.add_source::<K, Option<V>, KC, Nullable<VC>>(topic.name());
+        let source = self.add_source::<K, Option<V>, KC, Nullable<VC>>(topic.name(), &consumed);
         let mut graph = self.graph.borrow_mut();
-        let name = graph.generate_name("KTABLE-SOURCE");
+        let name = match consumed.name() {
+            Some(name) => format!("{name}-table-source"),
+            None => graph.generate_name("KTABLE-SOURCE"),
+        };
         let spec = Materialized::<K, V>::named(store_name.clone()).into_spec(String::new);
         let supplier_store = store_name.clone();
         let node = graph.add_node(
@@ -229,7 +288,7 @@ impl StreamsBuilder {
         KTable::new(Rc::clone(&self.graph), node, store_name)
     }
 
-    fn add_source<K, V, KC, VC>(&self, topic: &str) -> usize
+    fn add_source<K, V, KC, VC>(&self, topic: &str, consumed: &Consumed) -> usize
     where
         K: Data,
         V: Data,
@@ -240,7 +299,13 @@ impl StreamsBuilder {
         if !is_legal_name(topic) {
             graph.record_error(TopologyError::IllegalName(topic.to_owned()));
         }
-        let name = graph.generate_name("KSTREAM-SOURCE");
+        let name = match consumed.name() {
+            Some(name) => name.to_owned(),
+            None => graph.generate_name("KSTREAM-SOURCE"),
+        };
+        if let Some(reset) = consumed.offset_reset() {
+            graph.set_offset_reset(topic, reset);
+        }
         graph.add_node(
             name,
             NodeKind::Source {

@@ -6,6 +6,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 use super::aggregate::{Aggregate, Aggregator, Counter, Fold, Reducer};
+use super::repartition::GroupedRepartition;
 use super::{KStream, KTable};
 use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec, TopicCodec};
 use crate::processor::Data;
@@ -20,6 +21,7 @@ use crate::topology::node::ProcessorFactory;
 /// topic, as Kafka Streams drops null keys.
 pub struct KGroupedStream<K, V> {
     stream: KStream<K, V>,
+    repartition: GroupedRepartition,
 }
 
 impl<K, V> std::fmt::Debug for KGroupedStream<K, V> {
@@ -34,13 +36,21 @@ impl<K, V> Clone for KGroupedStream<K, V> {
     fn clone(&self) -> Self {
         KGroupedStream {
             stream: self.stream.clone(),
+            repartition: self.repartition.clone(),
         }
     }
 }
 
 impl<K, V> KGroupedStream<K, V> {
     pub(crate) fn new(stream: KStream<K, V>) -> Self {
-        KGroupedStream { stream }
+        Self::with_repartition(stream, GroupedRepartition::default())
+    }
+
+    pub(crate) fn with_repartition(stream: KStream<K, V>, repartition: GroupedRepartition) -> Self {
+        KGroupedStream {
+            stream,
+            repartition,
+        }
     }
 }
 
@@ -241,10 +251,25 @@ where
         let store_name = spec.name().to_owned();
         // Kafka Streams names the aggregation before it adds the repartition topic.
         let name = graph.borrow_mut().generate_name(prefix);
-        let input = if self.stream.repartition_required {
-            self.stream.repartition_through(&store_name)
-        } else {
+        let input = if !self.stream.repartition_required {
             self.stream.node
+        } else if let Some(topic) = &self.repartition.name {
+            // A named repartition is made once and shared; Kafka Streams still takes its three
+            // indices again for each aggregation.
+            match self.repartition.source.get() {
+                Some(source) => {
+                    let mut g = graph.borrow_mut();
+                    (0..3).for_each(|_| g.burn_index());
+                    source
+                }
+                None => {
+                    let source = self.stream.repartition_through(topic, None);
+                    self.repartition.source.set(Some(source));
+                    source
+                }
+            }
+        } else {
+            self.stream.repartition_through(&store_name, None)
         };
         let fold = Arc::new(fold);
         let supplier_store = store_name.clone();

@@ -18,7 +18,8 @@ use super::{BranchedKStream, KGroupedStream, Topic};
 use crate::codec::{Codec, TopicCodec};
 use crate::processor::{Data, Processor, ProcessorFunction};
 use crate::state::StoreSpec;
-use crate::topology::node::{ProcessorFactory, SinkFactory, SourceFactory};
+use crate::topology::node::{ProcessorFactory, SourceFactory};
+use crate::topology::sink::{Partitioner, SinkFactory, SinkTopic};
 use crate::topology::{GraphBuilder, NodeKind, TopicRef};
 
 /// What Kafka Streams appends to a repartition topic's name.
@@ -371,9 +372,19 @@ impl<K: Data, V: Data> KStream<K, V> {
         K2: Data,
         F: Fn(&K, &V) -> K2 + Send + Sync + 'static,
     {
+        let name = self.graph.borrow_mut().generate_name("KSTREAM-KEY-SELECT");
+        self.select_key_named(name, selector)
+    }
+
+    /// `select_key` as a node named `name`.
+    pub(crate) fn select_key_named<K2, F>(self, name: String, selector: F) -> KStream<K2, V>
+    where
+        K2: Data,
+        F: Fn(&K, &V) -> K2 + Send + Sync + 'static,
+    {
         let selector = Arc::new(selector);
-        self.then(
-            "KSTREAM-KEY-SELECT",
+        self.then_named(
+            name,
             move || SelectKey {
                 selector: Arc::clone(&selector),
                 output: PhantomData,
@@ -518,7 +529,7 @@ impl<K: Data, V: Data> KStream<K, V> {
         VC: Codec<V>,
     {
         let name = self.graph.borrow_mut().generate_name("KSTREAM-SINK");
-        self.sink::<KC, VC>(name, topic.name().to_owned(), false);
+        self.sink::<KC, VC>(name, topic.name().to_owned(), false, None);
     }
 
     pub(crate) fn sink<KC: Codec<K>, VC: Codec<V>>(
@@ -526,9 +537,16 @@ impl<K: Data, V: Data> KStream<K, V> {
         name: String,
         topic: String,
         internal: bool,
+        partitioner: Option<Partitioner<K, V>>,
     ) -> usize {
         let mut graph = self.graph.borrow_mut();
-        let factory = Arc::new(SinkFactory::<K, V, KC, VC>::new(topic.clone(), internal));
+        let factory = Arc::new(SinkFactory::<K, V, KC, VC>::new(
+            SinkTopic::Fixed {
+                name: topic.clone(),
+                internal,
+            },
+            partitioner,
+        ));
         graph.add_node(
             name,
             NodeKind::Sink {
@@ -547,7 +565,10 @@ impl<K: Data, V: Data> KStream<K, V> {
     /// (sink, filter, source, in that order) whether or not the names use them: a generated
     /// prefix (`KSTREAM-…-0000000007`) gives generated node names, a chosen one gives
     /// `<topic>-filter`, `<topic>-sink` and `<topic>-source`.
-    pub(crate) fn repartition_through(&self, prefix: &str) -> usize
+    ///
+    /// A record with a null key is dropped (and counted in `dropped_records`) before the topic:
+    /// there is no partition it belongs to, and no aggregation could use it.
+    pub(crate) fn repartition_through(&self, prefix: &str, partitions: Option<i32>) -> usize
     where
         K: serde::Serialize,
         TopicCodec: Codec<K> + Codec<V>,
@@ -575,8 +596,12 @@ impl<K: Data, V: Data> KStream<K, V> {
             }
         };
         let filtered = self.then_named(filter, || NullKeyFilter, false);
-        filtered.sink::<TopicCodec, TopicCodec>(sink, topic.clone(), true);
-        self.graph.borrow_mut().add_node(
+        filtered.sink::<TopicCodec, TopicCodec>(sink, topic.clone(), true, None);
+        let mut graph = self.graph.borrow_mut();
+        if let Some(partitions) = partitions {
+            graph.set_partition_count(&topic, partitions);
+        }
+        graph.add_node(
             source,
             NodeKind::Source {
                 topics: vec![TopicRef {

@@ -9,14 +9,23 @@
 mod aggregate;
 mod branch;
 mod builder;
+mod consumed;
 mod grouped;
 mod kstream;
 mod ktable;
 mod ops;
+mod print;
+mod produced;
+mod repartition;
+mod to_table;
 
 pub use aggregate::Change;
 pub use branch::BranchedKStream;
 pub use builder::{StreamsBuilder, Topic};
+pub use consumed::{AutoOffsetReset, Consumed};
 pub use grouped::KGroupedStream;
 pub use kstream::KStream;
 pub use ktable::KTable;
+pub use print::Printed;
+pub use produced::Produced;
+pub use repartition::{Grouped, Repartitioned};

@@ -24,6 +24,22 @@ pub enum TopologyError {
         /// The source that registered it first.
         existing: String,
     },
+    /// `Printed::to_file` names a file that cannot be written.
+    #[error("cannot print to `{path}`: {reason}")]
+    PrintFile {
+        /// The file.
+        path: String,
+        /// Why it cannot be created.
+        reason: String,
+    },
+    /// A repartition topic was given fewer than one partition.
+    #[error("repartition topic `{topic}` cannot have {partitions} partitions: give it at least 1")]
+    InvalidPartitionCount {
+        /// The topic.
+        topic: String,
+        /// The count given.
+        partitions: i32,
+    },
     /// Two `stream()` calls read one topic with different types or codecs.
     #[error(
         "topic `{topic}` is read twice with different key/value types or codecs (first by source `{existing}`): read it once and convert the stream"
@@ -286,6 +302,20 @@ pub enum ProcessError {
     /// A state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A partitioner chose a partition the topic does not have.
+    #[error(
+        "the partitioner of sink `{node}` chose partition {partition} of topic `{topic}`, which has {partitions}"
+    )]
+    PartitionOutOfRange {
+        /// The sink node.
+        node: String,
+        /// The output topic.
+        topic: String,
+        /// The partition chosen.
+        partition: i32,
+        /// The topic's partition count.
+        partitions: i32,
+    },
     /// The producer refused an output record.
     #[cfg(feature = "kafka")]
     #[error("cannot send a record to topic `{topic}`: {source}")]

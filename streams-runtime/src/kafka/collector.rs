@@ -163,6 +163,8 @@ pub(crate) struct KafkaCollector {
     /// (it entered an abortable or fatal state): the thread then aborts and redoes the work,
     /// so the record is not lost by being refused here.
     pub(crate) transaction_failed: Option<String>,
+    /// The partition counts partitioners asked for, fetched once per topic.
+    partition_counts: HashMap<String, i32>,
 }
 
 impl KafkaCollector {
@@ -172,6 +174,7 @@ impl KafkaCollector {
             transactional,
             sent: 0,
             transaction_failed: None,
+            partition_counts: HashMap::new(),
         }
     }
 
@@ -183,6 +186,34 @@ impl KafkaCollector {
 }
 
 impl RecordCollector for KafkaCollector {
+    fn partition_count(&mut self, topic: &str) -> Result<i32, ProcessError> {
+        if let Some(count) = self.partition_counts.get(topic) {
+            return Ok(*count);
+        }
+        let error = |source| ProcessError::Send {
+            topic: topic.to_owned(),
+            source,
+        };
+        let metadata = self
+            .producer
+            .client()
+            .fetch_metadata(Some(topic), PARTITION_LOOKUP_TIMEOUT)
+            .map_err(error)?;
+        let count = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map_or(0, |t| t.partitions().len());
+        if count == 0 {
+            return Err(error(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::UnknownTopicOrPartition,
+            )));
+        }
+        let count = i32::try_from(count).unwrap_or(i32::MAX);
+        self.partition_counts.insert(topic.to_owned(), count);
+        Ok(count)
+    }
+
     fn send(&mut self, record: OutgoingRecord<'_>) -> Result<(), ProcessError> {
         if self.transaction_failed.is_some() {
             // The transaction will be aborted and this work redone.
@@ -242,6 +273,9 @@ impl RecordCollector for KafkaCollector {
         }
     }
 }
+
+/// How long a partitioner waits for its topic's partition count, once per topic.
+const PARTITION_LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long one wait for the producer lasts before the caller's `between` runs.
 const FLUSH_SLICE: Duration = Duration::from_millis(200);

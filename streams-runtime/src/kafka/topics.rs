@@ -247,7 +247,9 @@ pub fn plan(
                 name.clone(),
                 InternalTopic {
                     name,
-                    partitions,
+                    partitions: topology
+                        .repartition_partition_count(&sink.name)
+                        .unwrap_or(partitions),
                     kind: InternalTopicKind::Repartition,
                     retention_ms: None,
                 },
@@ -476,6 +478,27 @@ mod tests {
         assert_eq!(
             topic(&key_value).configs(),
             [("cleanup.policy", "compact".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_repartition_topic_gets_its_chosen_partition_count_and_its_readers_follow() {
+        use crate::dsl::{Repartitioned, StreamsBuilder, Topic};
+        let builder = StreamsBuilder::new();
+        builder
+            .stream(&Topic::<String, u64>::new("in"))
+            .repartition_with(Repartitioned::named("spread").with_number_of_partitions(8))
+            .group_by_key()
+            .count_with(crate::state::Materialized::named("counts"));
+        let topology = builder.build().unwrap();
+        let planned = plan(&topology, "app", |_| Ok(Some(3))).unwrap();
+        let partitions: Vec<(&str, i32)> = planned
+            .iter()
+            .map(|t| (t.name.as_str(), t.partitions))
+            .collect();
+        assert_eq!(
+            partitions,
+            [("app-counts-changelog", 8), ("app-spread-repartition", 8)]
         );
     }
 }

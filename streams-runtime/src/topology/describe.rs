@@ -29,6 +29,15 @@ pub enum NodeDescription {
         /// Parents.
         predecessors: Vec<String>,
     },
+    /// Writes a topic each record chooses.
+    DynamicSink {
+        /// The node name.
+        name: String,
+        /// The type of the function that chooses the topic.
+        extractor: String,
+        /// Parents.
+        predecessors: Vec<String>,
+    },
     /// Writes a topic.
     Sink {
         /// The node name.
@@ -158,6 +167,11 @@ fn describe_subtopology(topology: &Topology, sub: &Subtopology) -> SubtopologyDe
                     successors: listed(&successors[i]),
                     predecessors: listed(&predecessors[i]),
                 },
+                NodeKind::DynamicSink { extractor } => NodeDescription::DynamicSink {
+                    name: node.name.clone(),
+                    extractor: extractor.clone(),
+                    predecessors: listed(&predecessors[i]),
+                },
                 NodeKind::Sink { topic } => NodeDescription::Sink {
                     name: node.name.clone(),
                     topic: topic.name.clone(),
@@ -211,6 +225,14 @@ impl fmt::Display for TopologyDescription {
                     } => {
                         writeln!(f, "    Processor: {name} (stores: [{}])", stores.join(", "))?;
                         writeln!(f, "      --> {}", list(successors))?;
+                        writeln!(f, "      <-- {}", list(predecessors))?;
+                    }
+                    NodeDescription::DynamicSink {
+                        name,
+                        extractor,
+                        predecessors,
+                    } => {
+                        writeln!(f, "    Sink: {name} (extractor class: {extractor})")?;
                         writeln!(f, "      <-- {}", list(predecessors))?;
                     }
                     NodeDescription::Sink {

@@ -9,13 +9,15 @@
 mod describe;
 mod java_order;
 pub(crate) mod node;
+pub(crate) mod sink;
 
 pub use describe::TopologyDescription;
 
 use std::any::TypeId;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::dsl::AutoOffsetReset;
 use crate::error::TopologyError;
 use crate::names::is_legal_name;
 use crate::state::StoreSpec;
@@ -45,9 +47,17 @@ impl TopicRef {
 /// What a node is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum NodeKind {
-    Source { topics: Vec<TopicRef> },
+    Source {
+        topics: Vec<TopicRef>,
+    },
     Processor,
-    Sink { topic: TopicRef },
+    Sink {
+        topic: TopicRef,
+    },
+    /// A sink whose topic each record chooses; `extractor` names the chooser's type.
+    DynamicSink {
+        extractor: String,
+    },
 }
 
 pub(crate) struct NodeDef {
@@ -70,6 +80,10 @@ pub(crate) struct GraphBuilder {
     last_generated: Option<String>,
     /// The sources `stream()` added: topic, node, and the identity of its types and codecs.
     stream_sources: Vec<(String, usize, TypeId)>,
+    /// Repartition topics created with a chosen partition count.
+    partition_counts: BTreeMap<String, i32>,
+    /// Source topics read from a chosen position when no offset is committed.
+    offset_resets: BTreeMap<String, AutoOffsetReset>,
 }
 
 impl GraphBuilder {
@@ -138,6 +152,27 @@ impl GraphBuilder {
 
     pub(crate) fn register_stream_source(&mut self, topic: &str, node: usize, types: TypeId) {
         self.stream_sources.push((topic.to_owned(), node, types));
+    }
+
+    /// Reads `topic` from `reset` where no offset is committed.
+    pub(crate) fn set_offset_reset(&mut self, topic: &str, reset: AutoOffsetReset) {
+        self.offset_resets.insert(topic.to_owned(), reset);
+    }
+
+    /// The reset policy chosen for `topic`, if one was.
+    pub(crate) fn offset_reset(&self, topic: &str) -> Option<AutoOffsetReset> {
+        self.offset_resets.get(topic).copied()
+    }
+
+    /// Creates the repartition topic `topic` with `partitions` partitions.
+    pub(crate) fn set_partition_count(&mut self, topic: &str, partitions: i32) {
+        if partitions < 1 {
+            self.errors.push(TopologyError::InvalidPartitionCount {
+                topic: topic.to_owned(),
+                partitions,
+            });
+        }
+        self.partition_counts.insert(topic.to_owned(), partitions);
     }
 
     fn source_of(&self, topic: &TopicRef) -> Option<String> {
@@ -223,6 +258,8 @@ impl GraphBuilder {
             nodes: self.nodes,
             stores: self.stores,
             subtopologies,
+            partition_counts: self.partition_counts,
+            offset_resets: self.offset_resets,
         })
     }
 }
@@ -310,6 +347,8 @@ pub struct Topology {
     pub(crate) nodes: Vec<NodeDef>,
     stores: Vec<StoreSpec>,
     subtopologies: Vec<Subtopology>,
+    partition_counts: BTreeMap<String, i32>,
+    offset_resets: BTreeMap<String, AutoOffsetReset>,
 }
 
 impl std::fmt::Debug for Topology {
@@ -354,6 +393,19 @@ impl Topology {
             .into_iter()
             .filter(|t| t.internal)
             .collect()
+    }
+
+    /// The partition count chosen for the repartition topic `topic` (its name without the
+    /// application id), if one was (`Repartitioned::with_number_of_partitions`); otherwise it
+    /// gets as many partitions as the topics its writers read.
+    pub fn repartition_partition_count(&self, topic: &str) -> Option<i32> {
+        self.partition_counts.get(topic).copied()
+    }
+
+    /// Where the source topic `topic` starts in a partition without a committed offset, if its
+    /// source chose (`Consumed::with_offset_reset`); otherwise `auto.offset.reset` decides.
+    pub fn offset_reset(&self, topic: &str) -> Option<AutoOffsetReset> {
+        self.offset_resets.get(topic).copied()
     }
 
     /// The repartition topics the sinks of sub-topology `id` write.

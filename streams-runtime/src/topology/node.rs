@@ -11,15 +11,15 @@ use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
-use crate::codec::{Codec, Encoded};
+use crate::codec::Codec;
 use crate::error::{ProcessError, RecordPart, TopologyError};
 use crate::processor::{
     InitContext, Node, NodeInfo, Processor, ProcessorContext, PunctuatorId, forward_all,
 };
 #[cfg(feature = "kafka")]
 use crate::record::BorrowedInput;
+use crate::record::RawRecord;
 use crate::record::Record;
-use crate::record::{OutgoingRecord, RawRecord};
 use crate::state::TaskStores;
 use crate::task_env::TaskEnv;
 
@@ -307,98 +307,6 @@ where
             input: None,
             lifecycle: None,
             source: Some(Rc::new(node)),
-        })
-    }
-}
-
-/// A sink node: encodes with the topic's codecs and hands the bytes to the record collector.
-struct SinkNode<K, V, KC, VC> {
-    name: String,
-    topic: String,
-    drop_null_keys: bool,
-    buffers: RefCell<(Vec<u8>, Vec<u8>)>,
-    codecs: PhantomData<fn(K, V, KC, VC)>,
-}
-
-impl<K, V, KC, VC> Node<K, V> for SinkNode<K, V, KC, VC>
-where
-    KC: Codec<K>,
-    VC: Codec<V>,
-{
-    fn process(&self, record: Record<K, V>, env: &mut TaskEnv) -> Result<(), ProcessError> {
-        let mut buffers = self.buffers.borrow_mut();
-        let (key_buf, value_buf) = &mut *buffers;
-        key_buf.clear();
-        value_buf.clear();
-        let error = |part, source| ProcessError::Serialization {
-            node: self.name.clone(),
-            topic: self.topic.clone(),
-            part,
-            source,
-        };
-        let key = KC::encode(&record.key, key_buf).map_err(|e| error(RecordPart::Key, e))?;
-        if key == Encoded::Null && self.drop_null_keys {
-            return Ok(());
-        }
-        let value =
-            VC::encode(&record.value, value_buf).map_err(|e| error(RecordPart::Value, e))?;
-        env.collector.borrow_mut().send(OutgoingRecord {
-            topic: &self.topic,
-            partition: None,
-            key: (key == Encoded::Bytes).then_some(&key_buf[..]),
-            value: (value == Encoded::Bytes).then_some(&value_buf[..]),
-            timestamp: record.timestamp,
-            headers: &record.headers,
-        })
-    }
-}
-
-/// Builds sink nodes; internal topics get the application id as prefix.
-pub(crate) struct SinkFactory<K, V, KC, VC> {
-    topic: String,
-    internal: bool,
-    codecs: PhantomData<fn() -> (K, V, KC, VC)>,
-}
-
-impl<K, V, KC, VC> SinkFactory<K, V, KC, VC> {
-    pub(crate) fn new(topic: String, internal: bool) -> Self {
-        SinkFactory {
-            topic,
-            internal,
-            codecs: PhantomData,
-        }
-    }
-}
-
-impl<K, V, KC, VC> NodeFactory for SinkFactory<K, V, KC, VC>
-where
-    K: 'static,
-    V: 'static,
-    KC: Codec<K>,
-    VC: Codec<V>,
-{
-    fn build(
-        &self,
-        info: NodeInfo,
-        _children: &[&BuiltNode],
-        ctx: &BuildContext<'_>,
-    ) -> Result<BuiltNode, TopologyError> {
-        let topic = if self.internal {
-            internal_topic_name(ctx.application_id, &self.topic)
-        } else {
-            self.topic.clone()
-        };
-        let node: Rc<dyn Node<K, V>> = Rc::new(SinkNode::<K, V, KC, VC> {
-            name: info.name,
-            topic,
-            drop_null_keys: self.internal,
-            buffers: RefCell::default(),
-            codecs: PhantomData,
-        });
-        Ok(BuiltNode {
-            input: Some(Box::new(node)),
-            lifecycle: None,
-            source: None,
         })
     }
 }

@@ -19,7 +19,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
-use rdkafka::topic_partition_list::Offset;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::super::collector::{DeliveryTracker, ThreadProducer, flush};
@@ -27,6 +27,7 @@ use super::super::retry::{self, within_task_timeout};
 use super::super::transaction::{self, TransactionFailure};
 use super::StreamThread;
 use super::keep_alive::KeepAlive;
+use crate::dsl::AutoOffsetReset;
 use crate::error::ProductionErrorHandler;
 use crate::error::StreamsError;
 use crate::sync::lock;
@@ -273,18 +274,53 @@ impl StreamThread {
     fn rebuild_tasks(&mut self) -> Result<(), StreamsError> {
         let ids = self.tasks.close_all();
         self.consumer.context().clear_pending();
-        self.seek_to_committed()?;
+        self.seek_to_committed(false)?;
         self.create_tasks(&ids)?;
         tracing::info!(thread = %self.name, tasks = ?ids, "tasks rebuilt from their changelogs");
         Ok(())
     }
 
-    /// Moves the consumer to the committed offset of each assigned partition (where none is
-    /// committed, to where `auto.offset.reset` says).
-    fn seek_to_committed(&mut self) -> Result<(), StreamsError> {
+    /// Where a partition of `topic` without a committed offset is read from: where its source
+    /// chose, or else where `auto.offset.reset` says.
+    pub(super) fn offset_reset(&self, topic: &str) -> AutoOffsetReset {
+        self.tasks
+            .topology()
+            .offset_reset(topic)
+            .unwrap_or_else(|| {
+                match self
+                    .config
+                    .consumer
+                    .get("auto.offset.reset")
+                    .map(String::as_str)
+                {
+                    Some("latest" | "end" | "largest") => AutoOffsetReset::Latest,
+                    _ => AutoOffsetReset::Earliest,
+                }
+            })
+    }
+
+    /// Moves the consumer to the committed offset of each assigned partition; where none is
+    /// committed, to where the topic's source chose (`Consumed::with_offset_reset`), or else
+    /// `auto.offset.reset`. With `only_chosen`, only the partitions of topics whose source
+    /// chose are moved (after an assignment, the consumer placed the others already).
+    pub(super) fn seek_to_committed(&mut self, only_chosen: bool) -> Result<(), StreamsError> {
         let timeout = Duration::from_secs(30);
         let kafka = |e: KafkaError| StreamsError::kafka("cannot rewind the input")(e);
-        let assignment = self.consumer.assignment().map_err(kafka)?;
+        let mut assignment = TopicPartitionList::new();
+        for element in self.consumer.assignment().map_err(kafka)?.elements() {
+            if !only_chosen
+                || self
+                    .tasks
+                    .topology()
+                    .offset_reset(element.topic())
+                    .is_some()
+            {
+                assignment.add_partition(element.topic(), element.partition());
+            }
+        }
+        if assignment.count() == 0 {
+            return Ok(());
+        }
         let consumer = &self.consumer;
         let committed = retry::within_task_timeout(
             "reading the committed offsets",
@@ -293,19 +329,13 @@ impl StreamThread {
             || consumer.committed_offsets(assignment.clone(), timeout),
         )
         .map_err(kafka)?;
-        let reset = match self
-            .config
-            .consumer
-            .get("auto.offset.reset")
-            .map(String::as_str)
-        {
-            Some("latest" | "end" | "largest") => Offset::End,
-            _ => Offset::Beginning,
-        };
         for element in committed.elements() {
             let offset = match element.offset() {
                 Offset::Offset(offset) => Offset::Offset(offset),
-                _ => reset,
+                _ => match self.offset_reset(element.topic()) {
+                    AutoOffsetReset::Earliest => Offset::Beginning,
+                    AutoOffsetReset::Latest => Offset::End,
+                },
             };
             self.consumer
                 .seek(element.topic(), element.partition(), offset, timeout)

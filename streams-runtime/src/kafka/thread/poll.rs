@@ -19,6 +19,7 @@ use super::super::transaction::TransactionFailure;
 use super::StreamThread;
 use super::rebalance::LentTasks;
 use super::task_manager::SourceTopic;
+use crate::dsl::AutoOffsetReset;
 use crate::error::StreamsError;
 use crate::record::{BorrowedInput, Headers, RawRecord};
 use crate::task_env::TaskId;
@@ -197,9 +198,12 @@ impl StreamThread {
             match self.consumer.committed_offsets(unknown, timeout) {
                 Ok(committed) => {
                     for element in committed.elements() {
-                        let offset = match element.offset() {
-                            Offset::Offset(offset) => offset,
-                            _ => 0,
+                        // Without a committed offset, reading starts at the start, or (a
+                        // `latest` reset) at the end: nothing there is waiting to be read.
+                        let offset = match (element.offset(), self.offset_reset(element.topic())) {
+                            (Offset::Offset(offset), _) => offset,
+                            (_, AutoOffsetReset::Earliest) => 0,
+                            (_, AutoOffsetReset::Latest) => i64::MAX,
                         };
                         positions_by_partition
                             .insert((element.topic().to_owned(), element.partition()), offset);

@@ -361,6 +361,8 @@ impl StreamThread {
         // Standbys of the gained tasks hand their stores over (checkpointed) first.
         self.tasks.publish_active(&wanted);
         self.create_tasks(&created)?;
+        // Partitions without a committed offset start where their source chose, if it did.
+        self.seek_to_committed(true)?;
         tracing::info!(thread = %self.name, ?created, ?kept, ?lost, "tasks after rebalance");
         Ok(())
     }

@@ -228,6 +228,11 @@ impl TaskManager {
         Ok(())
     }
 
+    /// The topology the tasks run.
+    pub(super) fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
     /// Closes every task; returns the ids it closed.
     pub(super) fn close_all(&mut self) -> Vec<TaskId> {
         let ids = self.tasks.keys().copied().collect();

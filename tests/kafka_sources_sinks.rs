@@ -1,0 +1,136 @@
+//! Sources and sinks with Kafka Streams' options on the embedded broker: a source's own offset
+//! reset (`Consumed::with_offset_reset`), a sink's partitioner (`Produced::with_partitioner`),
+//! and a sink that chooses its topic per record (`to_dynamic`).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use streams::prelude::*;
+use streams::{EmbeddedBroker, KafkaStreams, StreamsConfig};
+
+const QUIET: Duration = Duration::from_millis(1500);
+const LIMIT: Duration = Duration::from_secs(90);
+
+fn config(broker: &EmbeddedBroker) -> StreamsConfig {
+    let mut config = StreamsConfig::new(unique("sources-sinks"))
+        .bootstrap_servers(broker.bootstrap_servers())
+        .commit_interval(Duration::from_millis(200))
+        .state_dir(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("state")));
+    config.set("consumer.session.timeout.ms", "3000").unwrap();
+    config.set("consumer.heartbeat.interval.ms", "500").unwrap();
+    config
+}
+
+fn start(broker: &EmbeddedBroker, topology: Topology) -> KafkaStreams {
+    streams::cli::init_tracing();
+    let config = config(broker);
+    broker.prepare(&topology, &config).unwrap();
+    let mut app = KafkaStreams::new(topology, config).unwrap();
+    app.start().unwrap();
+    wait_idle(&app, QUIET, LIMIT);
+    app
+}
+
+fn values(records: &[Read]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap_or_default()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_source_with_latest_reset_skips_what_was_there_before_the_group_started() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let (early, late) = (unique("early"), unique("late"));
+    let (early_out, late_out) = (unique("early-out"), unique("late-out"));
+    for topic in [&early, &late, &early_out, &late_out] {
+        broker.create_topic(topic, 2).unwrap();
+    }
+    produce_lines(broker.bootstrap_servers(), &early, &["e1", "e2", "e3"]);
+    produce_lines(broker.bootstrap_servers(), &late, &["l1", "l2", "l3"]);
+
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&Topic::<(), String>::named(&early))
+        .to(&Topic::<(), String>::named(&early_out));
+    builder
+        .stream_with(
+            &Topic::<(), String>::named(&late),
+            Consumed::new().with_offset_reset(AutoOffsetReset::Latest),
+        )
+        .to(&Topic::<(), String>::named(&late_out));
+    let app = start(&broker, builder.build().unwrap());
+    produce_lines(broker.bootstrap_servers(), &early, &["e4"]);
+    produce_lines(broker.bootstrap_servers(), &late, &["l4", "l5"]);
+    wait_idle(&app, QUIET, LIMIT);
+    app.close().unwrap();
+
+    let mut early_seen = values(&read_all(broker.bootstrap_servers(), &early_out));
+    early_seen.sort();
+    assert_eq!(
+        early_seen,
+        ["e1", "e2", "e3", "e4"],
+        "earliest, the default"
+    );
+    let mut late_seen = values(&read_all(broker.bootstrap_servers(), &late_out));
+    late_seen.sort();
+    assert_eq!(
+        late_seen,
+        ["l4", "l5"],
+        "latest: only what came after the start"
+    );
+}
+
+#[test]
+fn a_partitioner_places_each_record_and_to_dynamic_chooses_its_topic() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let input = unique("numbers");
+    let (spread, even, odd) = (unique("spread"), unique("even"), unique("odd"));
+    broker.create_topic(&input, 1).unwrap();
+    broker.create_topic(&spread, 4).unwrap();
+    broker.create_topic(&even, 1).unwrap();
+    broker.create_topic(&odd, 1).unwrap();
+    let numbers: Vec<String> = (0..12).map(|n| n.to_string()).collect();
+    let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    produce_lines(broker.bootstrap_servers(), &input, &refs);
+
+    let builder = StreamsBuilder::new();
+    let stream = builder.stream(&Topic::<(), String>::named(&input));
+    stream.clone().to_with(
+        &Topic::<(), String>::named(&spread),
+        Produced::named("spread").with_partitioner(|_, n: &String, partitions| {
+            n.parse::<i32>().ok().map(|n| n % partitions)
+        }),
+    );
+    let (even_topic, odd_topic) = (even.clone(), odd.clone());
+    stream.to_dynamic(move |_, n: &String, ctx| {
+        assert!(ctx.is_some(), "an input record's context");
+        let n: u32 = n.parse().unwrap_or(0);
+        Topic::<(), String>::named(if n % 2 == 0 { &even_topic } else { &odd_topic })
+    });
+    let app = start(&broker, builder.build().unwrap());
+    app.close().unwrap();
+
+    let placed: Vec<(i32, String)> = read_all(broker.bootstrap_servers(), &spread)
+        .iter()
+        .map(|r| (r.partition, values(std::slice::from_ref(r)).remove(0)))
+        .collect();
+    assert_eq!(placed.len(), 12);
+    for (partition, n) in &placed {
+        assert_eq!(
+            *partition,
+            n.parse::<i32>().unwrap() % 4,
+            "{n} on its partition"
+        );
+    }
+    assert_eq!(
+        values(&read_all(broker.bootstrap_servers(), &even)),
+        ["0", "2", "4", "6", "8", "10"]
+    );
+    assert_eq!(
+        values(&read_all(broker.bootstrap_servers(), &odd)),
+        ["1", "3", "5", "7", "9", "11"]
+    );
+}
