@@ -108,7 +108,11 @@ fn a_partitioner_places_each_record_and_to_dynamic_chooses_its_topic() {
     stream.to_dynamic(move |_, n: &String, ctx| {
         assert!(ctx.is_some(), "an input record's context");
         let n: u32 = n.parse().unwrap_or(0);
-        Topic::<(), String>::named(if n % 2 == 0 { &even_topic } else { &odd_topic })
+        Topic::<(), String>::named(if n.is_multiple_of(2) {
+            &even_topic
+        } else {
+            &odd_topic
+        })
     });
     let app = start(&broker, builder.build().unwrap());
     app.close().unwrap();

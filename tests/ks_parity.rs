@@ -20,7 +20,7 @@ fn describe(builder: StreamsBuilder) -> String {
 }
 
 #[test]
-fn a_named_node_takes_no_index() {
+fn a_named_processor_takes_no_index_a_named_operator_does() {
     let builder = StreamsBuilder::new();
     builder
         .stream(&WORDS)
@@ -29,7 +29,8 @@ fn a_named_node_takes_no_index() {
         .map_values(|v: String| v.len() as u64)
         .process_with("relay", || Relay, [])
         .to(&Topic::<String, u64>::new("lengths"));
-    // Kafka Streams: filter(.., Named.as("non-empty")).mapValues(..).process(.., Named.as("relay")).to(..)
+    // Kafka Streams: filter(.., Named.as("non-empty")) still takes index 1 (its
+    // `orElseGenerateWithPrefix`), process(.., Named.as("relay")) takes none.
     assert_eq!(
         describe(builder),
         "\
@@ -38,15 +39,15 @@ Topologies:
     Source: KSTREAM-SOURCE-0000000000 (topics: [words])
       --> non-empty
     Processor: non-empty (stores: [])
-      --> KSTREAM-MAPVALUES-0000000001
+      --> KSTREAM-MAPVALUES-0000000002
       <-- KSTREAM-SOURCE-0000000000
-    Processor: KSTREAM-MAPVALUES-0000000001 (stores: [])
+    Processor: KSTREAM-MAPVALUES-0000000002 (stores: [])
       --> relay
       <-- non-empty
     Processor: relay (stores: [])
-      --> KSTREAM-SINK-0000000002
-      <-- KSTREAM-MAPVALUES-0000000001
-    Sink: KSTREAM-SINK-0000000002 (topic: lengths)
+      --> KSTREAM-SINK-0000000003
+      <-- KSTREAM-MAPVALUES-0000000002
+    Sink: KSTREAM-SINK-0000000003 (topic: lengths)
       <-- relay
 
 "
@@ -78,7 +79,7 @@ fn count_with_an_unnamed_materialized_takes_an_extra_index() {
         .count_with(Materialized::unnamed());
     assert_eq!(
         table.store_name(),
-        "KSTREAM-AGGREGATE-STATE-STORE-0000000002"
+        Some("KSTREAM-AGGREGATE-STATE-STORE-0000000002")
     );
     table.to_stream().to(&COUNTS);
     assert_eq!(
@@ -104,7 +105,7 @@ Topologies:
     let table = builder.stream(&WORDS).group_by_key().count();
     assert_eq!(
         table.store_name(),
-        "KSTREAM-AGGREGATE-STATE-STORE-0000000001"
+        Some("KSTREAM-AGGREGATE-STATE-STORE-0000000001")
     );
 }
 

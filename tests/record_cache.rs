@@ -245,7 +245,10 @@ fn a_table_source_forwards_the_change_since_the_last_commit() {
     let prices = Topic::<String, u64>::new("prices");
     let changes = Topic::<String, Option<u64>>::new("changes");
     let builder = StreamsBuilder::new();
-    builder.table(&prices).to_stream().to(&changes);
+    builder
+        .table_materialized(&prices, Consumed::new(), Materialized::unnamed())
+        .to_stream()
+        .to(&changes);
     let topology = builder.build().unwrap();
     let (mut task, sent) = task(&topology, Some(ThreadCache::new(1 << 20)), dir.path());
     let price = |offset: i64, key: &str, value: Option<u64>, timestamp: i64| RawRecord {

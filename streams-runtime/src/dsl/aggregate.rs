@@ -202,9 +202,11 @@ where
     }
 }
 
-/// Materializes a table topic: upserts (deletes on a tombstone) and forwards the change.
+/// A table's source: forwards each update as a change; when materialized, upserts it into
+/// the store (deletes on a tombstone) and forwards the value it replaced too.
 pub(crate) struct TableSource<K, V, KC, VC> {
-    pub(crate) store_name: String,
+    /// The store, when the table is materialized (as Kafka Streams, only when asked for).
+    pub(crate) store_name: Option<String>,
     pub(crate) store: Option<KeyValueStore<K, V, KC, VC>>,
     /// The store's place in the record cache, when cached: the cache then forwards.
     pub(crate) cache: Option<CacheHandle>,
@@ -221,9 +223,11 @@ where
     type ValueOut = Change<V>;
 
     fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
-        let store: KeyValueStore<K, V, KC, VC> = ctx.store(&self.store_name)?;
-        self.cache =
-            ctx.forward_cache_flushes(&self.store_name, change_decoder(store.decoder()))?;
+        let Some(name) = &self.store_name else {
+            return Ok(());
+        };
+        let store: KeyValueStore<K, V, KC, VC> = ctx.store(name)?;
+        self.cache = ctx.forward_cache_flushes(name, change_decoder(store.decoder()))?;
         self.store = Some(store);
         Ok(())
     }
@@ -238,7 +242,19 @@ where
             skip_null(ctx);
             return Ok(());
         }
-        let store = opened(&mut self.store, &self.store_name)?;
+        let Some(name) = &self.store_name else {
+            // Not materialized: Kafka Streams' `KTableSource` forwards the update alone.
+            return ctx.forward(Record {
+                key: r.key,
+                value: Change {
+                    new: r.value,
+                    old: None,
+                },
+                timestamp: r.timestamp,
+                headers: r.headers,
+            });
+        };
+        let store = opened(&mut self.store, name)?;
         if let Some(cache) = &self.cache {
             cache.stage(ctx.record_context().cloned(), r.headers);
             match &r.value {

@@ -64,11 +64,15 @@ impl<K, V> std::fmt::Debug for BranchedKStream<K, V> {
 impl<K: Data, V: Data> BranchedKStream<K, V> {
     /// Adds the splitter node now, as Kafka Streams' `split()` does: its name takes the next
     /// index, and each branch takes one more as it is added.
-    pub(crate) fn new(stream: KStream<K, V>) -> Self {
+    pub(crate) fn new(stream: KStream<K, V>, name: Option<String>) -> Self {
         let predicates: Arc<Mutex<Vec<Predicate<K, V>>>> = Arc::default();
         let shared = Arc::clone(&predicates);
-        let splitter = stream.then(
-            "KSTREAM-BRANCH",
+        let name = stream
+            .graph
+            .borrow_mut()
+            .chosen_or_generated(name, "KSTREAM-BRANCH");
+        let splitter = stream.then_named(
+            name,
             move || Branch {
                 predicates: Arc::new(lock(&shared).clone()),
             },
@@ -82,7 +86,23 @@ impl<K: Data, V: Data> BranchedKStream<K, V> {
     }
 
     /// Adds a branch for the records matching `predicate` (and no earlier branch).
-    pub fn branch<F>(mut self, predicate: F) -> Self
+    pub fn branch<F>(self, predicate: F) -> Self
+    where
+        F: Fn(&K, &V) -> bool + Send + Sync + 'static,
+    {
+        self.add_predicate(predicate, None)
+    }
+
+    /// [`branch`](Self::branch) with the branch node named `<splitter><suffix>` (Kafka
+    /// Streams' `Branched.as(suffix)`).
+    pub fn branch_named<F>(self, predicate: F, suffix: &str) -> Self
+    where
+        F: Fn(&K, &V) -> bool + Send + Sync + 'static,
+    {
+        self.add_predicate(predicate, Some(suffix))
+    }
+
+    fn add_predicate<F>(mut self, predicate: F, suffix: Option<&str>) -> Self
     where
         F: Fn(&K, &V) -> bool + Send + Sync + 'static,
     {
@@ -91,14 +111,21 @@ impl<K: Data, V: Data> BranchedKStream<K, V> {
             predicates.push(Arc::new(predicate));
             predicates.len()
         };
-        self.add_branch(position);
+        self.add_branch(suffix.map_or_else(|| position.to_string(), str::to_owned));
         self
     }
 
     /// Ends the split with a last branch for the records no predicate matched; returns the
     /// branches in order, the default one last.
     pub fn default_branch(mut self) -> Vec<KStream<K, V>> {
-        self.add_branch(0);
+        self.add_branch("0".to_owned());
+        self.branches
+    }
+
+    /// [`default_branch`](Self::default_branch) with the branch node named
+    /// `<splitter><suffix>`.
+    pub fn default_branch_named(mut self, suffix: &str) -> Vec<KStream<K, V>> {
+        self.add_branch(suffix.to_owned());
         self.branches
     }
 
@@ -107,9 +134,10 @@ impl<K: Data, V: Data> BranchedKStream<K, V> {
         self.branches
     }
 
-    /// Adds the branch node `<splitter><position>` (Kafka Streams counts predicates from 1 and
-    /// names the default branch `0`), taking an index it does not use, as Kafka Streams does.
-    fn add_branch(&mut self, position: usize) {
+    /// Adds the branch node `<splitter><suffix>` (unnamed, Kafka Streams counts predicates from
+    /// 1 and names the default branch `0`), taking an index it does not use, as Kafka Streams
+    /// does.
+    fn add_branch(&mut self, suffix: String) {
         let base = self
             .splitter
             .graph
@@ -119,7 +147,7 @@ impl<K: Data, V: Data> BranchedKStream<K, V> {
         let mut graph = self.splitter.graph.borrow_mut();
         graph.burn_index();
         let node = graph.add_node(
-            format!("{base}{position}"),
+            format!("{base}{suffix}"),
             NodeKind::Processor,
             &[self.splitter.node],
             Arc::new(ProcessorFactory::<K, V, _>::new(|| PassThrough)),

@@ -162,7 +162,7 @@ impl StreamsBuilder {
     ///     .to(&Topic::new("out"));
     /// let text = builder.build()?.describe().to_string();
     /// assert!(text.contains("Source: input (topics: [in])"));
-    /// assert!(text.contains("Sink: KSTREAM-SINK-0000000000 (topic: out)"));
+    /// assert!(text.contains("Sink: KSTREAM-SINK-0000000001 (topic: out)"));
     /// # Ok::<(), streams::StreamsError>(())
     /// ```
     pub fn stream_with<K, V, KC, VC>(
@@ -184,9 +184,7 @@ impl StreamsBuilder {
         let node = match existing {
             Some((node, first)) => {
                 let mut graph = self.graph.borrow_mut();
-                if consumed.name().is_none() {
-                    graph.burn_index();
-                }
+                graph.burn_index();
                 let existing = graph.node_name(node).to_owned();
                 if first != types {
                     graph.record_error(TopologyError::SourceTypesDiffer {
@@ -214,8 +212,10 @@ impl StreamsBuilder {
         KStream::new(Rc::clone(&self.graph), node, false)
     }
 
-    /// A table of the latest value per key of `topic` (a null value deletes the key),
-    /// materialized in a store named `<topic>-STATE-STORE-<n>`.
+    /// A table of the latest value per key of `topic` (a null value deletes the key). As in
+    /// Kafka Streams it is not materialized: its updates flow on without a store (see
+    /// [`table_materialized`](Self::table_materialized) for one), though the store's generated
+    /// name, `<topic>-STATE-STORE-<n>`, takes its index.
     ///
     /// ```
     /// # extern crate streams_runtime as streams;
@@ -258,32 +258,86 @@ impl StreamsBuilder {
         StoreKeyCodec: Codec<K>,
         StoreValueCodec: Codec<V>,
     {
-        // Kafka Streams names the store first: `<topic>-STATE-STORE-0000000000`.
-        let store_name = {
+        self.table_source(topic, consumed, None::<Materialized<K, V>>)
+    }
+
+    /// A table of `topic` kept in a store: named by `materialized` (its changelog is
+    /// `<application.id>-<name>-changelog`), or `<topic>-STATE-STORE-<n>` when it has no name.
+    /// A materialized table forwards each update with the value it replaced, and with the
+    /// record cache on, one change per key per commit.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let prices = Topic::<String, u32>::new("prices");
+    /// let builder = StreamsBuilder::new();
+    /// let table = builder.table_materialized(&prices, Consumed::new(), Materialized::named("prices"));
+    /// assert_eq!(table.store_name(), Some("prices"));
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// driver.pipe(&prices, "tea".into(), 3)?;
+    /// assert_eq!(driver.key_value_store::<String, u32>("prices")?.get(&"tea".into())?, Some(3));
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn table_materialized<K, V, KC, VC, SKC, SVC>(
+        &self,
+        topic: &Topic<K, V, KC, VC>,
+        consumed: Consumed,
+        materialized: Materialized<K, V, SKC, SVC>,
+    ) -> KTable<K, V>
+    where
+        K: Data + serde::Serialize,
+        V: Data,
+        KC: Codec<K>,
+        VC: Codec<V>,
+        SKC: Codec<K>,
+        SVC: Codec<V>,
+    {
+        self.table_source(topic, consumed, Some(materialized))
+    }
+
+    fn table_source<K, V, KC, VC, SKC, SVC>(
+        &self,
+        topic: &Topic<K, V, KC, VC>,
+        consumed: Consumed,
+        materialized: Option<Materialized<K, V, SKC, SVC>>,
+    ) -> KTable<K, V>
+    where
+        K: Data + serde::Serialize,
+        V: Data,
+        KC: Codec<K>,
+        VC: Codec<V>,
+        SKC: Codec<K>,
+        SVC: Codec<V>,
+    {
+        // Kafka Streams names the store first, `<topic>-STATE-STORE-0000000000`, whether or
+        // not the table is materialized.
+        let generated_store = {
             let generated = self.graph.borrow_mut().generate_name("STATE-STORE");
             format!("{}-{generated}", topic.name())
         };
+        let spec = materialized.map(|m| m.into_spec(|| generated_store));
         let source = self.add_source::<K, Option<V>, KC, Nullable<VC>>(topic.name(), &consumed);
         let mut graph = self.graph.borrow_mut();
-        let name = match consumed.name() {
-            Some(name) => format!("{name}-table-source"),
-            None => graph.generate_name("KTABLE-SOURCE"),
-        };
-        let spec = Materialized::<K, V>::named(store_name.clone()).into_spec(String::new);
+        let chosen = consumed.name().map(|name| format!("{name}-table-source"));
+        let name = graph.chosen_or_generated(chosen, "KTABLE-SOURCE");
+        let store_name = spec.as_ref().map(|s| s.name().to_owned());
         let supplier_store = store_name.clone();
         let node = graph.add_node(
             name,
             NodeKind::Processor,
             &[source],
             Arc::new(ProcessorFactory::<K, Option<V>, _>::new(move || {
-                TableSource::<K, V, StoreKeyCodec, StoreValueCodec> {
+                TableSource::<K, V, SKC, SVC> {
                     store_name: supplier_store.clone(),
                     store: None,
                     cache: None,
                 }
             })),
         );
-        graph.connect_store(node, spec);
+        if let Some(spec) = spec {
+            graph.connect_store(node, spec);
+        }
         drop(graph);
         KTable::new(Rc::clone(&self.graph), node, store_name)
     }
@@ -299,10 +353,7 @@ impl StreamsBuilder {
         if !is_legal_name(topic) {
             graph.record_error(TopologyError::IllegalName(topic.to_owned()));
         }
-        let name = match consumed.name() {
-            Some(name) => name.to_owned(),
-            None => graph.generate_name("KSTREAM-SOURCE"),
-        };
+        let name = graph.chosen_or_generated(consumed.name().map(str::to_owned), "KSTREAM-SOURCE");
         if let Some(reset) = consumed.offset_reset() {
             graph.set_offset_reset(topic, reset);
         }

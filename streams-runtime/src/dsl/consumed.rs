@@ -35,8 +35,8 @@ impl Consumed {
         Self::default()
     }
 
-    /// The source node is named `name` (and takes no generated index); a table's source
-    /// processor is then `<name>-table-source`.
+    /// The source node is named `name`; a table's source processor is then
+    /// `<name>-table-source`. As in Kafka Streams, the generated index is taken all the same.
     pub fn named(name: impl Into<String>) -> Self {
         Consumed {
             name: Some(name.into()),

@@ -107,7 +107,7 @@ where
     /// let words = Topic::<String, u32>::new("words");
     /// let builder = StreamsBuilder::new();
     /// let table = builder.stream(&words).group_by_key().count_with(Materialized::named("counts"));
-    /// assert_eq!(table.store_name(), "counts");
+    /// assert_eq!(table.store_name(), Some("counts"));
     /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
     /// driver.pipe(&words, "a".into(), 1)?;
     /// driver.pipe(&words, "a".into(), 1)?;
@@ -293,6 +293,6 @@ where
         );
         g.connect_store(node, spec);
         drop(g);
-        KTable::new(graph, node, store_name)
+        KTable::new(graph, node, Some(store_name))
     }
 }

@@ -126,10 +126,9 @@ impl<K: Data, V: Data> KStream<K, V> {
     /// Renames the node that produces this stream (generated names follow Kafka Streams'
     /// `KSTREAM-FILTER-0000000001` pattern).
     ///
-    /// Called right after the operator, this is Kafka Streams' `Named` argument: the node takes
-    /// no index, so every generated name after it (and the store, changelog and repartition
-    /// topic names derived from them) is the one Kafka Streams gives. Renaming a node after
-    /// other nodes were added still renames it, but its index stays taken.
+    /// This is Kafka Streams' `Named` argument: as there, the node's generated index stays
+    /// taken, so the generated names after it (and the store, changelog and repartition topic
+    /// names derived from them) are the ones Kafka Streams gives.
     ///
     /// ```
     /// # extern crate streams_runtime as streams;
@@ -143,7 +142,7 @@ impl<K: Data, V: Data> KStream<K, V> {
     ///     .to(&Topic::new("out"));
     /// let text = builder.build()?.describe().to_string();
     /// assert!(text.contains("Processor: drop-empty (stores: [])"));
-    /// assert!(text.contains("Sink: KSTREAM-SINK-0000000001 (topic: out)"), "no index taken");
+    /// assert!(text.contains("Sink: KSTREAM-SINK-0000000002 (topic: out)"), "index 1 stays taken");
     /// # Ok::<(), streams::StreamsError>(())
     /// ```
     pub fn named(self, name: impl Into<String>) -> Self {
@@ -464,7 +463,13 @@ impl<K: Data, V: Data> KStream<K, V> {
 
     /// Splits the stream into branches by predicates; see [`BranchedKStream`].
     pub fn split(self) -> BranchedKStream<K, V> {
-        BranchedKStream::new(self)
+        BranchedKStream::new(self, None)
+    }
+
+    /// [`split`](Self::split) with the splitter named `name` (Kafka Streams' `split(Named)`):
+    /// the branches are then `<name>1`, `<name>2`, … and the default branch `<name>0`.
+    pub fn split_named(self, name: impl Into<String>) -> BranchedKStream<K, V> {
+        BranchedKStream::new(self, Some(name.into()))
     }
 
     /// One stream of the records of both (in the order they are processed).

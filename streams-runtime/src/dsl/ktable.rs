@@ -9,11 +9,13 @@ use super::aggregate::{Change, ToStream};
 use crate::processor::Data;
 use crate::topology::GraphBuilder;
 
-/// A table: the latest value per key, kept in a store. Its nodes forward [`Change`]s.
+/// A table: the latest value per key. Its nodes forward [`Change`]s. An aggregation's table
+/// is kept in a store; a table read from a topic or a stream only when it is materialized
+/// (`table_materialized`, `to_table_with`), as in Kafka Streams.
 pub struct KTable<K, V> {
     graph: Rc<RefCell<GraphBuilder>>,
     node: usize,
-    store: String,
+    store: Option<String>,
     types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -29,7 +31,11 @@ impl<K, V> std::fmt::Debug for KTable<K, V> {
 }
 
 impl<K: Data, V: Data> KTable<K, V> {
-    pub(crate) fn new(graph: Rc<RefCell<GraphBuilder>>, node: usize, store: String) -> Self {
+    pub(crate) fn new(
+        graph: Rc<RefCell<GraphBuilder>>,
+        node: usize,
+        store: Option<String>,
+    ) -> Self {
         KTable {
             graph,
             node,
@@ -38,9 +44,27 @@ impl<K: Data, V: Data> KTable<K, V> {
         }
     }
 
-    /// The name of the store that holds the table (readable through the test driver).
-    pub fn store_name(&self) -> &str {
-        &self.store
+    /// Renames the node that produces this table (Kafka Streams' `Named` argument of `count`,
+    /// `reduce`, `aggregate`, `to_table`: as there, its generated index stays taken).
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// builder.stream(&Topic::<String, String>::new("words")).group_by_key().count().named("word-count");
+    /// assert!(builder.build()?.describe().to_string().contains("Processor: word-count"));
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn named(self, name: impl Into<String>) -> Self {
+        self.graph.borrow_mut().rename(self.node, name.into());
+        self
+    }
+
+    /// The name of the store that holds the table (readable through the test driver), if the
+    /// table is materialized (Kafka Streams' `queryableStoreName`).
+    pub fn store_name(&self) -> Option<&str> {
+        self.store.as_deref()
     }
 
     /// The table's updates as a stream: each update's new value, `None` for a deletion (written

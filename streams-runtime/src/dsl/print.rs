@@ -24,8 +24,9 @@ type Mapper<K, V> = Arc<dyn Fn(&K, &V) -> String + Send + Sync>;
 ///
 /// let printed: Printed<String, u32> = Printed::to_stdout().with_label("orders");
 /// // Types without `Display` print through a mapper.
-/// let debug: Printed<Option<String>, Vec<u8>> =
-///     Printed::to_stdout_mapped(|key, value| format!("{key:?}, {} bytes", value.len()));
+/// let debug = Printed::<Option<String>, Vec<u8>>::to_stdout_mapped(|key, value| {
+///     format!("{key:?}, {} bytes", value.len())
+/// });
 /// # let _ = (printed, debug);
 /// ```
 pub struct Printed<K, V> {
@@ -106,7 +107,8 @@ impl<K, V> Printed<K, V> {
         self
     }
 
-    /// Names the printing node (otherwise `KSTREAM-PRINTER-<n>`).
+    /// Names the printing node (otherwise `KSTREAM-PRINTER-<n>`; that index is taken either
+    /// way, as in Kafka Streams).
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -205,9 +207,10 @@ impl<K: Data, V: Data> KStream<K, V> {
             mapper: Arc::clone(&mapper),
             output: Arc::clone(&output),
         };
-        match name {
-            Some(name) => self.then_named(name, supplier, false),
-            None => self.then("KSTREAM-PRINTER", supplier, false),
-        };
+        let name = self
+            .graph
+            .borrow_mut()
+            .chosen_or_generated(name, "KSTREAM-PRINTER");
+        self.then_named(name, supplier, false);
     }
 }

@@ -18,7 +18,7 @@ use crate::topology::sink::{Partitioner, SinkFactory, SinkTopic};
 /// use streams::prelude::*;
 ///
 /// // Orders of one region always on the same partition, whatever their key.
-/// let produced: Produced<String, (String, u32)> = Produced::named("orders-out")
+/// let produced = Produced::<String, (String, u32)>::named("orders-out")
 ///     .with_partitioner(|_id, (region, _), partitions| {
 ///         Some((region.bytes().map(i32::from).sum::<i32>()).rem_euclid(partitions))
 ///     });
@@ -54,7 +54,8 @@ impl<K, V> Produced<K, V> {
         Self::default()
     }
 
-    /// The sink node is named `name` (and takes no generated index).
+    /// The sink node is named `name` (its generated index is taken all the same, as in Kafka
+    /// Streams).
     pub fn named(name: impl Into<String>) -> Self {
         Produced {
             name: Some(name.into()),
@@ -92,10 +93,10 @@ impl<K: Data, V: Data> KStream<K, V> {
         KC: Codec<K>,
         VC: Codec<V>,
     {
-        let name = match produced.name {
-            Some(name) => name,
-            None => self.graph.borrow_mut().generate_name("KSTREAM-SINK"),
-        };
+        let name = self
+            .graph
+            .borrow_mut()
+            .chosen_or_generated(produced.name, "KSTREAM-SINK");
         self.sink::<KC, VC>(name, topic.name().to_owned(), false, produced.partitioner);
     }
 
@@ -138,10 +139,7 @@ impl<K: Data, V: Data> KStream<K, V> {
         F: Fn(&K, &V, Option<&RecordContext>) -> Topic<K, V, KC, VC> + Send + Sync + 'static,
     {
         let mut graph = self.graph.borrow_mut();
-        let name = match produced.name {
-            Some(name) => name,
-            None => graph.generate_name("KSTREAM-SINK"),
-        };
+        let name = graph.chosen_or_generated(produced.name, "KSTREAM-SINK");
         let factory = SinkFactory::<K, V, KC, VC>::new(
             SinkTopic::PerRecord(Arc::new(choose)),
             produced.partitioner,

@@ -191,10 +191,11 @@ where
         F: Fn(&K, &V) -> K2 + Send + Sync + 'static,
         TopicCodec: Codec<K2>,
     {
-        let selected = match &grouped.name {
-            Some(name) => self.select_key_named(name.clone(), selector),
-            None => self.select_key(selector),
-        };
+        let name = self
+            .graph
+            .borrow_mut()
+            .chosen_or_generated(grouped.name.clone(), "KSTREAM-KEY-SELECT");
+        let selected = self.select_key_named(name, selector);
         selected.group_by_key_with(grouped)
     }
 }

@@ -20,10 +20,9 @@ where
     TopicCodec: Codec<K> + Codec<V>,
 {
     /// The stream as a table: each record upserts its key, a null value (`None`, `()`) deletes
-    /// it. Through a repartition topic when the key may have changed, as an aggregation.
-    ///
-    /// Named as Kafka Streams names it: the node `KSTREAM-TOTABLE-<n>`, then its store
-    /// `KSTREAM-TOTABLE-STATE-STORE-<n+1>`.
+    /// it. Through a repartition topic when the key may have changed, as an aggregation. Not
+    /// materialized, as in Kafka Streams (see [`to_table_with`](Self::to_table_with)); the node
+    /// is `KSTREAM-TOTABLE-<n>` and the store name it would have takes the next index.
     ///
     /// ```
     /// # extern crate streams_runtime as streams;
@@ -33,7 +32,7 @@ where
     /// let latest = Topic::<String, Option<Option<u32>>>::new("latest-prices");
     /// let builder = StreamsBuilder::new();
     /// let table = builder.stream(&prices).to_table();
-    /// assert_eq!(table.store_name(), "KSTREAM-TOTABLE-STATE-STORE-0000000002");
+    /// assert_eq!(table.store_name(), None);
     /// table.to_stream().to(&latest);
     /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
     /// driver.pipe(&prices, "tea".into(), Some(3))?;
@@ -46,11 +45,31 @@ where
         StoreKeyCodec: Codec<K>,
         StoreValueCodec: Codec<V>,
     {
-        self.to_table_with(Materialized::<K, V>::unnamed())
+        self.into_table(None::<Materialized<K, V>>)
     }
 
-    /// [`to_table`](Self::to_table) into the given store.
+    /// [`to_table`](Self::to_table), materialized in the store `materialized` names
+    /// (`KSTREAM-TOTABLE-STATE-STORE-<n>` when it has no name).
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let prices = Topic::<String, u32>::new("prices");
+    /// let builder = StreamsBuilder::new();
+    /// let table = builder.stream(&prices).to_table_with(Materialized::unnamed());
+    /// assert_eq!(table.store_name(), Some("KSTREAM-TOTABLE-STATE-STORE-0000000002"));
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
     pub fn to_table_with<KC, VC>(self, materialized: Materialized<K, V, KC, VC>) -> KTable<K, V>
+    where
+        KC: Codec<K>,
+        VC: Codec<V>,
+    {
+        self.into_table(Some(materialized))
+    }
+
+    fn into_table<KC, VC>(self, materialized: Option<Materialized<K, V, KC, VC>>) -> KTable<K, V>
     where
         KC: Codec<K>,
         VC: Codec<V>,
@@ -59,8 +78,8 @@ where
         let (name, spec) = {
             let mut g = graph.borrow_mut();
             let name = g.generate_name("KSTREAM-TOTABLE");
-            let spec = materialized.into_spec(|| g.generate_name("KSTREAM-TOTABLE-STATE-STORE"));
-            (name, spec)
+            let generated = g.generate_name("KSTREAM-TOTABLE-STATE-STORE");
+            (name, materialized.map(|m| m.into_spec(|| generated)))
         };
         let input = if self.repartition_required {
             // Kafka Streams names this repartition after the node, not the store.
@@ -68,7 +87,7 @@ where
         } else {
             self.node
         };
-        let store_name = spec.name().to_owned();
+        let store_name = spec.as_ref().map(|s| s.name().to_owned());
         let supplier_store = store_name.clone();
         let mut g = graph.borrow_mut();
         let node = g.add_node(
@@ -83,7 +102,9 @@ where
                 })
             })),
         );
-        g.connect_store(node, spec);
+        if let Some(spec) = spec {
+            g.connect_store(node, spec);
+        }
         drop(g);
         KTable::new(graph, node, store_name)
     }

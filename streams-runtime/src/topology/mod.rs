@@ -76,8 +76,6 @@ pub(crate) struct GraphBuilder {
     stores: Vec<StoreSpec>,
     errors: Vec<TopologyError>,
     next_index: usize,
-    /// The name `generate_name` gave last, while its index is still the latest one taken.
-    last_generated: Option<String>,
     /// The sources `stream()` added: topic, node, and the identity of its types and codecs.
     stream_sources: Vec<(String, usize, TypeId)>,
     /// Repartition topics created with a chosen partition count.
@@ -91,15 +89,21 @@ impl GraphBuilder {
     pub(crate) fn generate_name(&mut self, prefix: &str) -> String {
         let name = format!("{prefix}-{:010}", self.next_index);
         self.next_index += 1;
-        self.last_generated = Some(name.clone());
         name
+    }
+
+    /// A node's name: the one chosen, if any, else a generated one. Kafka Streams takes the
+    /// index either way (`NamedInternal#orElseGenerateWithPrefix`), so a chosen name does not
+    /// shift the generated names after it.
+    pub(crate) fn chosen_or_generated(&mut self, chosen: Option<String>, prefix: &str) -> String {
+        let generated = self.generate_name(prefix);
+        chosen.unwrap_or(generated)
     }
 
     /// Takes an index without using it, as Kafka Streams does in several places "for
     /// compatibility" (its index sequence is part of every generated name after it).
     pub(crate) fn burn_index(&mut self) {
         self.next_index += 1;
-        self.last_generated = None;
     }
 
     pub(crate) fn add_node(
@@ -232,12 +236,6 @@ impl GraphBuilder {
         {
             self.errors
                 .push(TopologyError::DuplicateNodeName(name.clone()));
-        }
-        // Naming a node right after adding it is Kafka Streams' `Named` argument: the
-        // generated name's index is given back, so the names after it are Kafka Streams'.
-        if self.last_generated.as_deref() == Some(self.nodes[node].name.as_str()) {
-            self.next_index -= 1;
-            self.last_generated = None;
         }
         self.nodes[node].name = name;
     }
