@@ -315,3 +315,120 @@ fn null_keys_are_dropped_and_counted_before_a_repartition_and_at_a_table() {
     );
     assert_eq!(driver.metrics().dropped_records, 1);
 }
+
+/// Writes each record's value under its key in the store "shared".
+struct Writer(Option<KeyValueStore<String, String>>);
+
+impl Processor<String, String> for Writer {
+    type KeyOut = String;
+    type ValueOut = String;
+
+    fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
+        self.0 = Some(ctx.store("shared")?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        r: Record<String, String>,
+        _: &mut ProcessorContext<'_, String, String>,
+    ) -> Result<(), ProcessError> {
+        let store = self.0.as_mut().expect("opened in init");
+        Ok(store.put(&r.key, &r.value)?)
+    }
+}
+
+/// Forwards what the store "shared" holds for each record's key.
+struct Reader(Option<KeyValueStore<String, String>>);
+
+impl Processor<String, String> for Reader {
+    type KeyOut = String;
+    type ValueOut = String;
+
+    fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
+        self.0 = Some(ctx.store("shared")?);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        r: Record<String, String>,
+        ctx: &mut ProcessorContext<'_, String, String>,
+    ) -> Result<(), ProcessError> {
+        let store = self.0.as_mut().expect("opened in init");
+        let seen = store.get(&r.key)?.unwrap_or_else(|| "-".to_owned());
+        ctx.forward(r.with_value(seen))
+    }
+}
+
+#[test]
+fn two_processors_share_a_store_added_to_the_builder() {
+    let (writes, reads) = (
+        Topic::<String, String>::new("writes"),
+        Topic::<String, String>::new("reads"),
+    );
+    let seen = Topic::<String, String>::new("seen");
+    let builder = StreamsBuilder::new();
+    builder.add_state_store(<KeyValueStore<String, String> as StateStore>::spec("shared"));
+    builder
+        .stream(&writes)
+        .process_with_stores("writer", || Writer(None), ["shared"]);
+    builder
+        .stream(&reads)
+        .process_with_stores("reader", || Reader(None), ["shared"])
+        .to(&seen);
+    let topology = builder.build().unwrap();
+    // The shared store joins the two sources in one sub-topology, as in Kafka Streams.
+    assert_eq!(topology.subtopologies().len(), 1);
+    let mut driver = TopologyTestDriver::new(topology).unwrap();
+    driver.pipe(&reads, "k".into(), String::new()).unwrap();
+    driver.pipe(&writes, "k".into(), "v1".into()).unwrap();
+    driver.pipe(&reads, "k".into(), String::new()).unwrap();
+    assert_eq!(driver.read_values(&seen).unwrap(), ["-", "v1"]);
+
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&writes)
+        .process_with_stores("writer", || Writer(None), ["missing"]);
+    assert_eq!(
+        builder.build().unwrap_err().to_string(),
+        "processor `writer` uses store `missing`, which is not added: add it with \
+         `StreamsBuilder::add_state_store` first"
+    );
+}
+
+#[test]
+fn a_named_grouping_shares_one_repartition_topic_between_aggregations() {
+    let builder = StreamsBuilder::new();
+    let grouped = builder
+        .stream(&WORDS)
+        .group_by_with(|_, w| w.clone(), Grouped::named("by-word"));
+    grouped.clone().count_with(Materialized::named("counts"));
+    grouped.reduce_with(|a, b| a + &b, Materialized::named("joined"));
+    let topology = builder.build().unwrap();
+    let topics: Vec<String> = topology
+        .repartition_topics()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(topics, ["by-word-repartition"]);
+    let mut driver = TopologyTestDriver::new(topology).unwrap();
+    driver.pipe(&WORDS, "a".into(), "tea".into()).unwrap();
+    driver.pipe(&WORDS, "b".into(), "tea".into()).unwrap();
+    assert_eq!(
+        driver
+            .key_value_store::<String, u64>("counts")
+            .unwrap()
+            .get(&"tea".into())
+            .unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        driver
+            .key_value_store::<String, String>("joined")
+            .unwrap()
+            .get(&"tea".into())
+            .unwrap(),
+        Some("teatea".to_owned())
+    );
+}

@@ -14,7 +14,7 @@ use crate::codec::{Codec, Nullable, StoreKeyCodec, StoreValueCodec, TopicCodec};
 use crate::error::TopologyError;
 use crate::names::is_legal_name;
 use crate::processor::Data;
-use crate::state::Materialized;
+use crate::state::{Materialized, StoreSpec};
 use crate::topology::node::{ProcessorFactory, SourceFactory};
 use crate::topology::{GraphBuilder, NodeKind, TopicRef, Topology};
 
@@ -368,6 +368,22 @@ impl StreamsBuilder {
             &[],
             Arc::new(SourceFactory::<K, V, KC, VC>::new()),
         )
+    }
+
+    /// Adds a store that processors connect to by name with
+    /// [`KStream::process_with_stores`] (Kafka Streams' `addStateStore`): two processors
+    /// connected to one store share it, and run in one sub-topology.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// builder.add_state_store(<KeyValueStore<String, u64> as StateStore>::spec("seen"));
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn add_state_store(&self, spec: StoreSpec) {
+        self.graph.borrow_mut().declare_store(spec);
     }
 
     /// Freezes the graph into a [`Topology`], reporting the first wiring mistake the compiler

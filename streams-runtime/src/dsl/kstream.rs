@@ -797,4 +797,59 @@ impl<K: Data, V: Data> KStream<K, V> {
         drop(graph);
         stream
     }
+
+    /// [`process_with`](Self::process_with), connected to stores added before with
+    /// [`StreamsBuilder::add_state_store`](super::StreamsBuilder::add_state_store), by name
+    /// (Kafka Streams' `process(supplier, storeNames...)`). A name that was not added is an
+    /// error at build.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// /// Remembers each key's last value; forwards nothing.
+    /// struct Remember(Option<KeyValueStore<String, u64>>);
+    ///
+    /// impl Processor<String, u64> for Remember {
+    ///     type KeyOut = String;
+    ///     type ValueOut = u64;
+    ///     fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
+    ///         self.0 = Some(ctx.store("last")?);
+    ///         Ok(())
+    ///     }
+    ///     fn process(&mut self, r: Record<String, u64>, _: &mut ProcessorContext<'_, String, u64>)
+    ///         -> Result<(), ProcessError> {
+    ///         let store = self.0.as_mut().ok_or_else(|| ProcessError::processor("remember", "not opened"))?;
+    ///         Ok(store.put(&r.key, &r.value)?)
+    ///     }
+    /// }
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// builder.add_state_store(<KeyValueStore<String, u64> as StateStore>::spec("last"));
+    /// builder
+    ///     .stream(&Topic::<String, u64>::new("in"))
+    ///     .process_with_stores("remember", || Remember(None), ["last"]);
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// driver.pipe(&Topic::<String, u64>::new("in"), "k".into(), 7)?;
+    /// assert_eq!(driver.key_value_store::<String, u64>("last")?.get(&"k".into())?, Some(7));
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn process_with_stores<'a, P, S>(
+        self,
+        name: &str,
+        supplier: S,
+        store_names: impl IntoIterator<Item = &'a str>,
+    ) -> KStream<P::KeyOut, P::ValueOut>
+    where
+        P: Processor<K, V>,
+        S: Fn() -> P + Send + Sync + 'static,
+    {
+        let stream = self.then_named(name.to_owned(), supplier, true);
+        let mut graph = stream.graph.borrow_mut();
+        for store in store_names {
+            graph.connect_store_named(stream.node, store);
+        }
+        drop(graph);
+        stream
+    }
 }

@@ -50,6 +50,16 @@ pub enum TopologyError {
         /// The source that read it first.
         existing: String,
     },
+    /// A processor names a store that was never added.
+    #[error(
+        "processor `{processor}` uses store `{store}`, which is not added: add it with `StreamsBuilder::add_state_store` first"
+    )]
+    UnknownStore {
+        /// The processor node.
+        processor: String,
+        /// The store name.
+        store: String,
+    },
     /// Two nodes share a name.
     #[error("two nodes are named `{0}`; give one of them another name")]
     DuplicateNodeName(String),

@@ -192,6 +192,31 @@ impl GraphBuilder {
             self.errors.push(TopologyError::ForeignHandle);
             return;
         }
+        self.declare_store(spec.clone());
+        let stores = &mut self.nodes[node].stores;
+        if !stores.iter().any(|s| s == spec.name()) {
+            stores.push(spec.name().to_owned());
+        }
+    }
+
+    /// Connects the store `name`, declared before, to `node` (Kafka Streams'
+    /// `connectProcessorAndStateStores`).
+    pub(crate) fn connect_store_named(&mut self, node: usize, name: &str) {
+        match self.stores.iter().find(|s| s.name() == name) {
+            Some(spec) => {
+                let spec = spec.clone();
+                self.connect_store(node, spec);
+            }
+            None => self.errors.push(TopologyError::UnknownStore {
+                processor: self.node_name(node).to_owned(),
+                store: name.to_owned(),
+            }),
+        }
+    }
+
+    /// Declares `spec` once per name, for processors to connect (Kafka Streams'
+    /// `addStateStore`); a second declaration with other types is an error.
+    pub(crate) fn declare_store(&mut self, spec: StoreSpec) {
         match self.stores.iter().find(|s| s.name() == spec.name()) {
             Some(existing) if !existing.same_type(&spec) => {
                 self.errors.push(TopologyError::ConflictingStore {
@@ -206,12 +231,8 @@ impl GraphBuilder {
                     self.errors
                         .push(TopologyError::IllegalName(spec.name().to_owned()));
                 }
-                self.stores.push(spec.clone());
+                self.stores.push(spec);
             }
-        }
-        let stores = &mut self.nodes[node].stores;
-        if !stores.iter().any(|s| s == spec.name()) {
-            stores.push(spec.name().to_owned());
         }
     }
 
