@@ -369,7 +369,9 @@ fn two_processors_share_a_store_added_to_the_builder() {
     );
     let seen = Topic::<String, String>::new("seen");
     let builder = StreamsBuilder::new();
-    builder.add_state_store(<KeyValueStore<String, String> as StateStore>::spec("shared"));
+    builder.add_state_store(<KeyValueStore<String, String> as StateStore>::spec(
+        "shared",
+    ));
     builder
         .stream(&writes)
         .process_with_stores("writer", || Writer(None), ["shared"]);

@@ -349,3 +349,70 @@ fn an_undecodable_record_does_not_move_stream_time() {
     d.pipe_at(&IN, "k".into(), 1, 5).unwrap();
     assert_eq!(d.read_values(&OUT).unwrap(), ["5"]);
 }
+
+/// Kafka Streams' `TopologyTestDriverTest#shouldRespectTaskIdling`: two inputs of one task,
+/// `max.task.idle.ms` = 1000 on the simulated wall clock.
+#[test]
+fn task_idling_waits_for_the_empty_input_on_the_simulated_clock() {
+    let (input1, input2) = (
+        Topic::<String, String>::new("input1"),
+        Topic::<String, String>::new("input2"),
+    );
+    let output = Topic::<String, String>::new("output");
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&input1)
+        .merge(builder.stream(&input2))
+        .to(&output);
+    let config = TestDriverConfig {
+        max_task_idle_ms: 1000,
+        ..TestDriverConfig::default()
+    };
+    let mut driver = TopologyTestDriver::with_config(builder.build().unwrap(), config).unwrap();
+    driver.pipe(&input1, "A".into(), "alpha".into()).unwrap();
+    driver
+        .advance_wall_clock_time(Duration::from_millis(1))
+        .unwrap();
+    // Only one input has records, and it has only been one ms.
+    assert_eq!(driver.read_key_values(&output).unwrap(), []);
+    driver.pipe(&input2, "B".into(), "beta".into()).unwrap();
+    // Both inputs have records: A (the earlier) is processed; then only B is queued, and the
+    // task waits again.
+    assert_eq!(
+        driver.read_key_values(&output).unwrap(),
+        [("A".to_owned(), "alpha".to_owned())]
+    );
+    driver
+        .advance_wall_clock_time(Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(
+        driver.read_key_values(&output).unwrap(),
+        [("B".to_owned(), "beta".to_owned())]
+    );
+}
+
+/// Kafka Streams' `shouldCaptureSinkTopicNamesIfWrittenInto` and
+/// `shouldCaptureInternalTopicNamesIfWrittenInto`: output, repartition and changelog topics.
+#[test]
+fn produced_topic_names_are_the_topics_written_to() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&IN)
+        .group_by(|_, v| v.to_string())
+        .count_with(Materialized::named("counts"))
+        .to_stream()
+        .to(&Topic::<String, Option<u64>>::new("counted"));
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    assert!(driver.produced_topic_names().is_empty());
+    driver.pipe(&IN, "k".into(), 1).unwrap();
+    assert_eq!(
+        driver.produced_topic_names(),
+        [
+            "counted",
+            "test-driver-counts-changelog",
+            "test-driver-counts-repartition"
+        ]
+        .map(str::to_owned)
+        .into()
+    );
+}

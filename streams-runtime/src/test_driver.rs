@@ -15,7 +15,7 @@
 //! and evictions of a small cache forward early, but nothing waits for a later record.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +50,10 @@ pub struct TestDriverConfig {
     /// Default 0, caching off, so every update is forwarded (unlike an application, whose
     /// default is 10 MiB).
     pub cache_max_bytes: usize,
+    /// Kafka Streams' `max.task.idle.ms`: how long (on the simulated wall clock) a task with
+    /// several input partitions waits for the empty ones before processing what it has, to
+    /// keep timestamp order across them. Default 0: never waits.
+    pub max_task_idle_ms: i64,
 }
 
 impl Default for TestDriverConfig {
@@ -60,6 +64,7 @@ impl Default for TestDriverConfig {
             deserialization_errors: DeserializationErrorHandler::Fail,
             processing_errors: ProcessingErrorHandler::Fail,
             cache_max_bytes: 0,
+            max_task_idle_ms: 0,
         }
     }
 }
@@ -98,6 +103,8 @@ impl RecordCollector for MemoryCollector {
 /// as in Kafka Streams' driver) and where its offsets are.
 struct TopicLog {
     name: Arc<str>,
+    /// Whether the topology wrote to the topic (not only a test piped into it).
+    written: bool,
     records: Vec<RawRecord>,
     read: usize,
     next_offset: i64,
@@ -131,6 +138,7 @@ pub struct TopologyTestDriver {
     topics: HashMap<String, TopicLog>,
     collector: Rc<RefCell<MemoryCollector>>,
     wall_clock: i64,
+    max_task_idle_ms: i64,
     /// The persistent stores' directory; removed when the driver is dropped (after the tasks,
     /// which are declared first and so dropped first).
     _state_dir: tempfile::TempDir,
@@ -198,6 +206,7 @@ impl TopologyTestDriver {
             topics: HashMap::new(),
             collector,
             wall_clock: config.initial_wall_clock,
+            max_task_idle_ms: config.max_task_idle_ms,
             _state_dir: state_dir,
         };
         // Processors may produce records in `init`.
@@ -373,6 +382,30 @@ impl TopologyTestDriver {
         self.run()
     }
 
+    /// The topics the topology has written to so far, output, repartition and changelog topics
+    /// alike (internal ones with their full names), as Kafka Streams' `producedTopicNames()`.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let (input, output) = (Topic::<String, u32>::new("in"), Topic::<String, u32>::new("out"));
+    /// let builder = StreamsBuilder::new();
+    /// builder.stream(&input).to(&output);
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// assert!(driver.produced_topic_names().is_empty());
+    /// driver.pipe(&input, "k".into(), 1)?;
+    /// assert_eq!(driver.produced_topic_names(), ["out".to_owned()].into());
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn produced_topic_names(&self) -> BTreeSet<String> {
+        self.topics
+            .values()
+            .filter(|log| log.written)
+            .map(|log| log.name.to_string())
+            .collect()
+    }
+
     /// The simulated wall clock, in milliseconds.
     pub fn wall_clock_time(&self) -> i64 {
         self.wall_clock
@@ -474,6 +507,7 @@ impl TopologyTestDriver {
         let log = log_of(&mut self.topics, &record.topic);
         record.offset = log.next_offset;
         log.next_offset += 1;
+        log.written |= produced;
         let reader = self.tasks.iter_mut().find(|task| task.reads(&record.topic));
         match (reader, produced) {
             (Some(task), true) => {
@@ -497,7 +531,9 @@ impl TopologyTestDriver {
         }
         loop {
             for task in &mut self.tasks {
-                while task.process_next()? {
+                while task.is_processable(self.wall_clock, self.max_task_idle_ms)
+                    && task.process_next()?
+                {
                     task.punctuate_stream_time()?;
                     task.flush_cache()?;
                 }
@@ -526,6 +562,7 @@ fn log_of<'a>(topics: &'a mut HashMap<String, TopicLog>, topic: &str) -> &'a mut
     if !topics.contains_key(topic) {
         let log = TopicLog {
             name: topic.into(),
+            written: false,
             records: Vec::new(),
             read: 0,
             next_offset: 0,
