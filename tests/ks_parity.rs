@@ -434,3 +434,58 @@ fn a_named_grouping_shares_one_repartition_topic_between_aggregations() {
         Some("teatea".to_owned())
     );
 }
+
+#[test]
+fn a_timestamp_extractor_orders_the_inputs_and_a_negative_timestamp_drops_the_record() {
+    let (left, right) = (
+        Topic::<String, u64>::new("left"),
+        Topic::<String, u64>::new("right"),
+    );
+    let out = Topic::<String, u64>::new("merged");
+    let seen_partition_times = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record_times = Arc::clone(&seen_partition_times);
+    // The value is the event time; 0 means "unknown", stamped -1 and so dropped.
+    let by_value = Consumed::new().with_timestamp_extractor(move |record, partition_time| {
+        record_times.lock().unwrap().push(partition_time);
+        match <TopicCodec as Codec<u64>>::decode(record.value) {
+            Ok(0) | Err(_) => -1,
+            Ok(time) => time as i64,
+        }
+    });
+    let builder = StreamsBuilder::new();
+    builder
+        .stream_with(&left, by_value)
+        .merge(builder.stream(&right))
+        .to(&out);
+    let config = TestDriverConfig {
+        max_task_idle_ms: 1_000_000,
+        ..TestDriverConfig::default()
+    };
+    let mut driver = TopologyTestDriver::with_config(builder.build().unwrap(), config).unwrap();
+    // Kafka's timestamps say left comes first; the extracted ones say right (at 20) does.
+    driver.pipe_at(&left, "a".into(), 30, 1).unwrap();
+    driver.pipe_at(&left, "b".into(), 0, 2).unwrap();
+    driver.pipe_at(&left, "c".into(), 40, 3).unwrap();
+    driver.pipe_at(&right, "x".into(), 7, 20).unwrap();
+    driver.pipe_at(&right, "y".into(), 8, 35).unwrap();
+    let merged: Vec<(String, i64)> = driver
+        .read_output(&out)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key, r.timestamp))
+        .collect();
+    // With idling on, a record is processed once both inputs have one (or at the end, none is
+    // left waiting for): right's 20 before left's 30, the -1 dropped, 35 before 40 — the last
+    // stays queued until the right input has a record again.
+    assert_eq!(
+        merged,
+        [
+            ("x".to_owned(), 20),
+            ("a".to_owned(), 30),
+            ("y".to_owned(), 35)
+        ]
+    );
+    assert_eq!(driver.metrics().dropped_records, 1);
+    // The extractor saw the partition's largest timestamp so far: -1, then 30, still 30.
+    assert_eq!(*seen_partition_times.lock().unwrap(), [-1, 30, 30]);
+}

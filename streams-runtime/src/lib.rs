@@ -55,7 +55,10 @@ pub mod topology;
 pub use app::{KafkaStreams, ShutdownHandle, State, StreamsMetrics, UncaughtErrorPolicy};
 pub use codec::{Codec, CodecError, TopicCodec};
 pub use config::{ConfigError, StreamsConfig};
-pub use dsl::{BranchedKStream, Change, KGroupedStream, KStream, KTable, StreamsBuilder, Topic};
+pub use dsl::{
+    AutoOffsetReset, BranchedKStream, Change, Consumed, ConsumedRecord, Grouped, KGroupedStream,
+    KStream, KTable, Printed, Produced, Repartitioned, StreamsBuilder, TimestampExtractor, Topic,
+};
 pub use error::{ProcessError, StoreError, StreamsError, TopologyError};
 #[cfg(feature = "kafka")]
 pub use kafka::{EmbeddedBroker, StateRestoreListener, StoreSnapshot};

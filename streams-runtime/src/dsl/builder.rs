@@ -193,6 +193,7 @@ impl StreamsBuilder {
                     });
                 } else if consumed.name().is_some()
                     || consumed.offset_reset() != graph.offset_reset(topic.name())
+                    || consumed.timestamp_extractor().is_some()
                 {
                     graph.record_error(TopologyError::DuplicateSourceTopic {
                         topic: topic.name().to_owned(),
@@ -356,6 +357,9 @@ impl StreamsBuilder {
         let name = graph.chosen_or_generated(consumed.name().map(str::to_owned), "KSTREAM-SOURCE");
         if let Some(reset) = consumed.offset_reset() {
             graph.set_offset_reset(topic, reset);
+        }
+        if let Some(extractor) = consumed.timestamp_extractor() {
+            graph.set_timestamp_extractor(topic, Arc::clone(extractor));
         }
         graph.add_node(
             name,

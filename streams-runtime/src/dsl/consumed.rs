@@ -1,5 +1,35 @@
-//! Reading a topic: [`Consumed`], the source's name and where it starts without a committed
-//! offset (Kafka Streams' `Consumed`).
+//! Reading a topic: [`Consumed`], the source's name, where it starts without a committed
+//! offset, and the timestamp its records carry (Kafka Streams' `Consumed`).
+
+use std::sync::Arc;
+
+use crate::record::Headers;
+
+/// An input record as a [`TimestampExtractor`] sees it: still encoded.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumedRecord<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The timestamp Kafka gave the record (its producer's or the broker's).
+    pub timestamp: i64,
+    /// The encoded key; `None` is a null key.
+    pub key: Option<&'a [u8]>,
+    /// The encoded value; `None` is a null value.
+    pub value: Option<&'a [u8]>,
+    /// The headers.
+    pub headers: &'a Headers,
+}
+
+/// Gives each input record of a source its timestamp (Kafka Streams' `TimestampExtractor`):
+/// `extract(record, partition_time)`, where `partition_time` is the largest timestamp this
+/// extractor returned so far for the record's partition (-1 before the first). The timestamp
+/// decides the order a task processes its partitions in, stream time, and windows; a negative
+/// one drops the record (counted in `dropped_records`).
+pub type TimestampExtractor = Arc<dyn Fn(&ConsumedRecord<'_>, i64) -> i64 + Send + Sync>;
 
 /// Where a source starts reading a partition that has no committed offset (Kafka Streams'
 /// `AutoOffsetReset`).
@@ -22,10 +52,21 @@ pub enum AutoOffsetReset {
 /// assert_eq!(consumed.name(), Some("orders-source"));
 /// assert_eq!(consumed.offset_reset(), Some(AutoOffsetReset::Latest));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Consumed {
     name: Option<String>,
     offset_reset: Option<AutoOffsetReset>,
+    timestamp_extractor: Option<TimestampExtractor>,
+}
+
+impl std::fmt::Debug for Consumed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumed")
+            .field("name", &self.name)
+            .field("offset_reset", &self.offset_reset)
+            .field("timestamp_extractor", &self.timestamp_extractor.is_some())
+            .finish()
+    }
 }
 
 impl Consumed {
@@ -40,13 +81,42 @@ impl Consumed {
     pub fn named(name: impl Into<String>) -> Self {
         Consumed {
             name: Some(name.into()),
-            offset_reset: None,
+            ..Self::default()
         }
     }
 
     /// Where to start in a partition without a committed offset, for this topic only.
     pub fn with_offset_reset(mut self, reset: AutoOffsetReset) -> Self {
         self.offset_reset = Some(reset);
+        self
+    }
+
+    /// Takes each record's timestamp from `extractor` rather than from Kafka's record
+    /// timestamp, e.g. a time field of the payload.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// // Values are "<millis>,<text>": the event time leads the payload.
+    /// let events = Topic::<String, String>::new("events");
+    /// let stamped = Topic::<String, String>::new("stamped");
+    /// let consumed = Consumed::new().with_timestamp_extractor(|record, partition_time| {
+    ///     let text = std::str::from_utf8(record.value.unwrap_or_default()).unwrap_or_default();
+    ///     text.trim_matches('"').split(',').next().and_then(|t| t.parse().ok()).unwrap_or(partition_time)
+    /// });
+    /// let builder = StreamsBuilder::new();
+    /// builder.stream_with(&events, consumed).to(&stamped);
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// driver.pipe_at(&events, "k".into(), "1700,hello".into(), 5)?;
+    /// assert_eq!(driver.read_output(&stamped)?[0].timestamp, 1700);
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn with_timestamp_extractor(
+        mut self,
+        extractor: impl Fn(&ConsumedRecord<'_>, i64) -> i64 + Send + Sync + 'static,
+    ) -> Self {
+        self.timestamp_extractor = Some(Arc::new(extractor));
         self
     }
 
@@ -58,5 +128,10 @@ impl Consumed {
     /// The chosen reset policy, if any.
     pub fn offset_reset(&self) -> Option<AutoOffsetReset> {
         self.offset_reset
+    }
+
+    /// The chosen timestamp extractor, if any.
+    pub fn timestamp_extractor(&self) -> Option<&TimestampExtractor> {
+        self.timestamp_extractor.as_ref()
     }
 }

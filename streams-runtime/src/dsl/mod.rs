@@ -22,7 +22,7 @@ mod to_table;
 pub use aggregate::Change;
 pub use branch::BranchedKStream;
 pub use builder::{StreamsBuilder, Topic};
-pub use consumed::{AutoOffsetReset, Consumed};
+pub use consumed::{AutoOffsetReset, Consumed, ConsumedRecord, TimestampExtractor};
 pub use grouped::KGroupedStream;
 pub use kstream::KStream;
 pub use ktable::KTable;

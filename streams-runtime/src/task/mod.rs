@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 use partition_group::PartitionGroup;
 
+#[cfg(feature = "kafka")]
+use crate::dsl::ConsumedRecord;
 use crate::error::{
     DeserializationErrorHandler, ProcessError, ProcessingErrorHandler, StreamsError, TopologyError,
 };
@@ -267,6 +269,7 @@ impl StreamTask {
                         topic.full_name(&config.application_id).into(),
                         partition,
                         Rc::clone(&source),
+                        topology.timestamp_extractor(&topic.name).cloned(),
                     );
                 }
             }
@@ -407,6 +410,15 @@ impl StreamTask {
         &mut self,
         mut input: BorrowedInput<'_>,
     ) -> Result<(), ProcessError> {
+        input.timestamp = self.queues.stamp_direct(&ConsumedRecord {
+            topic: input.topic,
+            partition: input.partition,
+            offset: input.offset,
+            timestamp: input.timestamp,
+            key: input.key,
+            value: input.value,
+            headers: &input.headers,
+        });
         let Some((topic, source)) = self.queues.take_direct(input.partition, input.offset) else {
             return Ok(());
         };

@@ -3,12 +3,17 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::dsl::{ConsumedRecord, TimestampExtractor};
 use crate::record::RawRecord;
 
 struct Queue<S> {
     topic: Arc<str>,
     partition: i32,
     source: S,
+    /// Gives the partition's records their timestamps, if the source chose one.
+    extractor: Option<TimestampExtractor>,
+    /// The largest timestamp the extractor gave so far (Kafka Streams' partition time).
+    partition_time: i64,
     records: VecDeque<RawRecord>,
     /// The offset of the last record taken out, until it is reported for commit.
     progress: Option<i64>,
@@ -34,11 +39,19 @@ impl<S> Default for PartitionGroup<S> {
 }
 
 impl<S: Clone> PartitionGroup<S> {
-    pub(super) fn add_partition(&mut self, topic: Arc<str>, partition: i32, source: S) {
+    pub(super) fn add_partition(
+        &mut self,
+        topic: Arc<str>,
+        partition: i32,
+        source: S,
+        extractor: Option<TimestampExtractor>,
+    ) {
         self.queues.push(Queue {
             topic,
             partition,
             source,
+            extractor,
+            partition_time: -1,
             records: VecDeque::new(),
             progress: None,
         });
@@ -86,6 +99,16 @@ impl<S: Clone> PartitionGroup<S> {
             .find(|q| q.partition == record.partition && q.topic == record.topic)
         {
             Some(queue) => {
+                let mut record = record;
+                record.timestamp = queue.stamp(&ConsumedRecord {
+                    topic: &record.topic,
+                    partition: record.partition,
+                    offset: record.offset,
+                    timestamp: record.timestamp,
+                    key: record.key.as_deref(),
+                    value: record.value.as_deref(),
+                    headers: &record.headers,
+                });
                 queue.records.push_back(record);
                 self.len += 1;
                 Ok(())
@@ -119,6 +142,16 @@ impl<S: Clone> PartitionGroup<S> {
         }
     }
 
+    /// The timestamp of a record of the group's single partition, processed without being
+    /// buffered: its source's extractor's, or Kafka's.
+    #[cfg(feature = "kafka")]
+    pub(super) fn stamp_direct(&mut self, record: &ConsumedRecord<'_>) -> i64 {
+        match &mut self.queues[..] {
+            [queue] if queue.partition == record.partition => queue.stamp(record),
+            _ => record.timestamp,
+        }
+    }
+
     /// The topic of the group's partition, when it reads exactly one.
     #[cfg(feature = "kafka")]
     pub(super) fn direct_topic(&self) -> Option<&Arc<str>> {
@@ -144,6 +177,21 @@ impl<S: Clone> PartitionGroup<S> {
     }
 }
 
+impl<S> Queue<S> {
+    /// The record's timestamp: the extractor's, if there is one, which also moves the
+    /// partition time.
+    fn stamp(&mut self, record: &ConsumedRecord<'_>) -> i64 {
+        match &self.extractor {
+            None => record.timestamp,
+            Some(extract) => {
+                let timestamp = extract(record, self.partition_time);
+                self.partition_time = self.partition_time.max(timestamp);
+                timestamp
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,8 +211,8 @@ mod tests {
     #[test]
     fn pops_the_smallest_head_timestamp_first() {
         let mut group = PartitionGroup::default();
-        group.add_partition("a".into(), 0, 'a');
-        group.add_partition("b".into(), 0, 'b');
+        group.add_partition("a".into(), 0, 'a', None);
+        group.add_partition("b".into(), 0, 'b', None);
         for (topic, ts) in [("a", 5), ("a", 1), ("b", 3), ("b", 5)] {
             group.push(record(topic, ts)).unwrap();
         }

@@ -17,7 +17,7 @@ use std::any::TypeId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::dsl::AutoOffsetReset;
+use crate::dsl::{AutoOffsetReset, TimestampExtractor};
 use crate::error::TopologyError;
 use crate::names::is_legal_name;
 use crate::state::StoreSpec;
@@ -82,6 +82,8 @@ pub(crate) struct GraphBuilder {
     partition_counts: BTreeMap<String, i32>,
     /// Source topics read from a chosen position when no offset is committed.
     offset_resets: BTreeMap<String, AutoOffsetReset>,
+    /// Source topics whose records get their timestamps from a chosen extractor.
+    timestamp_extractors: BTreeMap<String, TimestampExtractor>,
 }
 
 impl GraphBuilder {
@@ -166,6 +168,12 @@ impl GraphBuilder {
     /// The reset policy chosen for `topic`, if one was.
     pub(crate) fn offset_reset(&self, topic: &str) -> Option<AutoOffsetReset> {
         self.offset_resets.get(topic).copied()
+    }
+
+    /// Stamps the records of `topic` with `extractor`.
+    pub(crate) fn set_timestamp_extractor(&mut self, topic: &str, extractor: TimestampExtractor) {
+        self.timestamp_extractors
+            .insert(topic.to_owned(), extractor);
     }
 
     /// Creates the repartition topic `topic` with `partitions` partitions.
@@ -279,6 +287,7 @@ impl GraphBuilder {
             subtopologies,
             partition_counts: self.partition_counts,
             offset_resets: self.offset_resets,
+            timestamp_extractors: self.timestamp_extractors,
         })
     }
 }
@@ -368,6 +377,7 @@ pub struct Topology {
     subtopologies: Vec<Subtopology>,
     partition_counts: BTreeMap<String, i32>,
     offset_resets: BTreeMap<String, AutoOffsetReset>,
+    timestamp_extractors: BTreeMap<String, TimestampExtractor>,
 }
 
 impl std::fmt::Debug for Topology {
@@ -425,6 +435,12 @@ impl Topology {
     /// source chose (`Consumed::with_offset_reset`); otherwise `auto.offset.reset` decides.
     pub fn offset_reset(&self, topic: &str) -> Option<AutoOffsetReset> {
         self.offset_resets.get(topic).copied()
+    }
+
+    /// The timestamp extractor of the source topic `topic`, if its source chose one
+    /// (`Consumed::with_timestamp_extractor`); otherwise records keep Kafka's timestamps.
+    pub fn timestamp_extractor(&self, topic: &str) -> Option<&TimestampExtractor> {
+        self.timestamp_extractors.get(topic)
     }
 
     /// The repartition topics the sinks of sub-topology `id` write.
