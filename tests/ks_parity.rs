@@ -489,3 +489,18 @@ fn a_timestamp_extractor_orders_the_inputs_and_a_negative_timestamp_drops_the_re
     // The extractor saw the partition's largest timestamp so far: -1, then 30, still 30.
     assert_eq!(*seen_partition_times.lock().unwrap(), [-1, 30, 30]);
 }
+
+#[test]
+fn a_named_foreach_still_takes_its_index() {
+    let builder = StreamsBuilder::new();
+    builder.stream(&WORDS).foreach_named("log", |_, _| {});
+    builder
+        .stream(&Topic::<String, String>::new("more"))
+        .to(&Topic::<String, String>::new("out"));
+    let text = describe(builder);
+    assert!(text.contains("Processor: log (stores: [])"), "{text}");
+    assert!(
+        text.contains("Source: KSTREAM-SOURCE-0000000002 (topics: [more])"),
+        "{text}"
+    );
+}

@@ -43,8 +43,6 @@ mod names;
 pub mod processor;
 pub mod record;
 pub mod state;
-// Only the threads of the Kafka side and RocksDB's shared memory budget take locks.
-#[cfg(any(feature = "kafka", feature = "rocksdb"))]
 mod sync;
 pub mod task;
 mod task_env;

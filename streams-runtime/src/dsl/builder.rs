@@ -82,6 +82,11 @@ impl<K, V, KC, VC> Topic<K, V, KC, VC> {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The name, without copying it.
+    pub(crate) fn into_name(self) -> Cow<'static, str> {
+        self.name
+    }
 }
 
 impl<K, V, KC, VC> Clone for Topic<K, V, KC, VC> {

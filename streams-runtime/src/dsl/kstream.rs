@@ -451,9 +451,29 @@ impl<K: Data, V: Data> KStream<K, V> {
     where
         F: Fn(&K, &V) + Send + Sync + 'static,
     {
+        self.foreach_node(None, action);
+    }
+
+    /// [`foreach`](Self::foreach) as a node named `name` (Kafka Streams' `foreach(action,
+    /// Named)`; the generated index is taken all the same).
+    pub fn foreach_named<F>(self, name: impl Into<String>, action: F)
+    where
+        F: Fn(&K, &V) + Send + Sync + 'static,
+    {
+        self.foreach_node(Some(name.into()), action);
+    }
+
+    fn foreach_node<F>(self, name: Option<String>, action: F)
+    where
+        F: Fn(&K, &V) + Send + Sync + 'static,
+    {
+        let name = self
+            .graph
+            .borrow_mut()
+            .chosen_or_generated(name, "KSTREAM-FOREACH");
         let action = Arc::new(action);
-        self.then(
-            "KSTREAM-FOREACH",
+        self.then_named(
+            name,
             move || Peek {
                 action: Arc::clone(&action),
             },

@@ -141,7 +141,9 @@ impl<K: Data, V: Data> KStream<K, V> {
         let mut graph = self.graph.borrow_mut();
         let name = graph.chosen_or_generated(produced.name, "KSTREAM-SINK");
         let factory = SinkFactory::<K, V, KC, VC>::new(
-            SinkTopic::PerRecord(Arc::new(choose)),
+            SinkTopic::PerRecord(Arc::new(move |key: &K, value: &V, context| {
+                choose(key, value, context).into_name()
+            })),
             produced.partitioner,
         );
         graph.add_node(

@@ -2,9 +2,11 @@
 //! coordinates of the input record that is being processed; and records as bytes, as they come
 //! from Kafka ([`RawRecord`]) and leave for it ([`OutgoingRecord`], through a [`RecordCollector`]).
 
+mod consumed;
 mod outgoing;
 mod raw;
 
+pub use consumed::{AutoOffsetReset, ConsumedRecord, TimestampExtractor};
 pub use outgoing::{OutgoingRecord, RecordCollector};
 #[cfg(feature = "kafka")]
 pub(crate) use raw::BorrowedInput;

@@ -17,14 +17,14 @@ use std::sync::Arc;
 
 use partition_group::PartitionGroup;
 
-#[cfg(feature = "kafka")]
-use crate::dsl::ConsumedRecord;
 use crate::error::{
     DeserializationErrorHandler, ProcessError, ProcessingErrorHandler, StreamsError, TopologyError,
 };
 use crate::processor::NodeInfo;
 #[cfg(feature = "kafka")]
 use crate::record::BorrowedInput;
+#[cfg(feature = "kafka")]
+use crate::record::ConsumedRecord;
 use crate::record::{RawRecord, RecordCollector, RecordContext};
 use crate::state::{
     CacheContext, ChangelogContext, ChangelogOffsets, Checkpoint, StateRoot, TaskStores,

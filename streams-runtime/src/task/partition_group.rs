@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::dsl::{ConsumedRecord, TimestampExtractor};
 use crate::record::RawRecord;
+use crate::record::{ConsumedRecord, TimestampExtractor};
 
 struct Queue<S> {
     topic: Arc<str>,

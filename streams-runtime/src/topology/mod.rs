@@ -17,9 +17,9 @@ use std::any::TypeId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::dsl::{AutoOffsetReset, TimestampExtractor};
 use crate::error::TopologyError;
 use crate::names::is_legal_name;
+use crate::record::{AutoOffsetReset, TimestampExtractor};
 use crate::state::StoreSpec;
 use node::NodeFactory;
 

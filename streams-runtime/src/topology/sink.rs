@@ -2,6 +2,7 @@
 //! to a fixed topic or to one chosen per record, on a partition the collector picks or a
 //! user's partitioner does.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::rc::Rc;
@@ -9,7 +10,6 @@ use std::sync::Arc;
 
 use super::node::{BuildContext, BuiltNode, NodeFactory, internal_topic_name};
 use crate::codec::{Codec, Encoded};
-use crate::dsl::Topic;
 use crate::error::{ProcessError, RecordPart, TopologyError};
 use crate::processor::{Node, NodeInfo};
 use crate::record::{OutgoingRecord, Record, RecordContext};
@@ -19,21 +19,20 @@ use crate::task_env::TaskEnv;
 /// producer's partitioner (Kafka Streams' `StreamPartitioner`).
 pub(crate) type Partitioner<K, V> = Arc<dyn Fn(&K, &V, i32) -> Option<i32> + Send + Sync>;
 
-/// Names a record's topic (Kafka Streams' `TopicNameExtractor`); the codecs are the returned
-/// topic's, the same for every record.
-pub(crate) type TopicChooser<K, V, KC, VC> =
-    Arc<dyn Fn(&K, &V, Option<&RecordContext>) -> Topic<K, V, KC, VC> + Send + Sync>;
+/// Names a record's topic (Kafka Streams' `TopicNameExtractor`).
+pub(crate) type TopicChooser<K, V> =
+    Arc<dyn Fn(&K, &V, Option<&RecordContext>) -> Cow<'static, str> + Send + Sync>;
 
 /// Where a sink writes.
-enum Target<K, V, KC, VC> {
+enum Target<K, V> {
     Fixed(String),
-    PerRecord(TopicChooser<K, V, KC, VC>),
+    PerRecord(TopicChooser<K, V>),
 }
 
 /// A sink node: encodes with the topic's codecs and hands the bytes to the record collector.
 struct SinkNode<K, V, KC, VC> {
     name: String,
-    target: Target<K, V, KC, VC>,
+    target: Target<K, V>,
     drop_null_keys: bool,
     partitioner: Option<Partitioner<K, V>>,
     buffers: RefCell<(Vec<u8>, Vec<u8>)>,
@@ -51,7 +50,7 @@ where
             Target::Fixed(topic) => topic.as_str(),
             Target::PerRecord(choose) => {
                 chosen = choose(&record.key, &record.value, env.record.as_ref());
-                chosen.name()
+                &*chosen
             }
         };
         let partition = match &self.partitioner {
@@ -100,24 +99,26 @@ where
 
 /// Builds sink nodes; internal topics get the application id as prefix.
 pub(crate) struct SinkFactory<K, V, KC, VC> {
-    topic: SinkTopic<K, V, KC, VC>,
+    topic: SinkTopic<K, V>,
     partitioner: Option<Partitioner<K, V>>,
+    codecs: PhantomData<fn() -> (KC, VC)>,
 }
 
 /// The topic a [`SinkFactory`]'s nodes write.
-pub(crate) enum SinkTopic<K, V, KC, VC> {
+pub(crate) enum SinkTopic<K, V> {
     /// A topic named in the topology; internal ones get the application id as prefix.
     Fixed { name: String, internal: bool },
     /// A topic chosen per record.
-    PerRecord(TopicChooser<K, V, KC, VC>),
+    PerRecord(TopicChooser<K, V>),
 }
 
 impl<K, V, KC, VC> SinkFactory<K, V, KC, VC> {
-    pub(crate) fn new(
-        topic: SinkTopic<K, V, KC, VC>,
-        partitioner: Option<Partitioner<K, V>>,
-    ) -> Self {
-        SinkFactory { topic, partitioner }
+    pub(crate) fn new(topic: SinkTopic<K, V>, partitioner: Option<Partitioner<K, V>>) -> Self {
+        SinkFactory {
+            topic,
+            partitioner,
+            codecs: PhantomData,
+        }
     }
 }
 
