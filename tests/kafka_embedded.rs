@@ -12,17 +12,6 @@ use streams::kafka::rdkafka::types::RDKafkaRespErr;
 use streams::prelude::*;
 use streams::{EmbeddedBroker, KafkaStreams, State, StreamsConfig, UncaughtErrorPolicy};
 
-fn config(broker: &EmbeddedBroker, application_id: &str) -> StreamsConfig {
-    // Each instance its own state directory, as on separate machines.
-    let mut config = StreamsConfig::new(application_id)
-        .bootstrap_servers(broker.bootstrap_servers())
-        .commit_interval(Duration::from_millis(200))
-        .state_dir(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("state")));
-    config.set("consumer.session.timeout.ms", "3000").unwrap();
-    config.set("consumer.heartbeat.interval.ms", "500").unwrap();
-    config
-}
-
 struct WordCount {
     broker: EmbeddedBroker,
     lines_topic: String,
@@ -53,7 +42,7 @@ impl WordCount {
 
     fn instance(&self) -> KafkaStreams {
         let topology = wordcount_topology(&self.lines_topic, &self.counts_topic);
-        let config = config(&self.broker, &self.application_id);
+        let config = embedded_config(&self.broker, &self.application_id);
         self.broker.prepare(&topology, &config).unwrap();
         KafkaStreams::new(topology, config).unwrap()
     }
@@ -73,7 +62,7 @@ fn word_count_end_to_end() {
     wc.produce(&input);
     // Without the record cache every update reaches the changelog and the output.
     let topology = wordcount_topology(&wc.lines_topic, &wc.counts_topic);
-    let mut config = config(&wc.broker, &wc.application_id);
+    let mut config = embedded_config(&wc.broker, &wc.application_id);
     config.set("statestore.cache.max.bytes", "0").unwrap();
     wc.broker.prepare(&topology, &config).unwrap();
     let mut app = KafkaStreams::new(topology, config).unwrap();
@@ -202,7 +191,7 @@ fn poison_run(
         .map_values(|v| v * 2)
         .to(&Topic::<String, u32>::named(&output));
     let _ = NUMBERS;
-    let mut config = config(&broker, &unique("poison"));
+    let mut config = embedded_config(&broker, &unique("poison"));
     config
         .set("deserialization.exception.handler", handler)
         .unwrap();
@@ -289,7 +278,7 @@ fn missing_output_and_dead_letter_topics_are_startup_errors() {
     broker.create_topic(&lines, 1).unwrap();
     let mut app = KafkaStreams::new(
         wordcount_topology(&lines, &counts),
-        config(&broker, &unique("outputs")),
+        embedded_config(&broker, &unique("outputs")),
     )
     .unwrap();
     let error = app.start().unwrap_err().to_string();
@@ -300,7 +289,7 @@ fn missing_output_and_dead_letter_topics_are_startup_errors() {
     drop(app);
 
     broker.create_topic(&counts, 1).unwrap();
-    let mut config = config(&broker, &unique("outputs"));
+    let mut config = embedded_config(&broker, &unique("outputs"));
     config
         .set("deserialization.exception.handler", "dead_letter_queue")
         .unwrap();
@@ -334,7 +323,7 @@ fn a_topic_the_broker_refuses_is_a_startup_error_naming_its_code() {
         .unwrap();
     let mut app = KafkaStreams::new(
         wordcount_topology(&lines, &counts),
-        config(&broker, &unique("refused")),
+        embedded_config(&broker, &unique("refused")),
     )
     .unwrap();
     let error = app.start().unwrap_err().to_string();
@@ -367,7 +356,7 @@ fn an_unreachable_broker_at_startup_is_named_with_its_cause() {
 #[test]
 fn configuration_mistakes_are_startup_errors() {
     let broker = EmbeddedBroker::start().unwrap();
-    let mut config = config(&broker, "app");
+    let mut config = embedded_config(&broker, "app");
     assert!(
         config.set("consumer.no.such.property", "1").is_ok(),
         "librdkafka decides"
@@ -413,7 +402,7 @@ fn co_partitioned_inputs_stay_together_across_rebalances() {
             .to_stream()
             .to(&Topic::<String, Option<u64>>::named(&out));
         let topology = builder.build().unwrap();
-        let config = config(&broker, &application_id);
+        let config = embedded_config(&broker, &application_id);
         broker.prepare(&topology, &config).unwrap();
         KafkaStreams::new(topology, config).unwrap()
     };
@@ -491,7 +480,7 @@ fn rejected_output_run_by(
         .stream(&Topic::<String, u32>::named(&input))
         .map_values(|v| v * 2)
         .to(&Topic::<String, u32>::named(&output));
-    let mut config = config(&broker, &unique("rejected"));
+    let mut config = embedded_config(&broker, &unique("rejected"));
     config.set("production.exception.handler", handler).unwrap();
     for (key, value) in settings {
         config.set(key, value).unwrap();
@@ -562,7 +551,7 @@ fn a_record_too_large_for_the_producer_is_named_with_its_code() {
         .stream(&Topic::<String, u32>::named(&input))
         .map_values(|size| "x".repeat(size as usize))
         .to(&Topic::<String, String>::named(&output));
-    let config = config(&broker, &unique("too-large"));
+    let config = embedded_config(&broker, &unique("too-large"));
     let topology = builder.build().unwrap();
     broker.prepare(&topology, &config).unwrap();
     let app = start_until_idle_or_failed(topology, config);
@@ -654,7 +643,7 @@ fn a_failed_thread_stops_alone_and_the_others_take_over_its_tasks() {
         .stream(&Topic::<String, u32>::named(&input))
         .process(double_after_one_failure::Function)
         .to(&Topic::<String, u32>::named(&output));
-    let config = config(&broker, &unique("shutdown-thread")).num_stream_threads(2);
+    let config = embedded_config(&broker, &unique("shutdown-thread")).num_stream_threads(2);
     let topology = builder.build().unwrap();
     broker.prepare(&topology, &config).unwrap();
     let mut app = KafkaStreams::new(topology, config).unwrap();

@@ -8,24 +8,14 @@ use std::time::Duration;
 
 use common::*;
 use streams::prelude::*;
-use streams::{EmbeddedBroker, KafkaStreams, StreamsConfig};
+use streams::{EmbeddedBroker, KafkaStreams};
 
 const QUIET: Duration = Duration::from_millis(1500);
 const LIMIT: Duration = Duration::from_secs(90);
 
-fn config(broker: &EmbeddedBroker) -> StreamsConfig {
-    let mut config = StreamsConfig::new(unique("sources-sinks"))
-        .bootstrap_servers(broker.bootstrap_servers())
-        .commit_interval(Duration::from_millis(200))
-        .state_dir(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("state")));
-    config.set("consumer.session.timeout.ms", "3000").unwrap();
-    config.set("consumer.heartbeat.interval.ms", "500").unwrap();
-    config
-}
-
 fn start(broker: &EmbeddedBroker, topology: Topology) -> KafkaStreams {
     streams::cli::init_tracing();
-    let config = config(broker);
+    let config = embedded_config(broker, &unique("sources-sinks"));
     broker.prepare(&topology, &config).unwrap();
     let mut app = KafkaStreams::new(topology, config).unwrap();
     app.start().unwrap();

@@ -316,37 +316,35 @@ fn null_keys_are_dropped_and_counted_before_a_repartition_and_at_a_table() {
     assert_eq!(driver.metrics().dropped_records, 1);
 }
 
-/// Writes each record's value under its key in the store "shared".
-struct Writer(Option<KeyValueStore<String, String>>);
+/// Uses the store "shared": a writer puts each record's value under its key; a reader forwards
+/// what the store holds for each record's key.
+struct SharedStoreUser {
+    writes: bool,
+    store: Option<KeyValueStore<String, String>>,
+}
 
-impl Processor<String, String> for Writer {
-    type KeyOut = String;
-    type ValueOut = String;
-
-    fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
-        self.0 = Some(ctx.store("shared")?);
-        Ok(())
+impl SharedStoreUser {
+    fn writer() -> Self {
+        SharedStoreUser {
+            writes: true,
+            store: None,
+        }
     }
 
-    fn process(
-        &mut self,
-        r: Record<String, String>,
-        _: &mut ProcessorContext<'_, String, String>,
-    ) -> Result<(), ProcessError> {
-        let store = self.0.as_mut().expect("opened in init");
-        Ok(store.put(&r.key, &r.value)?)
+    fn reader() -> Self {
+        SharedStoreUser {
+            writes: false,
+            store: None,
+        }
     }
 }
 
-/// Forwards what the store "shared" holds for each record's key.
-struct Reader(Option<KeyValueStore<String, String>>);
-
-impl Processor<String, String> for Reader {
+impl Processor<String, String> for SharedStoreUser {
     type KeyOut = String;
     type ValueOut = String;
 
     fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
-        self.0 = Some(ctx.store("shared")?);
+        self.store = Some(ctx.store("shared")?);
         Ok(())
     }
 
@@ -355,7 +353,10 @@ impl Processor<String, String> for Reader {
         r: Record<String, String>,
         ctx: &mut ProcessorContext<'_, String, String>,
     ) -> Result<(), ProcessError> {
-        let store = self.0.as_mut().expect("opened in init");
+        let store = self.store.as_mut().expect("opened in init");
+        if self.writes {
+            return Ok(store.put(&r.key, &r.value)?);
+        }
         let seen = store.get(&r.key)?.unwrap_or_else(|| "-".to_owned());
         ctx.forward(r.with_value(seen))
     }
@@ -374,10 +375,10 @@ fn two_processors_share_a_store_added_to_the_builder() {
     ));
     builder
         .stream(&writes)
-        .process_with_stores("writer", || Writer(None), ["shared"]);
+        .process_with_stores("writer", SharedStoreUser::writer, ["shared"]);
     builder
         .stream(&reads)
-        .process_with_stores("reader", || Reader(None), ["shared"])
+        .process_with_stores("reader", SharedStoreUser::reader, ["shared"])
         .to(&seen);
     let topology = builder.build().unwrap();
     // The shared store joins the two sources in one sub-topology, as in Kafka Streams.
@@ -391,7 +392,7 @@ fn two_processors_share_a_store_added_to_the_builder() {
     let builder = StreamsBuilder::new();
     builder
         .stream(&writes)
-        .process_with_stores("writer", || Writer(None), ["missing"]);
+        .process_with_stores("writer", SharedStoreUser::writer, ["missing"]);
     assert_eq!(
         builder.build().unwrap_err().to_string(),
         "processor `writer` uses store `missing`, which is not added: add it with \

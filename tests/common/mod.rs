@@ -16,6 +16,21 @@ use streams::kafka::rdkafka::error::KafkaError;
 use streams::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use streams::kafka::rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+/// An instance's configuration on the embedded broker: quick commits and group timeouts, and a
+/// state directory of its own, as on a separate machine.
+pub fn embedded_config(
+    broker: &streams::EmbeddedBroker,
+    application_id: &str,
+) -> streams::StreamsConfig {
+    let mut config = streams::StreamsConfig::new(application_id)
+        .bootstrap_servers(broker.bootstrap_servers())
+        .commit_interval(Duration::from_millis(200))
+        .state_dir(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("state")));
+    config.set("consumer.session.timeout.ms", "3000").unwrap();
+    config.set("consumer.heartbeat.interval.ms", "500").unwrap();
+    config
+}
+
 /// A name no other test uses.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", rand::random::<u32>())

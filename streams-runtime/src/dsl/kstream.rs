@@ -809,13 +809,11 @@ impl<K: Data, V: Data> KStream<K, V> {
         P: Processor<K, V>,
         S: Fn() -> P + Send + Sync + 'static,
     {
-        let stream = self.then_named(name.to_owned(), supplier, true);
-        let mut graph = stream.graph.borrow_mut();
-        for spec in stores {
-            graph.connect_store(stream.node, spec);
-        }
-        drop(graph);
-        stream
+        self.processor_node(name, supplier, |graph, node| {
+            for spec in stores {
+                graph.connect_store(node, spec);
+            }
+        })
     }
 
     /// [`process_with`](Self::process_with), connected to stores added before with
@@ -864,12 +862,27 @@ impl<K: Data, V: Data> KStream<K, V> {
         P: Processor<K, V>,
         S: Fn() -> P + Send + Sync + 'static,
     {
+        self.processor_node(name, supplier, |graph, node| {
+            for store in store_names {
+                graph.connect_store_named(node, store);
+            }
+        })
+    }
+
+    /// A hand-written processor's node, named `name` (no index taken, as Kafka Streams'
+    /// `process(.., Named)`), then `connect`ed to its stores.
+    fn processor_node<P, S>(
+        self,
+        name: &str,
+        supplier: S,
+        connect: impl FnOnce(&mut GraphBuilder, usize),
+    ) -> KStream<P::KeyOut, P::ValueOut>
+    where
+        P: Processor<K, V>,
+        S: Fn() -> P + Send + Sync + 'static,
+    {
         let stream = self.then_named(name.to_owned(), supplier, true);
-        let mut graph = stream.graph.borrow_mut();
-        for store in store_names {
-            graph.connect_store_named(stream.node, store);
-        }
-        drop(graph);
+        connect(&mut stream.graph.borrow_mut(), stream.node);
         stream
     }
 }
