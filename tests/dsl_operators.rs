@@ -312,7 +312,7 @@ fn table_source_materializes_and_forwards_tombstones() {
     let builder = StreamsBuilder::new();
     let prices = Topic::<String, u32>::new("prices");
     let changes = Topic::<String, Option<u32>>::new("changes");
-    let table = builder.table_materialized(&prices, Consumed::new(), Materialized::unnamed());
+    let table = builder.table_with(&prices, Materialized::unnamed());
     let store_name = table.store_name().expect("materialized").to_owned();
     assert_eq!(store_name, "prices-STATE-STORE-0000000000");
     table.to_stream().to(&changes);

@@ -246,7 +246,7 @@ fn a_table_source_forwards_the_change_since_the_last_commit() {
     let changes = Topic::<String, Option<u64>>::new("changes");
     let builder = StreamsBuilder::new();
     builder
-        .table_materialized(&prices, Consumed::new(), Materialized::unnamed())
+        .table_with(&prices, Materialized::unnamed())
         .to_stream()
         .to(&changes);
     let topology = builder.build().unwrap();

@@ -220,8 +220,8 @@ impl StreamsBuilder {
 
     /// A table of the latest value per key of `topic` (a null value deletes the key). As in
     /// Kafka Streams it is not materialized: its updates flow on without a store (see
-    /// [`table_materialized`](Self::table_materialized) for one), though the store's generated
-    /// name, `<topic>-STATE-STORE-<n>`, takes its index.
+    /// [`table_with`](Self::table_with) for one), though the store's generated name,
+    /// `<topic>-STATE-STORE-<n>`, takes its index.
     ///
     /// ```
     /// # extern crate streams_runtime as streams;
@@ -246,12 +246,46 @@ impl StreamsBuilder {
         StoreKeyCodec: Codec<K>,
         StoreValueCodec: Codec<V>,
     {
-        self.table_with(topic, Consumed::new())
+        self.table_source(topic, Consumed::new(), None::<Materialized<K, V>>)
+    }
+
+    /// A table of `topic` kept in a store: named by `materialized` (its changelog is
+    /// `<application.id>-<name>-changelog`), or `<topic>-STATE-STORE-<n>` when it has no name.
+    /// A materialized table forwards each update with the value it replaced, and with the
+    /// record cache on, one change per key per commit.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let prices = Topic::<String, u32>::new("prices");
+    /// let builder = StreamsBuilder::new();
+    /// let table = builder.table_with(&prices, Materialized::named("prices"));
+    /// assert_eq!(table.store_name(), Some("prices"));
+    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
+    /// driver.pipe(&prices, "tea".into(), 3)?;
+    /// assert_eq!(driver.key_value_store::<String, u32>("prices")?.get(&"tea".into())?, Some(3));
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn table_with<K, V, KC, VC, SKC, SVC>(
+        &self,
+        topic: &Topic<K, V, KC, VC>,
+        materialized: Materialized<K, V, SKC, SVC>,
+    ) -> KTable<K, V>
+    where
+        K: Data + serde::Serialize,
+        V: Data,
+        KC: Codec<K>,
+        VC: Codec<V>,
+        SKC: Codec<K>,
+        SVC: Codec<V>,
+    {
+        self.table_source(topic, Consumed::new(), Some(materialized))
     }
 
     /// [`table`](Self::table) with a chosen source name (the table's processor is then
-    /// `<name>-table-source`) or offset reset policy.
-    pub fn table_with<K, V, KC, VC>(
+    /// `<name>-table-source`), offset reset or timestamp extractor.
+    pub fn table_consumed<K, V, KC, VC>(
         &self,
         topic: &Topic<K, V, KC, VC>,
         consumed: Consumed,
@@ -267,25 +301,8 @@ impl StreamsBuilder {
         self.table_source(topic, consumed, None::<Materialized<K, V>>)
     }
 
-    /// A table of `topic` kept in a store: named by `materialized` (its changelog is
-    /// `<application.id>-<name>-changelog`), or `<topic>-STATE-STORE-<n>` when it has no name.
-    /// A materialized table forwards each update with the value it replaced, and with the
-    /// record cache on, one change per key per commit.
-    ///
-    /// ```
-    /// # extern crate streams_runtime as streams;
-    /// use streams::prelude::*;
-    ///
-    /// let prices = Topic::<String, u32>::new("prices");
-    /// let builder = StreamsBuilder::new();
-    /// let table = builder.table_materialized(&prices, Consumed::new(), Materialized::named("prices"));
-    /// assert_eq!(table.store_name(), Some("prices"));
-    /// let mut driver = TopologyTestDriver::new(builder.build()?)?;
-    /// driver.pipe(&prices, "tea".into(), 3)?;
-    /// assert_eq!(driver.key_value_store::<String, u32>("prices")?.get(&"tea".into())?, Some(3));
-    /// # Ok::<(), streams::StreamsError>(())
-    /// ```
-    pub fn table_materialized<K, V, KC, VC, SKC, SVC>(
+    /// [`table_with`](Self::table_with), read as `consumed` says.
+    pub fn table_consumed_with<K, V, KC, VC, SKC, SVC>(
         &self,
         topic: &Topic<K, V, KC, VC>,
         consumed: Consumed,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 pub use crate::record::{AutoOffsetReset, ConsumedRecord, TimestampExtractor};
 
 /// How [`StreamsBuilder::stream_with`](super::StreamsBuilder::stream_with) and
-/// [`table_with`](super::StreamsBuilder::table_with) read their topic.
+/// [`table_consumed`](super::StreamsBuilder::table_consumed) read their topic.
 ///
 /// ```
 /// # extern crate streams_runtime as streams;

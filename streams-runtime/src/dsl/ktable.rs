@@ -11,7 +11,7 @@ use crate::topology::GraphBuilder;
 
 /// A table: the latest value per key. Its nodes forward [`Change`]s. An aggregation's table
 /// is kept in a store; a table read from a topic or a stream only when it is materialized
-/// (`table_materialized`, `to_table_with`), as in Kafka Streams.
+/// (`table_with`, `to_table_with`), as in Kafka Streams.
 pub struct KTable<K, V> {
     graph: Rc<RefCell<GraphBuilder>>,
     node: usize,
