@@ -352,7 +352,7 @@ fn processors_are_initialized_after_their_stores_are_restored() {
     let run = |dir: &Path| {
         let builder = StreamsBuilder::new();
         let seen = Arc::clone(&seen_at_init);
-        builder
+        let _ = builder
             .stream(&Topic::<(), String>::named(&setup.lines))
             .process_with(
                 "remember",

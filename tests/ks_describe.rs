@@ -51,7 +51,7 @@ fn strings(name: &'static str) -> Topic<String, String> {
 #[test]
 fn topology_test_k_grouped_stream_zero_arg_count_should_preserve_topology_structure() {
     let builder = StreamsBuilder::new();
-    builder
+    let _ = builder
         .stream(&strings("input-topic"))
         .group_by_key()
         .count();
@@ -75,7 +75,7 @@ Topologies:
 #[test]
 fn topology_test_k_grouped_stream_named_materialized_count_should_preserve_topology_structure() {
     let builder = StreamsBuilder::new();
-    builder
+    let _ = builder
         .stream(&strings("input-topic"))
         .group_by_key()
         .count_with(
@@ -103,7 +103,7 @@ Topologies:
 fn topology_test_k_grouped_stream_anonymous_materialized_count_should_preserve_topology_structure()
 {
     let builder = StreamsBuilder::new();
-    builder
+    let _ = builder
         .stream(&strings("input-topic"))
         .group_by_key()
         .count_with(Materialized::unnamed());
@@ -126,7 +126,7 @@ Topologies:
 fn topology_test_k_grouped_stream_anonymous_store_typed_materialized_count_should_preserve_topology_structure()
  {
     let builder = StreamsBuilder::new();
-    builder
+    let _ = builder
         .stream(&strings("input-topic"))
         .group_by_key()
         .count_with(Materialized::<String, u64>::unnamed().with_backend(StoreBackend::InMemory));
@@ -293,7 +293,7 @@ Topologies:
 #[test]
 fn k_stream_impl_test_should_process_with_old_processor_and_state() {
     let builder = StreamsBuilder::new();
-    builder.stream(&strings("input")).process_with(
+    let _ = builder.stream(&strings("input")).process_with(
         "p",
         SumLengths::default,
         [<KeyValueStore<String, u64> as StateStore>::spec("sum")],
@@ -317,7 +317,7 @@ Topologies:
 #[test]
 fn k_stream_impl_test_should_bind_state_with_old_processor_supplier() {
     let builder = StreamsBuilder::new();
-    builder
+    let _ = builder
         .stream(&strings("input"))
         .process(SumLengthsFunction);
     let expected = "\
@@ -403,7 +403,7 @@ fn streams_builder_test_should_use_specified_name_for_merge_operation() {
     let builder = StreamsBuilder::new();
     let source1 = builder.stream(&strings("topic-1"));
     let source2 = builder.stream(&strings("topic-2"));
-    source1.merge(source2).named("merge-processor");
+    let _ = source1.merge(source2).named("merge-processor");
     let expected = "\
 Topologies:
    Sub-topology: 0
@@ -429,7 +429,7 @@ Topologies:
 #[test]
 fn streams_builder_test_should_use_specified_name_for_to_stream() {
     let builder = StreamsBuilder::new();
-    builder
+    let _ = builder
         .table(&strings("stream-topic"))
         .to_stream()
         .named("to-stream");
@@ -1058,7 +1058,7 @@ Topologies:
     #[test]
     fn k_stream_impl_test_should_materialize_k_table_from_k_stream() {
         let builder = StreamsBuilder::new();
-        builder
+        let _ = builder
             .stream(&strings("input"))
             .to_table_with(Materialized::named("store").with_backend(StoreBackend::InMemory));
         let expected = "\
@@ -1215,8 +1215,8 @@ Topologies:
     #[test]
     fn streams_builder_test_should_use_specified_name_for_stream_source_processor() {
         let builder = StreamsBuilder::new();
-        builder.stream_with(&strings("stream-topic"), Consumed::named("source-node"));
-        builder.stream(&strings("stream-topic-two"));
+        let _ = builder.stream_with(&strings("stream-topic"), Consumed::named("source-node"));
+        let _ = builder.stream(&strings("stream-topic-two"));
         let expected = "\
 Topologies:
    Sub-topology: 0
@@ -1417,7 +1417,7 @@ Topologies:
     fn repartition_topic_naming_test_should_keep_repartition_topic_name_for_group_by_key_no_windows()
      {
         let builder = StreamsBuilder::new();
-        builder
+        let _ = builder
             .stream(&strings("topic"))
             .select_key(|k: &String, v: &String| format!("{k}{v}"))
             .group_by_key_with(Grouped::named("kstream-grouping"))
@@ -1456,7 +1456,7 @@ Topologies:
     #[test]
     fn repartition_topic_naming_test_should_keep_repartition_topic_name_for_group_by_no_windows() {
         let builder = StreamsBuilder::new();
-        builder
+        let _ = builder
             .stream(&strings("topic"))
             .select_key(|k: &String, v: &String| format!("{k}{v}"))
             .group_by_with(

@@ -373,9 +373,10 @@ fn two_processors_share_a_store_added_to_the_builder() {
     builder.add_state_store(<KeyValueStore<String, String> as StateStore>::spec(
         "shared",
     ));
-    builder
-        .stream(&writes)
-        .process_with_stores("writer", SharedStoreUser::writer, ["shared"]);
+    let _ =
+        builder
+            .stream(&writes)
+            .process_with_stores("writer", SharedStoreUser::writer, ["shared"]);
     builder
         .stream(&reads)
         .process_with_stores("reader", SharedStoreUser::reader, ["shared"])
@@ -390,9 +391,10 @@ fn two_processors_share_a_store_added_to_the_builder() {
     assert_eq!(driver.read_values(&seen).unwrap(), ["-", "v1"]);
 
     let builder = StreamsBuilder::new();
-    builder
-        .stream(&writes)
-        .process_with_stores("writer", SharedStoreUser::writer, ["missing"]);
+    let _ =
+        builder
+            .stream(&writes)
+            .process_with_stores("writer", SharedStoreUser::writer, ["missing"]);
     assert_eq!(
         builder.build().unwrap_err().to_string(),
         "processor `writer` uses store `missing`, which is not added: add it with \
@@ -406,8 +408,8 @@ fn a_named_grouping_shares_one_repartition_topic_between_aggregations() {
     let grouped = builder
         .stream(&WORDS)
         .group_by_with(|_, w| w.clone(), Grouped::named("by-word"));
-    grouped.clone().count_with(Materialized::named("counts"));
-    grouped.reduce_with(|a, b| a + &b, Materialized::named("joined"));
+    let _ = grouped.clone().count_with(Materialized::named("counts"));
+    let _ = grouped.reduce_with(|a, b| a + &b, Materialized::named("joined"));
     let topology = builder.build().unwrap();
     let topics: Vec<String> = topology
         .repartition_topics()

@@ -174,16 +174,35 @@ fn unknown_topics_and_stores_are_errors() {
         d.read_output(&stray),
         Err(StreamsError::UnknownTopic(_))
     ));
-    assert!(matches!(
-        d.key_value_store::<String, u64>("nope"),
-        Err(StreamsError::Store(StoreError::NotFound(_)))
-    ));
+    assert_eq!(
+        d.key_value_store::<String, u64>("nope")
+            .unwrap_err()
+            .to_string(),
+        "the topology has no store named `nope`; its stores: none"
+    );
+    // The message lists the stores there are.
+    let builder = StreamsBuilder::new();
+    let _counts = builder
+        .stream(&IN)
+        .group_by_key()
+        .count_with(Materialized::named("counts"));
+    let _sums = builder
+        .stream(&IN2)
+        .group_by_key()
+        .reduce_with(|a, b| a + b, Materialized::named("sums"));
+    let d = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    assert_eq!(
+        d.key_value_store::<String, u64>("count")
+            .unwrap_err()
+            .to_string(),
+        "the topology has no store named `count`; its stores: counts, sums"
+    );
 }
 
 #[test]
 fn reading_a_store_with_the_wrong_types_is_an_error() {
     let builder = StreamsBuilder::new();
-    builder
+    let _ = builder
         .stream(&IN)
         .group_by_key()
         .count_with(Materialized::named("c"));

@@ -74,7 +74,10 @@ pub use topology::{Topology, TopologyDescription};
 
 /// The names most programs need, for a glob import.
 pub mod prelude {
+    #[cfg(feature = "kafka")]
+    pub use crate::app::KafkaStreams;
     pub use crate::codec::{Codec, TopicCodec};
+    pub use crate::config::StreamsConfig;
     pub use crate::dsl::{
         AutoOffsetReset, Change, Consumed, Grouped, KGroupedStream, KStream, KTable, Printed,
         Produced, Repartitioned, StreamsBuilder, Topic,

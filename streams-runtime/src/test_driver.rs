@@ -350,13 +350,24 @@ impl TopologyTestDriver {
             .collect())
     }
 
-    /// A typed handle on the store named `name` (of whichever task owns it).
+    /// A typed handle on the store named `name` (of whichever task owns it). A name the
+    /// topology does not have is an error that lists the stores it has.
     pub fn store<H: StateStore>(&self, name: &str) -> Result<H, StreamsError> {
         let store = self
             .tasks
             .iter()
             .find_map(|t| t.stores().get(name))
-            .ok_or_else(|| crate::error::StoreError::NotFound(name.to_owned()))?;
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.topology.stores().iter().map(|s| s.name()).collect();
+                StreamsError::UnknownStore {
+                    name: name.to_owned(),
+                    stores: if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    },
+                }
+            })?;
         Ok(H::open(store)?)
     }
 

@@ -1,5 +1,6 @@
 //! [`BranchedKStream`]: `split()` into branches by predicates.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
@@ -43,6 +44,7 @@ use crate::topology::node::ProcessorFactory;
 /// assert_eq!(driver.read_values(&pos)?, vec![5]);
 /// # Ok::<(), streams::StreamsError>(())
 /// ```
+#[must_use = "a split does nothing until its branches are taken (`default_branch`, `no_default_branch`)"]
 pub struct BranchedKStream<K, V> {
     /// The splitter node.
     splitter: KStream<K, V>,
@@ -132,6 +134,51 @@ impl<K: Data, V: Data> BranchedKStream<K, V> {
     /// Ends the split, dropping the records no predicate matched; returns the branches in order.
     pub fn no_default_branch(self) -> Vec<KStream<K, V>> {
         self.branches
+    }
+
+    /// [`default_branch_named`](Self::default_branch_named), handing the branches back by
+    /// their node names, as Kafka Streams' `defaultBranch()` returns its map.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::prelude::*;
+    ///
+    /// let builder = StreamsBuilder::new();
+    /// let mut branches = builder
+    ///     .stream(&Topic::<String, i32>::new("numbers"))
+    ///     .split_named("sign-")
+    ///     .branch_named(|_, v| *v < 0, "negative")
+    ///     .default_branch_named_by_name("other");
+    /// let negative = branches.remove("sign-negative").expect("named by its suffix");
+    /// negative.to(&Topic::new("negative"));
+    /// assert!(branches.contains_key("sign-other"));
+    /// # Ok::<(), streams::StreamsError>(())
+    /// ```
+    pub fn default_branch_named_by_name(mut self, suffix: &str) -> BTreeMap<String, KStream<K, V>> {
+        self.add_branch(suffix.to_owned());
+        self.by_name()
+    }
+
+    /// [`default_branch`](Self::default_branch), handing the branches back by their node names.
+    pub fn default_branch_by_name(mut self) -> BTreeMap<String, KStream<K, V>> {
+        self.add_branch("0".to_owned());
+        self.by_name()
+    }
+
+    /// [`no_default_branch`](Self::no_default_branch), handing the branches back by their node
+    /// names.
+    pub fn no_default_branch_by_name(self) -> BTreeMap<String, KStream<K, V>> {
+        self.by_name()
+    }
+
+    fn by_name(self) -> BTreeMap<String, KStream<K, V>> {
+        self.branches
+            .into_iter()
+            .map(|branch| {
+                let name = branch.graph.borrow().node_name(branch.node).to_owned();
+                (name, branch)
+            })
+            .collect()
     }
 
     /// Adds the branch node `<splitter><suffix>` (unnamed, Kafka Streams counts predicates from

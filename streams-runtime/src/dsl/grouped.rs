@@ -19,6 +19,7 @@ use crate::topology::node::ProcessorFactory;
 /// Aggregations skip nothing a typed key can express: there are no null keys in a
 /// `KStream<String, _>`. A key that encodes to null (`None`, `()`) is dropped at the repartition
 /// topic, as Kafka Streams drops null keys.
+#[must_use = "a grouped stream does nothing until it is aggregated (`count`, `reduce`, `aggregate`)"]
 pub struct KGroupedStream<K, V> {
     stream: KStream<K, V>,
     repartition: GroupedRepartition,

@@ -41,6 +41,7 @@ fn is_generated_name(name: &str) -> bool {
 /// Operators consume the handle and return a new one; clone a handle to attach several
 /// operators to the same node. Every example below runs on the [test
 /// driver](crate::TopologyTestDriver).
+#[must_use = "a stream does nothing until it reaches a sink (`to`, `foreach`, `print`) or a processor"]
 pub struct KStream<K, V> {
     pub(crate) graph: Rc<RefCell<GraphBuilder>>,
     pub(crate) node: usize,
@@ -472,7 +473,8 @@ impl<K: Data, V: Data> KStream<K, V> {
             .borrow_mut()
             .chosen_or_generated(name, "KSTREAM-FOREACH");
         let action = Arc::new(action);
-        self.then_named(
+        // The end of this branch: nothing follows a foreach.
+        let _end = self.then_named(
             name,
             move || Peek {
                 action: Arc::clone(&action),

@@ -12,6 +12,7 @@ use crate::topology::GraphBuilder;
 /// A table: the latest value per key. Its nodes forward [`Change`]s. An aggregation's table
 /// is kept in a store; a table read from a topic or a stream only when it is materialized
 /// (`table_with`, `to_table_with`), as in Kafka Streams.
+#[must_use = "a table's updates go nowhere unless it is read (`to_stream`) or queried by its store"]
 pub struct KTable<K, V> {
     graph: Rc<RefCell<GraphBuilder>>,
     node: usize,

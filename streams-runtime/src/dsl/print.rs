@@ -211,6 +211,7 @@ impl<K: Data, V: Data> KStream<K, V> {
             .graph
             .borrow_mut()
             .chosen_or_generated(name, "KSTREAM-PRINTER");
-        self.then_named(name, supplier, false);
+        // The end of this branch: nothing follows a print.
+        let _end = self.then_named(name, supplier, false);
     }
 }

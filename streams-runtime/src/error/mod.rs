@@ -481,6 +481,14 @@ pub enum StreamsError {
         /// The number of tasks writing to it.
         needed: i32,
     },
+    /// The caller named a store the topology does not have.
+    #[error("the topology has no store named `{name}`; its stores: {stores}")]
+    UnknownStore {
+        /// The name asked for.
+        name: String,
+        /// The stores the topology has, comma-separated (`none` if it has none).
+        stores: String,
+    },
     /// The caller named a topic the topology does not know.
     #[error("topic `{0}` is neither read nor written by this topology")]
     UnknownTopic(String),

@@ -485,7 +485,7 @@ mod tests {
     fn a_repartition_topic_gets_its_chosen_partition_count_and_its_readers_follow() {
         use crate::dsl::{Repartitioned, StreamsBuilder, Topic};
         let builder = StreamsBuilder::new();
-        builder
+        let _counts = builder
             .stream(&Topic::<String, u64>::new("in"))
             .repartition_with(Repartitioned::named("spread").with_number_of_partitions(8))
             .group_by_key()

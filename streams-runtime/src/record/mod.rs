@@ -153,3 +153,23 @@ pub struct RecordContext {
     /// The input record's timestamp.
     pub timestamp: i64,
 }
+
+impl RecordContext {
+    /// A context for calling a processor function directly, as in a unit test.
+    ///
+    /// ```
+    /// # extern crate streams_runtime as streams;
+    /// use streams::RecordContext;
+    ///
+    /// let context = RecordContext::new("orders", 2, 41, 1_700_000_000_000);
+    /// assert_eq!((&*context.topic, context.partition, context.offset), ("orders", 2, 41));
+    /// ```
+    pub fn new(topic: impl Into<Arc<str>>, partition: i32, offset: i64, timestamp: i64) -> Self {
+        RecordContext {
+            topic: topic.into(),
+            partition,
+            offset,
+            timestamp,
+        }
+    }
+}
