@@ -446,7 +446,7 @@ fn count_windows(
     word: &String,
     _line: &String,
     ctx: &RecordContext,
-    counts: &mut WindowStore<String, u64>,
+    #[store(window_size = "10ms")] counts: &mut WindowStore<String, u64>,
 ) -> Result<u64, StoreError> {
     let start = ctx.timestamp - ctx.timestamp % 10;
     let count = counts.fetch(word, start)?.unwrap_or(0) + 1;
@@ -526,7 +526,8 @@ fn window_writes_are_logged_under_their_store_keys_and_restore() {
         ]
     );
     on_each_backend(|backend, bytes| {
-        let mut fresh = window_bytes(bytes, 24 * 60 * MINUTE, 0);
+        // The shape `#[store(window_size = "10ms")]` gave the live store (a day's retention).
+        let mut fresh = window_bytes(bytes, 24 * 60 * MINUTE, 10);
         fresh.restore_batch(&logged).unwrap();
         let restored = WindowStore::<String, u64>::over("w", Box::new(fresh));
         let live = driver
@@ -537,9 +538,9 @@ fn window_writes_are_logged_under_their_store_keys_and_restore() {
             restored.all().unwrap(),
             // Store-key order: `LONG_A` at 10 is "a" + [0 x 7, 5] + ..., before "a" at 10.
             [
-                windowed("a", 0, 0, 2),
-                windowed(LONG_A, 10, 10, 1),
-                windowed("a", 10, 10, 1)
+                windowed("a", 0, 10, 2),
+                windowed(LONG_A, 10, 20, 1),
+                windowed("a", 10, 20, 1)
             ],
             "{backend}"
         );

@@ -2,7 +2,7 @@
 
 use proc_macro2::TokenStream;
 use syn::parse::Parser;
-use syn::{Attribute, LitStr, Path};
+use syn::{Attribute, LitBool, LitStr, Path};
 
 use crate::errors::Errors;
 use crate::names::{NAME_RULE, is_legal_name};
@@ -56,38 +56,118 @@ pub(crate) fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
     options
 }
 
-/// Takes `#[store(name = "...")]` out of a parameter's attributes.
-pub(crate) fn take_store_name(
+/// A `#[store(...)]` parameter attribute: the store's name and, for window and session stores,
+/// their shape.
+pub(crate) struct StoreAttr {
+    /// `name = "..."`.
+    pub(crate) name: Option<LitStr>,
+    /// `window_size = "60s"`, in milliseconds.
+    pub(crate) window_size: Option<Millis>,
+    /// Whether `window_size` was written (even if it did not parse, which is reported).
+    pub(crate) window_size_written: bool,
+    /// `retention = "1h"`, in milliseconds.
+    pub(crate) retention: Option<Millis>,
+    /// `retain_duplicates = true`.
+    pub(crate) retain_duplicates: Option<LitBool>,
+    /// `session`.
+    pub(crate) session: Option<Path>,
+    /// The attribute itself, for errors about it as a whole.
+    pub(crate) attr: Attribute,
+}
+
+/// A duration written in an attribute, with where it was written.
+#[derive(Clone)]
+pub(crate) struct Millis {
+    pub(crate) millis: u64,
+    pub(crate) literal: LitStr,
+}
+
+const STORE_OPTIONS: &str = "the options are `name = \"...\"`, and for window stores \
+    `window_size = \"60s\"`, `retention = \"1h\"`, `retain_duplicates = true`, for session \
+    stores `session` and `retention = \"1h\"`";
+
+/// Takes `#[store(...)]` out of a parameter's attributes.
+pub(crate) fn take_store_attr(
     attrs: &mut Vec<Attribute>,
     errors: &mut Errors,
-) -> Option<(LitStr, Attribute)> {
+) -> Option<StoreAttr> {
     let position = attrs.iter().position(|a| a.path().is_ident("store"))?;
     let attr = attrs.remove(position);
-    let mut name = None;
+    let mut store = StoreAttr {
+        name: None,
+        window_size: None,
+        window_size_written: false,
+        retention: None,
+        retain_duplicates: None,
+        session: None,
+        attr: attr.clone(),
+    };
     let result = attr.parse_nested_meta(|meta| {
         if meta.path.is_ident("name") {
             let value: LitStr = meta.value()?.parse()?;
             if !is_legal_name(&value.value()) {
                 errors.error_spanned_by(&value, name_rule());
             }
-            name = Some(value);
-            Ok(())
+            store.name = Some(value);
+        } else if meta.path.is_ident("window_size") {
+            store.window_size_written = true;
+            store.window_size = duration(meta.value()?.parse()?, errors);
+        } else if meta.path.is_ident("retention") {
+            store.retention = duration(meta.value()?.parse()?, errors);
+        } else if meta.path.is_ident("retain_duplicates") {
+            store.retain_duplicates = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("session") {
+            store.session = Some(meta.path.clone());
         } else {
-            Err(meta.error(format!(
-                "unknown #[store] option `{}`; the option is `name = \"...\"`",
+            return Err(meta.error(format!(
+                "unknown #[store] option `{}`; {STORE_OPTIONS}",
                 path_text(&meta.path)
-            )))
+            )));
         }
+        Ok(())
     });
     if let Err(error) = result {
         errors.push(error);
     }
-    match name {
-        Some(name) => Some((name, attr)),
-        None => {
-            if errors.is_empty() {
-                errors.error_spanned_by(&attr, "#[store] needs a name: #[store(name = \"...\")]");
+    let empty = store.name.is_none()
+        && store.window_size.is_none()
+        && store.retention.is_none()
+        && store.retain_duplicates.is_none()
+        && store.session.is_none();
+    if empty && errors.is_empty() {
+        errors.error_spanned_by(&attr, format!("#[store] needs an option: {STORE_OPTIONS}"));
+    }
+    Some(store)
+}
+
+/// Reads `"500ms"`, `"30s"`, `"5m"`, `"1h"` or `"7d"`.
+fn duration(literal: LitStr, errors: &mut Errors) -> Option<Millis> {
+    let text = literal.value();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor = match unit {
+        "ms" => Some(1),
+        "s" => Some(1_000),
+        "m" => Some(60_000),
+        "h" => Some(3_600_000),
+        "d" => Some(86_400_000),
+        _ => None,
+    };
+    match (number.parse::<u64>(), factor) {
+        (Ok(n), Some(factor)) if n > 0 => match n.checked_mul(factor) {
+            Some(millis) if millis <= i64::MAX as u64 => Some(Millis { millis, literal }),
+            _ => {
+                errors.error_spanned_by(&literal, "this duration is too long");
+                None
             }
+        },
+        _ => {
+            errors.error_spanned_by(
+                &literal,
+                "a duration is a positive whole number and a unit: \"500ms\", \"30s\", \"5m\", \"1h\" or \"7d\"",
+            );
             None
         }
     }

@@ -13,7 +13,7 @@ use quote::{quote, quote_spanned};
 use syn::ItemFn;
 use syn::spanned::Spanned;
 
-use super::model::{ProcessorModel, Role, Shape};
+use super::model::{ProcessorModel, Role, Shape, StoreShape};
 
 pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
     let vis = &function.vis;
@@ -43,9 +43,30 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
     );
 
     let store_types: Vec<_> = model.stores().map(|(ty, _)| ty).collect();
-    let specs = model
-        .stores()
-        .map(|(ty, name)| quote_spanned!(ty.span()=> <#ty as #private::StateStore>::spec(#name)));
+    let specs = model.roles.iter().filter_map(|role| match role {
+        Role::Store { ty, name, shape } => Some(match shape {
+            StoreShape::Plain => {
+                quote_spanned!(ty.span()=> <#ty as #private::StateStore>::spec(#name))
+            }
+            StoreShape::Window {
+                size,
+                retention,
+                retain_duplicates,
+            } => {
+                let duplicates = retain_duplicates.then(|| quote!(.with_retained_duplicates()));
+                quote_spanned!(ty.span()=> <#ty>::spec_with(
+                    #name,
+                    ::core::time::Duration::from_millis(#retention),
+                    ::core::time::Duration::from_millis(#size),
+                ) #duplicates)
+            }
+            StoreShape::Session { retention } => quote_spanned!(ty.span()=> <#ty>::spec_with(
+                #name,
+                ::core::time::Duration::from_millis(#retention),
+            )),
+        }),
+        _ => None,
+    });
     let opens = model
         .stores()
         .map(|(ty, name)| quote_spanned!(ty.span()=> __streams_ctx.store::<#ty>(#name)?));

@@ -30,9 +30,32 @@ pub(crate) enum Role {
     Value { ty: Type, by_ref: bool },
     /// The input record's coordinates.
     Context { by_ref: bool },
-    /// A state store: `&mut ty`, declared as `name`.
-    Store { ty: Type, name: LitStr },
+    /// A state store: `&mut ty`, declared as `name`, of the shape its attribute gives.
+    Store {
+        ty: Type,
+        name: LitStr,
+        shape: StoreShape,
+    },
 }
+
+/// What a store parameter's spec carries beyond its name.
+pub(crate) enum StoreShape {
+    /// A key-value store (or any other store type): the name is all.
+    Plain,
+    /// A window store: window size and retention in milliseconds, and whether it keeps every
+    /// write of a key and window.
+    Window {
+        size: u64,
+        retention: u64,
+        retain_duplicates: bool,
+    },
+    /// A session store: retention in milliseconds.
+    Session { retention: u64 },
+}
+
+/// The retention of a window or session store parameter that names none: a day, as Kafka
+/// Streams' default for windowed stores (or the window, if that is longer).
+const DEFAULT_RETENTION_MS: u64 = 86_400_000;
 
 /// A checked `#[processor]` function.
 pub(crate) struct ProcessorModel {
@@ -129,11 +152,12 @@ impl ProcessorModel {
                 }
                 FnArg::Typed(typed) => typed,
             };
-            let store_attr = attr::take_store_name(&mut typed.attrs, errors);
+            let store_attr = attr::take_store_attr(&mut typed.attrs, errors);
             match &*typed.ty {
                 Type::Reference(reference) if reference.mutability.is_some() => {
-                    let name = match (&store_attr, &*typed.pat) {
-                        (Some((name, _)), _) => name.clone(),
+                    let chosen = store_attr.as_ref().and_then(|s| s.name.clone());
+                    let name = match (chosen, &*typed.pat) {
+                        (Some(name), _) => name,
                         (None, Pat::Ident(pat)) => {
                             let param = pat.ident.to_string();
                             let param = param.strip_prefix("r#").unwrap_or(&param);
@@ -147,15 +171,23 @@ impl ProcessorModel {
                             continue;
                         }
                     };
+                    let shape = store_shape(&reference.elem, store_attr.as_ref(), errors);
                     roles.push(Role::Store {
                         ty: (*reference.elem).clone(),
                         name,
+                        shape,
                     });
                 }
+                Type::Reference(reference) if store_kind(&reference.elem).is_some() => {
+                    errors.error_spanned_by(
+                        &*typed.ty,
+                        "store parameters must be `&mut`: a processor writes its stores (`&mut KeyValueStore<K, V>`)",
+                    );
+                }
                 ty => {
-                    if let Some((_, attr)) = &store_attr {
+                    if let Some(store) = &store_attr {
                         errors.error_spanned_by(
-                            attr,
+                            &store.attr,
                             "#[store] goes on a `&mut` state store parameter",
                         );
                     }
@@ -259,13 +291,103 @@ impl ProcessorModel {
     /// The store parameters, in order.
     pub(crate) fn stores(&self) -> impl Iterator<Item = (&Type, &LitStr)> {
         self.roles.iter().filter_map(|r| match r {
-            Role::Store { ty, name } => Some((ty, name)),
+            Role::Store { ty, name, .. } => Some((ty, name)),
             _ => None,
         })
     }
 }
 
 use proc_macro2::Span;
+
+/// The kinds of store a parameter's type names (by its last path segment).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StoreKind {
+    KeyValue,
+    Window,
+    Session,
+}
+
+fn store_kind(ty: &Type) -> Option<StoreKind> {
+    let Type::Path(path) = ty else { return None };
+    match path.path.segments.last()?.ident.to_string().as_str() {
+        "KeyValueStore" => Some(StoreKind::KeyValue),
+        "WindowStore" => Some(StoreKind::Window),
+        "SessionStore" => Some(StoreKind::Session),
+        _ => None,
+    }
+}
+
+/// The shape a store parameter's `#[store(...)]` gives it, checked against its type: a window
+/// store needs its size; window and session options go on those stores only.
+fn store_shape(ty: &Type, attr: Option<&attr::StoreAttr>, errors: &mut Errors) -> StoreShape {
+    let kind = store_kind(ty);
+    let size = attr.and_then(|a| a.window_size.clone());
+    let retention = attr.and_then(|a| a.retention.clone());
+    let duplicates = attr.and_then(|a| a.retain_duplicates.clone());
+    let session = attr.and_then(|a| a.session.clone());
+    if kind != Some(StoreKind::Window) {
+        if let Some(size) = &size {
+            errors.error_spanned_by(
+                &size.literal,
+                "`window_size` is for `WindowStore` parameters",
+            );
+        }
+        if let Some(duplicates) = &duplicates {
+            errors.error_spanned_by(
+                duplicates,
+                "`retain_duplicates` is for `WindowStore` parameters",
+            );
+        }
+    }
+    if kind != Some(StoreKind::Session)
+        && let Some(session) = &session
+    {
+        errors.error_spanned_by(session, "`session` is for `SessionStore` parameters");
+    }
+    let windowed = matches!(kind, Some(StoreKind::Window | StoreKind::Session));
+    if !windowed && let Some(retention) = &retention {
+        errors.error_spanned_by(
+            &retention.literal,
+            "`retention` is for `WindowStore` and `SessionStore` parameters",
+        );
+    }
+    match kind {
+        Some(StoreKind::Window) => {
+            let size = match size {
+                Some(size) => size.millis,
+                // Written but not a duration: reported where it was written.
+                None if attr.is_some_and(|a| a.window_size_written) => 0,
+                None => {
+                    errors.error_spanned_by(
+                        ty,
+                        "a window store parameter needs its window size: `#[store(window_size = \"60s\")]` (and, if not a day, its `retention`)",
+                    );
+                    0
+                }
+            };
+            let retention = match retention {
+                Some(retention) if retention.millis < size => {
+                    errors.error_spanned_by(
+                        &retention.literal,
+                        "a window store's retention must be at least its window size",
+                    );
+                    size
+                }
+                Some(retention) => retention.millis,
+                None => DEFAULT_RETENTION_MS.max(size),
+            };
+            StoreShape::Window {
+                size,
+                retention,
+                retain_duplicates: duplicates.is_some_and(|d| d.value),
+            }
+        }
+        Some(StoreKind::Session) => StoreShape::Session {
+            retention: retention.map_or(DEFAULT_RETENTION_MS, |r| r.millis),
+        },
+        _ => StoreShape::Plain,
+    }
+}
 
 fn is_record_context(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.qself.is_none()

@@ -8,7 +8,7 @@ fn per_window(
     key: &String,
     _value: &u64,
     ctx: &RecordContext,
-    counts: &mut WindowStore<String, u64>,
+    #[store(window_size = "10ms", retention = "1h")] counts: &mut WindowStore<String, u64>,
 ) -> Result<u64, StoreError> {
     let start = ctx.timestamp - ctx.timestamp % 10;
     let count = counts.fetch(key, start)?.unwrap_or(0) + 1;
@@ -22,7 +22,7 @@ fn per_session(
     key: &String,
     value: &u64,
     ctx: &RecordContext,
-    #[store(name = "sessions")] sums: &mut SessionStore<String, u64>,
+    #[store(name = "sessions", session, retention = "1h")] sums: &mut SessionStore<String, u64>,
 ) -> Result<u64, StoreError> {
     let t = ctx.timestamp;
     let mut merged = Windowed::new(key.clone(), t, t);
@@ -51,5 +51,11 @@ fn main() -> Result<(), StreamsError> {
     assert_eq!(driver.read_values(&OUTPUT)?, vec![1, 2, 2, 5]);
     let sessions: SessionStore<String, u64> = driver.store("sessions")?;
     assert_eq!(sessions.fetch(&"k".into())?, vec![(Windowed::new("k".into(), 1, 4), 5)]);
+    // The attribute's shape reaches the stores.
+    let windows: WindowStore<String, u64> = driver.store("per_window-counts")?;
+    assert_eq!(windows.window_size(), 10);
+    let spec = |name: &str| driver.topology().stores().iter().find(|s| s.name() == name).cloned();
+    assert_eq!(spec("per_window-counts").map(|s| s.retention()), Some(std::time::Duration::from_secs(3600)));
+    assert_eq!(spec("sessions").map(|s| s.retention()), Some(std::time::Duration::from_secs(3600)));
     Ok(())
 }
