@@ -128,3 +128,65 @@ fn a_partitioner_places_each_record_and_to_dynamic_chooses_its_topic() {
         ["1", "3", "5", "7", "9", "11"]
     );
 }
+
+/// Counts records per key without forwarding; a wall-clock timer forwards each key's count once
+/// a second and forgets it.
+#[streams::processor(punctuate(every = "1s", on = wall_clock, with = report_counts))]
+fn count_quietly(
+    key: &String,
+    _line: &String,
+    counts: &mut KeyValueStore<String, u64>,
+) -> Result<Option<u64>, StoreError> {
+    let count = counts.get(key)?.unwrap_or(0) + 1;
+    counts.put(key, &count)?;
+    Ok(None)
+}
+
+fn report_counts(
+    _now: i64,
+    counts: &mut KeyValueStore<String, u64>,
+) -> Result<Vec<(String, u64)>, StoreError> {
+    let all = counts.all()?;
+    for (key, _) in &all {
+        counts.delete(key)?;
+    }
+    Ok(all)
+}
+
+#[test]
+fn a_processor_functions_timer_runs_on_the_stream_thread() {
+    let broker = EmbeddedBroker::start().unwrap();
+    let (input, output) = (unique("quiet-in"), unique("quiet-out"));
+    broker.create_topic(&input, 1).unwrap();
+    broker.create_topic(&output, 1).unwrap();
+    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> = ["a", "b", "a", "a", "b"]
+        .iter()
+        .map(|k| (Some(k.as_bytes()), Some(&b"\"line\""[..])))
+        .collect();
+    produce(broker.bootstrap_servers(), &input, &records);
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&Topic::<String, String>::named(&input))
+        .process(count_quietly::Function)
+        .to(&Topic::<String, u64>::named(&output));
+    let app = start(&broker, builder.build().unwrap());
+    let reported = || -> std::collections::BTreeMap<String, u64> {
+        let mut sums = std::collections::BTreeMap::new();
+        for record in read_all(broker.bootstrap_servers(), &output) {
+            let key = String::from_utf8(record.key.unwrap_or_default()).unwrap();
+            let value: [u8; 8] = record.value.unwrap_or_default().try_into().unwrap();
+            *sums.entry(key).or_insert(0) += u64::from_be_bytes(value);
+        }
+        sums
+    };
+    // A timer may fire between two fetches and report a key in parts: what it reported adds
+    // up to each key's count, each record counted once.
+    eventually("all five records reported", LIMIT, || {
+        reported().values().sum::<u64>() >= 5
+    });
+    app.close().unwrap();
+    assert_eq!(
+        reported().into_iter().collect::<Vec<_>>(),
+        [("a".to_owned(), 3), ("b".to_owned(), 2)]
+    );
+}

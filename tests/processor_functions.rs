@@ -260,3 +260,81 @@ fn store_type_conflicts_are_reported_at_build() {
 }
 
 use streams::TopologyError;
+
+/// Passes an event the first time its id is seen; a stream-time timer forgets ids seen 10 ms or
+/// more ago, so they pass again, and reports each one it forgets.
+#[processor(punctuate(every = "10ms", on = stream_time, with = forget_old))]
+fn dedupe(
+    id: &String,
+    event: String,
+    ctx: &RecordContext,
+    seen: &mut KeyValueStore<String, i64>,
+) -> Result<Option<String>, StoreError> {
+    if seen.get(id)?.is_some() {
+        return Ok(None);
+    }
+    seen.put(id, &ctx.timestamp)?;
+    Ok(Some(event))
+}
+
+/// The timer function: the time it fired and the processor's stores in; records of the
+/// processor's output out.
+fn forget_old(
+    now: i64,
+    seen: &mut KeyValueStore<String, i64>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let old: Vec<String> = seen
+        .all()?
+        .into_iter()
+        .filter(|(_, at)| now - at >= 10)
+        .map(|(id, _)| id)
+        .collect();
+    for id in &old {
+        seen.delete(id)?;
+    }
+    Ok(old
+        .into_iter()
+        .map(|id| (id, "expired".to_owned()))
+        .collect())
+}
+
+#[test]
+fn a_timer_function_shares_the_stores_and_forwards_the_output_type() {
+    let events = Topic::<String, String>::new("events");
+    let unique = Topic::<String, String>::new("unique-events");
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&events)
+        .process(dedupe::Function)
+        .to(&unique);
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    for (id, event, at) in [("a", "x", 1), ("a", "y", 5), ("b", "z", 12), ("a", "w", 13)] {
+        driver
+            .pipe_at(&events, id.into(), event.into(), at)
+            .unwrap();
+    }
+    let out: Vec<(String, String, i64)> = driver
+        .read_output(&unique)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect();
+    // "y" is a duplicate; at stream time 12 the timer forgets "a" (seen at 1), stamped 12, and
+    // "a" passes again at 13.
+    assert_eq!(
+        out,
+        [
+            ("a".to_owned(), "x".to_owned(), 1),
+            ("b".to_owned(), "z".to_owned(), 12),
+            ("a".to_owned(), "expired".to_owned(), 12),
+            ("a".to_owned(), "w".to_owned(), 13),
+        ]
+    );
+    // The unit-testable parts stay plain functions.
+    let mut seen = KeyValueStore::in_memory("seen");
+    seen.put(&"k".to_owned(), &0).unwrap();
+    assert_eq!(
+        forget_old(10, &mut seen).unwrap(),
+        [("k".to_owned(), "expired".to_owned())]
+    );
+}

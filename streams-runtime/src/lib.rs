@@ -102,7 +102,9 @@ pub mod __private {
     pub use crate::cli::run_main;
     pub use crate::dsl::StreamsBuilder;
     pub use crate::error::ProcessError;
-    pub use crate::processor::{Data, InitContext, ProcessorContext, ProcessorFunction, emit};
+    pub use crate::processor::{
+        Data, InitContext, ProcessorContext, ProcessorFunction, PunctuationType, Timer, emit,
+    };
     pub use crate::record::{Record, RecordContext};
     pub use crate::state::{StateStore, StoreSpec};
     #[cfg(not(feature = "cli"))]

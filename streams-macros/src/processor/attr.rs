@@ -13,12 +13,27 @@ pub(crate) struct Options {
     pub(crate) name: Option<LitStr>,
     /// `crate = "..."`: the path of the `streams` crate.
     pub(crate) krate: Path,
+    /// `punctuate(every = "10s", on = stream_time, with = expire)`, each one.
+    pub(crate) timers: Vec<TimerOption>,
 }
+
+/// One `punctuate(...)` option: a timer and the function it runs.
+pub(crate) struct TimerOption {
+    /// `every = "10s"`.
+    pub(crate) every: Millis,
+    /// `on = stream_time` (the default) or `on = wall_clock`.
+    pub(crate) wall_clock: bool,
+    /// `with = expire`: the timer function.
+    pub(crate) with: Path,
+}
+
+const TIMER_SHAPE: &str = "a timer is `punctuate(every = \"10s\", on = stream_time, with = function)` (`on` is `stream_time` or `wall_clock`)";
 
 pub(crate) fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
     let mut options = Options {
         name: None,
         krate: syn::parse_quote!(::streams),
+        timers: Vec::new(),
     };
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
@@ -27,6 +42,52 @@ pub(crate) fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
                 errors.error_spanned_by(&name, name_rule());
             }
             options.name = Some(name);
+        } else if meta.path.is_ident("punctuate") {
+            let span = meta.path.clone();
+            let (mut every, mut wall_clock, mut with) = (None, false, None);
+            meta.parse_nested_meta(|inner| {
+                if inner.path.is_ident("every") {
+                    every = duration(inner.value()?.parse()?, errors);
+                } else if inner.path.is_ident("on") {
+                    let clock: syn::Ident = inner.value()?.parse()?;
+                    match clock.to_string().as_str() {
+                        "stream_time" => wall_clock = false,
+                        "wall_clock" => wall_clock = true,
+                        _ => errors.error_spanned_by(
+                            &clock,
+                            "a timer runs `on = stream_time` or `on = wall_clock`",
+                        ),
+                    }
+                } else if inner.path.is_ident("with") {
+                    with = Some(inner.value()?.parse::<Path>()?);
+                } else {
+                    errors.error_spanned_by(
+                        &inner.path,
+                        format!(
+                            "unknown timer option `{}`; {TIMER_SHAPE}",
+                            path_text(&inner.path)
+                        ),
+                    );
+                    if inner.input.peek(syn::Token![=]) {
+                        let _: syn::Expr = inner.value()?.parse()?;
+                    }
+                }
+                Ok(())
+            })?;
+            match (every, with) {
+                (Some(every), Some(with)) => options.timers.push(TimerOption {
+                    every,
+                    wall_clock,
+                    with,
+                }),
+                (None, _) if errors.is_empty() => errors
+                    .error_spanned_by(&span, format!("the timer needs `every`; {TIMER_SHAPE}")),
+                (_, None) if errors.is_empty() => errors.error_spanned_by(
+                    &span,
+                    format!("the timer needs `with`, the function it runs; {TIMER_SHAPE}"),
+                ),
+                _ => {}
+            }
         } else if meta.path.is_ident("crate") {
             let path: LitStr = meta.value()?.parse()?;
             match path.parse::<Path>() {
@@ -39,7 +100,7 @@ pub(crate) fn parse_options(args: TokenStream, errors: &mut Errors) -> Options {
             errors.error_spanned_by(
                 &meta.path,
                 format!(
-                    "unknown #[processor] option `{}`; the options are `name = \"...\"` and `crate = \"...\"`",
+                    "unknown #[processor] option `{}`; the options are `name = \"...\"`, `punctuate(...)` and `crate = \"...\"`",
                     path_text(&meta.path)
                 ),
             );

@@ -88,6 +88,7 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
         }
     });
     let emit = emit(&model.shape, &private, node_name);
+    let (timers, on_timer) = timers(model, &private, &key);
 
     quote! {
         #function
@@ -137,9 +138,79 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
                     let __streams_output = #ident(#(#args),*);
                     #emit
                 }
+
+                #timers
+
+                #on_timer
             }
         };
     }
+}
+
+/// `timers()` and `on_timer()` for the `punctuate(...)` options: each timer function is called
+/// with the time it fired and the processor's stores, in their order; rustc checks its
+/// parameters and `TimerOutput` its output, both on the `with = ...` path.
+fn timers(
+    model: &ProcessorModel,
+    private: &TokenStream,
+    key: &TokenStream,
+) -> (TokenStream, TokenStream) {
+    if model.timers.is_empty() {
+        return (quote!(), quote!());
+    }
+    let node_name = &model.node_name;
+    let specs = model.timers.iter().map(|timer| {
+        let every = timer.every.millis;
+        let on = if timer.wall_clock {
+            quote!(WallClockTime)
+        } else {
+            quote!(StreamTime)
+        };
+        quote! {
+            #private::Timer {
+                every: ::core::time::Duration::from_millis(#every),
+                on: #private::PunctuationType::#on,
+            }
+        }
+    });
+    let store_count = model.stores().count();
+    let arms = model.timers.iter().enumerate().map(|(index, timer)| {
+        let with = &timer.with;
+        let stores = (0..store_count).map(|i| {
+            let i = syn::Index::from(i);
+            quote_spanned!(with.span()=> &mut __streams_state.#i)
+        });
+        quote_spanned! {with.span()=>
+            #index => <_ as #private::emit::TimerOutput<#key, Self::Output>>::forward(
+                #with(__streams_now #(, #stores)*),
+                __streams_ctx,
+                __streams_now,
+                #node_name,
+            ),
+        }
+    });
+    (
+        quote! {
+            fn timers(&self) -> ::std::vec::Vec<#private::Timer> {
+                ::std::vec![#(#specs),*]
+            }
+        },
+        quote! {
+            #[allow(unused_variables)]
+            fn on_timer(
+                &self,
+                __streams_state: &mut Self::State,
+                __streams_index: usize,
+                __streams_now: i64,
+                __streams_ctx: &mut #private::ProcessorContext<'_, #key, Self::Output>,
+            ) -> ::core::result::Result<(), #private::ProcessError> {
+                match __streams_index {
+                    #(#arms)*
+                    _ => ::core::result::Result::Ok(()),
+                }
+            }
+        },
+    )
 }
 
 fn emit(shape: &Shape, private: &TokenStream, node_name: &syn::LitStr) -> TokenStream {

@@ -66,6 +66,8 @@ pub(crate) struct ProcessorModel {
     pub(crate) shape: Shape,
     /// The type of each output record's value.
     pub(crate) output: Type,
+    /// The timers `punctuate(...)` declares, in order.
+    pub(crate) timers: Vec<attr::TimerOption>,
 }
 
 const SHAPES: &str = "`T` forwards one record, `Option<T>` zero or one, `Vec<T>` any number, \
@@ -269,6 +271,7 @@ impl ProcessorModel {
             roles,
             shape,
             output,
+            timers: options.timers,
         })
     }
 

@@ -750,6 +750,7 @@ impl<K: Data, V: Data> KStream<K, V> {
             move || FunctionProcessor {
                 function: Arc::clone(&function),
                 state: None,
+                timers: Vec::new(),
             },
             false,
         );

@@ -5,7 +5,9 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::error::ProcessError;
-use crate::processor::{Data, InitContext, Processor, ProcessorContext, ProcessorFunction};
+use crate::processor::{
+    Data, InitContext, Processor, ProcessorContext, ProcessorFunction, PunctuatorId,
+};
 use crate::record::Record;
 
 /// A predicate over key and value, shareable across threads.
@@ -245,6 +247,8 @@ impl<K: Data, V: Data> Processor<K, V> for Branch<K, V> {
 pub(crate) struct FunctionProcessor<P: ProcessorFunction<K, V>, K, V> {
     pub(crate) function: Arc<P>,
     pub(crate) state: Option<P::State>,
+    /// The scheduled timers, in the order of `P::timers()`.
+    pub(crate) timers: Vec<PunctuatorId>,
 }
 
 impl<K: Data, V: 'static, P: ProcessorFunction<K, V>> Processor<K, V>
@@ -255,6 +259,12 @@ impl<K: Data, V: 'static, P: ProcessorFunction<K, V>> Processor<K, V>
 
     fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
         self.state = Some(self.function.open(ctx)?);
+        self.timers = self
+            .function
+            .timers()
+            .into_iter()
+            .map(|timer| ctx.schedule(timer.every, timer.on))
+            .collect();
         Ok(())
     }
 
@@ -270,5 +280,20 @@ impl<K: Data, V: 'static, P: ProcessorFunction<K, V>> Processor<K, V>
                 "processed a record before init",
             )),
         }
+    }
+
+    fn punctuate(
+        &mut self,
+        id: PunctuatorId,
+        now: i64,
+        ctx: &mut ProcessorContext<'_, K, P::Output>,
+    ) -> Result<(), ProcessError> {
+        let (Some(state), Some(index)) = (
+            &mut self.state,
+            self.timers.iter().position(|timer| *timer == id),
+        ) else {
+            return Ok(());
+        };
+        self.function.on_timer(state, index, now, ctx)
     }
 }

@@ -6,10 +6,23 @@
 //! [`emit`] helpers turn each shape into forwarded records. A hand-written implementation is just as
 //! valid: the macro writes nothing a user could not.
 
+use std::time::Duration;
+
 use crate::error::ProcessError;
 use crate::processor::{Data, InitContext, ProcessorContext};
 use crate::record::Record;
 use crate::state::StoreSpec;
+use crate::task_env::PunctuationType;
+
+/// A timer a processor function declares (`#[processor(punctuate(every = "10s", on =
+/// stream_time, with = expire))]`): how often it fires, on which clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timer {
+    /// The interval.
+    pub every: Duration,
+    /// Stream time (advanced by record timestamps) or wall-clock time.
+    pub on: PunctuationType,
+}
 
 /// A function processing `Record<K, V>` into values of `Output` (the key is kept), usable with
 /// `KStream::process`.
@@ -40,6 +53,24 @@ pub trait ProcessorFunction<K, V>: Send + Sync + 'static {
         record: Record<K, V>,
         ctx: &mut ProcessorContext<'_, K, Self::Output>,
     ) -> Result<(), ProcessError>;
+
+    /// The function's timers, scheduled when a task opens it (none unless declared).
+    fn timers(&self) -> Vec<Timer> {
+        Vec::new()
+    }
+
+    /// Runs timer `index` (a position in [`timers`](Self::timers)) at `now` and forwards what
+    /// its function returns.
+    fn on_timer(
+        &self,
+        state: &mut Self::State,
+        index: usize,
+        now: i64,
+        ctx: &mut ProcessorContext<'_, K, Self::Output>,
+    ) -> Result<(), ProcessError> {
+        let _ = (state, index, now, ctx);
+        Ok(())
+    }
 }
 
 /// Forwarding helpers for each return shape of a processor function. The key, timestamp and
@@ -101,6 +132,78 @@ pub mod emit {
         result: Result<T, E>,
     ) -> Result<T, ProcessError> {
         result.map_err(|error| ProcessError::processor(node, BoxError::from(error.to_string())))
+    }
+
+    /// What a timer function returns: records of its processor's output type, stamped with the
+    /// time the timer fired, without headers.
+    #[diagnostic::on_unimplemented(
+        message = "a timer function returns records of its processor's output: `({K}, {V})`, `Option<({K}, {V})>`, `Vec<({K}, {V})>`, `()`, or a `Result` of one of them",
+        label = "this timer function's output is `{Self}`"
+    )]
+    pub trait TimerOutput<K, V> {
+        /// Forwards the records; an error goes to the processing-error handler as `node`'s.
+        fn forward(
+            self,
+            ctx: &mut ProcessorContext<'_, K, V>,
+            now: i64,
+            node: &str,
+        ) -> Result<(), ProcessError>;
+    }
+
+    impl<K, V> TimerOutput<K, V> for () {
+        fn forward(
+            self,
+            _: &mut ProcessorContext<'_, K, V>,
+            _: i64,
+            _: &str,
+        ) -> Result<(), ProcessError> {
+            Ok(())
+        }
+    }
+
+    impl<K: Clone, V: Clone> TimerOutput<K, V> for (K, V) {
+        fn forward(
+            self,
+            ctx: &mut ProcessorContext<'_, K, V>,
+            now: i64,
+            _: &str,
+        ) -> Result<(), ProcessError> {
+            one(ctx, self.0, now, Headers::new(), self.1)
+        }
+    }
+
+    impl<K: Clone, V: Clone> TimerOutput<K, V> for Option<(K, V)> {
+        fn forward(
+            self,
+            ctx: &mut ProcessorContext<'_, K, V>,
+            now: i64,
+            node: &str,
+        ) -> Result<(), ProcessError> {
+            self.map_or(Ok(()), |record| record.forward(ctx, now, node))
+        }
+    }
+
+    impl<K: Clone, V: Clone> TimerOutput<K, V> for Vec<(K, V)> {
+        fn forward(
+            self,
+            ctx: &mut ProcessorContext<'_, K, V>,
+            now: i64,
+            node: &str,
+        ) -> Result<(), ProcessError> {
+            self.into_iter()
+                .try_for_each(|record| record.forward(ctx, now, node))
+        }
+    }
+
+    impl<K, V, T: TimerOutput<K, V>, E: std::fmt::Display> TimerOutput<K, V> for Result<T, E> {
+        fn forward(
+            self,
+            ctx: &mut ProcessorContext<'_, K, V>,
+            now: i64,
+            node: &str,
+        ) -> Result<(), ProcessError> {
+            fallible(node, self)?.forward(ctx, now, node)
+        }
     }
 
     /// The input record's coordinates, for a function that takes a `&RecordContext`.

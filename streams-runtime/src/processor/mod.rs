@@ -12,7 +12,7 @@ mod node;
 
 pub use crate::task_env::{PunctuationType, PunctuatorId, TaskId};
 pub use context::{InitContext, ProcessorContext};
-pub use function::{ProcessorFunction, emit};
+pub use function::{ProcessorFunction, Timer, emit};
 pub(crate) use node::{Node, NodeInfo, forward_all};
 // Until the stores import it from `task_env` (issue 12 merge).
 
