@@ -232,6 +232,7 @@ impl Processor<String, String> for SumLengths {
 struct SumLengthsFunction;
 
 impl ProcessorFunction<String, String> for SumLengthsFunction {
+    type KeyOut = String;
     type Output = u64;
     type State = KeyValueStore<String, u64>;
 

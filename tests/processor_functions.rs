@@ -338,3 +338,82 @@ fn a_timer_function_shares_the_stores_and_forwards_the_output_type() {
         [("k".to_owned(), "expired".to_owned())]
     );
 }
+
+/// Reads the input's headers and adds one to what the output carries.
+#[processor]
+fn tag_source(value: String, headers: &mut Headers) -> String {
+    let source = headers
+        .last("source")
+        .and_then(|h| h.value.clone())
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+        .unwrap_or_else(|| "unknown".to_owned());
+    headers.add("seen-by", b"tag_source".to_vec());
+    format!("{value} from {source}")
+}
+
+/// Reads the headers only.
+#[processor]
+fn header_count(value: String, headers: &Headers) -> Option<u64> {
+    (!value.is_empty()).then_some(headers.iter().count() as u64)
+}
+
+/// Keys each word by its length: the function sets the key.
+#[processor]
+fn by_length(word: String) -> (u64, String) {
+    (word.len() as u64, word)
+}
+
+#[test]
+fn headers_are_parameters_and_a_mutable_one_changes_the_output_headers() {
+    let lines = Topic::<String, String>::new("lines");
+    let tagged = Topic::<String, String>::new("tagged");
+    let counted = Topic::<String, u64>::new("header-counts");
+    let builder = StreamsBuilder::new();
+    let stream = builder.stream(&lines);
+    stream.clone().process(tag_source::Function).to(&tagged);
+    stream.process(header_count::Function).to(&counted);
+    let mut driver = TopologyTestDriver::new(builder.build().unwrap()).unwrap();
+    let mut headers = Headers::new();
+    headers.add("source", b"sensor-7".to_vec());
+    driver
+        .pipe_record(
+            &lines,
+            Record {
+                key: "k".into(),
+                value: "42".into(),
+                timestamp: 1,
+                headers,
+            },
+        )
+        .unwrap();
+    let out = driver.read_output(&tagged).unwrap();
+    assert_eq!(out[0].value, "42 from sensor-7");
+    let names: Vec<&str> = out[0].headers.iter().map(|h| h.key.as_str()).collect();
+    assert_eq!(names, ["source", "seen-by"]);
+    assert_eq!(driver.read_values(&counted).unwrap(), [1]);
+}
+
+#[test]
+fn a_function_returning_key_value_pairs_sets_the_key_and_a_later_aggregation_repartitions() {
+    let words = Topic::<(), String>::new("words");
+    let per_length = Topic::<u64, Option<u64>>::new("per-length");
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&words)
+        .process(by_length::Function)
+        .group_by_key()
+        .count()
+        .to_stream()
+        .to(&per_length);
+    let topology = builder.build().unwrap();
+    assert_eq!(topology.repartition_topics().len(), 1, "the key changed");
+    let mut driver = TopologyTestDriver::new(topology).unwrap();
+    for word in ["tea", "cake", "jam"] {
+        driver.pipe(&words, (), word.into()).unwrap();
+    }
+    assert_eq!(
+        driver.read_key_values(&per_length).unwrap(),
+        [(3, Some(1)), (4, Some(1)), (3, Some(2))]
+    );
+    assert_eq!(by_length("jam".into()), (3, "jam".to_owned()));
+}

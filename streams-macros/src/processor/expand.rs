@@ -81,14 +81,27 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
         Role::Context { by_ref: false } => {
             quote!(::core::clone::Clone::clone(#private::emit::record_context(__streams_ctx)?))
         }
+        Role::Headers { mutable: false } => quote!(&__streams_headers),
+        Role::Headers { mutable: true } => quote!(&mut __streams_headers),
         Role::Store { .. } => {
             let index = syn::Index::from(store_index);
             store_index += 1;
             quote!(&mut __streams_state.#index)
         }
     });
-    let emit = emit(&model.shape, &private, node_name);
-    let (timers, on_timer) = timers(model, &private, &key);
+    let emit = emit(&model.shape, model.key_out.is_some(), &private, node_name);
+    let key_out = match &model.key_out {
+        Some(key_out) => quote_spanned!(key_out.span()=> #key_out),
+        None => key.clone(),
+    };
+    let changes_key = model.key_out.is_some().then(|| {
+        quote! {
+            fn changes_key(&self) -> bool {
+                true
+            }
+        }
+    });
+    let (timers, on_timer) = timers(model, &private);
 
     quote! {
         #function
@@ -104,6 +117,7 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
         #(#cfg_attrs)*
         const _: () = {
             impl #key_param #private::ProcessorFunction<#key, #value> for #ident::Function {
+                type KeyOut = #key_out;
                 type Output = #output_ty;
                 type State = (#(#store_types,)*);
 
@@ -122,22 +136,24 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
                     ::core::result::Result::Ok((#(#opens,)*))
                 }
 
-                #[allow(unused_variables, clippy::unit_arg)]
+                #[allow(unused_variables, unused_mut, clippy::unit_arg)]
                 fn call(
                     &self,
                     __streams_state: &mut Self::State,
                     __streams_record: #private::Record<#key, #value>,
-                    __streams_ctx: &mut #private::ProcessorContext<'_, #key, Self::Output>,
+                    __streams_ctx: &mut #private::ProcessorContext<'_, Self::KeyOut, Self::Output>,
                 ) -> ::core::result::Result<(), #private::ProcessError> {
                     let #private::Record {
                         key: __streams_key,
                         value: __streams_value,
                         timestamp: __streams_timestamp,
-                        headers: __streams_headers,
+                        headers: mut __streams_headers,
                     } = __streams_record;
                     let __streams_output = #ident(#(#args),*);
                     #emit
                 }
+
+                #changes_key
 
                 #timers
 
@@ -150,11 +166,7 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
 /// `timers()` and `on_timer()` for the `punctuate(...)` options: each timer function is called
 /// with the time it fired and the processor's stores, in their order; rustc checks its
 /// parameters and `TimerOutput` its output, both on the `with = ...` path.
-fn timers(
-    model: &ProcessorModel,
-    private: &TokenStream,
-    key: &TokenStream,
-) -> (TokenStream, TokenStream) {
+fn timers(model: &ProcessorModel, private: &TokenStream) -> (TokenStream, TokenStream) {
     if model.timers.is_empty() {
         return (quote!(), quote!());
     }
@@ -181,7 +193,7 @@ fn timers(
             quote_spanned!(with.span()=> &mut __streams_state.#i)
         });
         quote_spanned! {with.span()=>
-            #index => <_ as #private::emit::TimerOutput<#key, Self::Output>>::forward(
+            #index => <_ as #private::emit::TimerOutput<Self::KeyOut, Self::Output>>::forward(
                 #with(__streams_now #(, #stores)*),
                 __streams_ctx,
                 __streams_now,
@@ -202,7 +214,7 @@ fn timers(
                 __streams_state: &mut Self::State,
                 __streams_index: usize,
                 __streams_now: i64,
-                __streams_ctx: &mut #private::ProcessorContext<'_, #key, Self::Output>,
+                __streams_ctx: &mut #private::ProcessorContext<'_, Self::KeyOut, Self::Output>,
             ) -> ::core::result::Result<(), #private::ProcessError> {
                 match __streams_index {
                     #(#arms)*
@@ -213,20 +225,32 @@ fn timers(
     )
 }
 
-fn emit(shape: &Shape, private: &TokenStream, node_name: &syn::LitStr) -> TokenStream {
-    let parts = quote!(
-        __streams_ctx,
-        __streams_key,
-        __streams_timestamp,
-        __streams_headers,
-        __streams_output
-    );
-    match shape {
-        Shape::One => quote!(#private::emit::one(#parts)),
-        Shape::Optional => quote!(#private::emit::optional(#parts)),
-        Shape::Many => quote!(#private::emit::many(#parts)),
-        Shape::Fallible(inner) => {
-            let inner = emit(inner, private, node_name);
+fn emit(shape: &Shape, keyed: bool, private: &TokenStream, node_name: &syn::LitStr) -> TokenStream {
+    let parts = if keyed {
+        quote!(
+            __streams_ctx,
+            __streams_timestamp,
+            __streams_headers,
+            __streams_output
+        )
+    } else {
+        quote!(
+            __streams_ctx,
+            __streams_key,
+            __streams_timestamp,
+            __streams_headers,
+            __streams_output
+        )
+    };
+    match (shape, keyed) {
+        (Shape::One, false) => quote!(#private::emit::one(#parts)),
+        (Shape::Optional, false) => quote!(#private::emit::optional(#parts)),
+        (Shape::Many, false) => quote!(#private::emit::many(#parts)),
+        (Shape::One, true) => quote!(#private::emit::keyed_one(#parts)),
+        (Shape::Optional, true) => quote!(#private::emit::keyed_optional(#parts)),
+        (Shape::Many, true) => quote!(#private::emit::keyed_many(#parts)),
+        (Shape::Fallible(inner), _) => {
+            let inner = emit(inner, keyed, private, node_name);
             quote! {
                 let __streams_output = #private::emit::fallible(#node_name, __streams_output)?;
                 #inner

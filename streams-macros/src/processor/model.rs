@@ -30,6 +30,9 @@ pub(crate) enum Role {
     Value { ty: Type, by_ref: bool },
     /// The input record's coordinates.
     Context { by_ref: bool },
+    /// The record's headers: `&Headers` reads them, `&mut Headers` changes the headers the
+    /// output records carry.
+    Headers { mutable: bool },
     /// A state store: `&mut ty`, declared as `name`, of the shape its attribute gives.
     Store {
         ty: Type,
@@ -66,6 +69,8 @@ pub(crate) struct ProcessorModel {
     pub(crate) shape: Shape,
     /// The type of each output record's value.
     pub(crate) output: Type,
+    /// The type of each output record's key, when the function returns `(key, value)` pairs.
+    pub(crate) key_out: Option<Type>,
     /// The timers `punctuate(...)` declares, in order.
     pub(crate) timers: Vec<attr::TimerOption>,
 }
@@ -156,6 +161,17 @@ impl ProcessorModel {
             };
             let store_attr = attr::take_store_attr(&mut typed.attrs, errors);
             match &*typed.ty {
+                Type::Reference(reference) if is_headers(&reference.elem) => {
+                    if let Some(store) = &store_attr {
+                        errors.error_spanned_by(
+                            &store.attr,
+                            "#[store] goes on a `&mut` state store parameter",
+                        );
+                    }
+                    roles.push(Role::Headers {
+                        mutable: reference.mutability.is_some(),
+                    });
+                }
                 Type::Reference(reference) if reference.mutability.is_some() => {
                     let chosen = store_attr.as_ref().and_then(|s| s.name.clone());
                     let name = match (chosen, &*typed.pat) {
@@ -237,13 +253,13 @@ impl ProcessorModel {
                 for (_, _, span) in &records[2..] {
                     errors.push(syn::Error::new(
                         *span,
-                        format!("unsupported parameter of #[processor] function `{ident}`: a processor takes the record's key and value, an optional `&RecordContext`, and `&mut` state stores"),
+                        format!("unsupported parameter of #[processor] function `{ident}`: a processor takes the record's key and value, optionally `&RecordContext` and `&Headers` (or `&mut Headers` to change the output's), and `&mut` state stores"),
                     ));
                 }
             }
         }
 
-        let (shape, output) = match &sig.output {
+        let (shape, output, key_out) = match &sig.output {
             ReturnType::Default => {
                 errors.push(syn::Error::new(
                     ident.span(),
@@ -253,7 +269,13 @@ impl ProcessorModel {
             }
             ReturnType::Type(_, ty) => {
                 match shape_of(ty) {
-                    Ok(shape) => shape,
+                    Ok((shape, output)) => match output {
+                        // `(K, V)`: the function sets the key.
+                        Type::Tuple(pair) if pair.elems.len() == 2 => {
+                            (shape, pair.elems[1].clone(), Some(pair.elems[0].clone()))
+                        }
+                        output => (shape, output, None),
+                    },
                     Err(message) => {
                         errors.error_spanned_by(ty, format!("unsupported return type of #[processor] function `{ident}`: {message}"));
                         return None;
@@ -271,6 +293,7 @@ impl ProcessorModel {
             roles,
             shape,
             output,
+            key_out,
             timers: options.timers,
         })
     }
@@ -390,6 +413,11 @@ fn store_shape(ty: &Type, attr: Option<&attr::StoreAttr>, errors: &mut Errors) -
         },
         _ => StoreShape::Plain,
     }
+}
+
+fn is_headers(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none()
+        && p.path.segments.last().is_some_and(|s| s.ident == "Headers"))
 }
 
 fn is_record_context(ty: &Type) -> bool {

@@ -696,8 +696,10 @@ impl<K: Data, V: Data> KStream<K, V> {
         self.select_key(selector).group_by_key()
     }
 
-    /// Runs a `#[processor]` function (or any [`ProcessorFunction`]) on each record, keeping the
-    /// key; the function's return type decides how many records it forwards.
+    /// Runs a `#[processor]` function (or any [`ProcessorFunction`]) on each record; the
+    /// function's return type decides how many records it forwards, and whether it keeps the key
+    /// (a value) or sets it (`(key, value)` pairs: the stream is then marked for
+    /// repartitioning, as after `select_key`).
     ///
     /// ```
     /// # extern crate streams_runtime as streams;
@@ -707,6 +709,7 @@ impl<K: Data, V: Data> KStream<K, V> {
     /// struct Total;
     ///
     /// impl ProcessorFunction<String, u64> for Total {
+    ///     type KeyOut = String;
     ///     type Output = u64;
     ///     type State = KeyValueStore<String, u64>;
     ///     fn name(&self) -> &'static str { "total" }
@@ -737,12 +740,13 @@ impl<K: Data, V: Data> KStream<K, V> {
     /// assert_eq!(driver.read_values(&output)?, vec![2, 5]);
     /// # Ok::<(), streams::StreamsError>(())
     /// ```
-    pub fn process<P>(self, function: P) -> KStream<K, P::Output>
+    pub fn process<P>(self, function: P) -> KStream<P::KeyOut, P::Output>
     where
         P: ProcessorFunction<K, V>,
     {
         let stores = function.stores();
         let name = function.name().to_owned();
+        let key_changes = function.changes_key();
         let function = Arc::new(function);
         // A named node takes no generated index, as with Kafka Streams' `Named`.
         let stream = self.then_named(
@@ -752,7 +756,7 @@ impl<K: Data, V: Data> KStream<K, V> {
                 state: None,
                 timers: Vec::new(),
             },
-            false,
+            key_changes,
         );
         let mut graph = stream.graph.borrow_mut();
         for spec in stores {

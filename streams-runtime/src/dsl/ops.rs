@@ -254,7 +254,7 @@ pub(crate) struct FunctionProcessor<P: ProcessorFunction<K, V>, K, V> {
 impl<K: Data, V: 'static, P: ProcessorFunction<K, V>> Processor<K, V>
     for FunctionProcessor<P, K, V>
 {
-    type KeyOut = K;
+    type KeyOut = P::KeyOut;
     type ValueOut = P::Output;
 
     fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
@@ -271,7 +271,7 @@ impl<K: Data, V: 'static, P: ProcessorFunction<K, V>> Processor<K, V>
     fn process(
         &mut self,
         record: Record<K, V>,
-        ctx: &mut ProcessorContext<'_, K, P::Output>,
+        ctx: &mut ProcessorContext<'_, P::KeyOut, P::Output>,
     ) -> Result<(), ProcessError> {
         match &mut self.state {
             Some(state) => self.function.call(state, record, ctx),
@@ -286,7 +286,7 @@ impl<K: Data, V: 'static, P: ProcessorFunction<K, V>> Processor<K, V>
         &mut self,
         id: PunctuatorId,
         now: i64,
-        ctx: &mut ProcessorContext<'_, K, P::Output>,
+        ctx: &mut ProcessorContext<'_, P::KeyOut, P::Output>,
     ) -> Result<(), ProcessError> {
         let (Some(state), Some(index)) = (
             &mut self.state,

@@ -24,7 +24,8 @@ pub struct Timer {
     pub on: PunctuationType,
 }
 
-/// A function processing `Record<K, V>` into values of `Output` (the key is kept), usable with
+/// A function processing `Record<K, V>` into records of `KeyOut` and `Output` (the input key,
+/// unless it returns `(key, value)` pairs), usable with
 /// `KStream::process`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot process the records of a `KStream<{K}, {V}>`",
@@ -32,6 +33,9 @@ pub struct Timer {
     note = "a #[processor] function's record parameters must be the stream's value (`{V}` or `&{V}`), or its key and value (`{K}`/`&{K}`, then the value)"
 )]
 pub trait ProcessorFunction<K, V>: Send + Sync + 'static {
+    /// The type of the keys of the records the function produces: `K` unless it returns
+    /// `(key, value)` pairs.
+    type KeyOut: Data;
     /// The type of the values the function produces.
     type Output: Data;
     /// What a task keeps for this function: its open store handles.
@@ -51,8 +55,14 @@ pub trait ProcessorFunction<K, V>: Send + Sync + 'static {
         &self,
         state: &mut Self::State,
         record: Record<K, V>,
-        ctx: &mut ProcessorContext<'_, K, Self::Output>,
+        ctx: &mut ProcessorContext<'_, Self::KeyOut, Self::Output>,
     ) -> Result<(), ProcessError>;
+
+    /// Whether the function sets its records' keys (it returns `(key, value)` pairs): a later
+    /// stateful step then reads them through a repartition topic, as after `select_key`.
+    fn changes_key(&self) -> bool {
+        false
+    }
 
     /// The function's timers, scheduled when a task opens it (none unless declared).
     fn timers(&self) -> Vec<Timer> {
@@ -66,7 +76,7 @@ pub trait ProcessorFunction<K, V>: Send + Sync + 'static {
         state: &mut Self::State,
         index: usize,
         now: i64,
-        ctx: &mut ProcessorContext<'_, K, Self::Output>,
+        ctx: &mut ProcessorContext<'_, Self::KeyOut, Self::Output>,
     ) -> Result<(), ProcessError> {
         let _ = (state, index, now, ctx);
         Ok(())
@@ -120,6 +130,42 @@ pub mod emit {
     ) -> Result<(), ProcessError> {
         for value in values {
             one(ctx, key.clone(), timestamp, headers.clone(), value)?;
+        }
+        Ok(())
+    }
+
+    /// `(K, V)`: forwards one record with the key the function chose.
+    pub fn keyed_one<K: Clone, V: Clone>(
+        ctx: &mut ProcessorContext<'_, K, V>,
+        timestamp: i64,
+        headers: Headers,
+        (key, value): (K, V),
+    ) -> Result<(), ProcessError> {
+        one(ctx, key, timestamp, headers, value)
+    }
+
+    /// `Option<(K, V)>`: forwards a record for `Some`.
+    pub fn keyed_optional<K: Clone, V: Clone>(
+        ctx: &mut ProcessorContext<'_, K, V>,
+        timestamp: i64,
+        headers: Headers,
+        record: Option<(K, V)>,
+    ) -> Result<(), ProcessError> {
+        match record {
+            Some(record) => keyed_one(ctx, timestamp, headers, record),
+            None => Ok(()),
+        }
+    }
+
+    /// `Vec<(K, V)>`: forwards one record per element, in order.
+    pub fn keyed_many<K: Clone, V: Clone>(
+        ctx: &mut ProcessorContext<'_, K, V>,
+        timestamp: i64,
+        headers: Headers,
+        records: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<(), ProcessError> {
+        for record in records {
+            keyed_one(ctx, timestamp, headers.clone(), record)?;
         }
         Ok(())
     }
