@@ -147,6 +147,8 @@ impl ProcessorModel {
 
         let mut roles = Vec::new();
         let mut records: Vec<(Type, bool, Span)> = Vec::new();
+        // The record parameters' names, to catch `value, key` written in that order.
+        let mut record_names: Vec<(String, Span)> = Vec::new();
         for input in &mut sig.inputs {
             let input_span = input.span();
             let typed = match input {
@@ -161,6 +163,12 @@ impl ProcessorModel {
             };
             let store_attr = attr::take_store_attr(&mut typed.attrs, errors);
             match &*typed.ty {
+                Type::Reference(reference) if is_processor_context(&reference.elem) => {
+                    errors.error_spanned_by(
+                        &*typed.ty,
+                        format!("#[processor] function `{ident}` cannot take the processor's context: declare timers with `#[processor(punctuate(...))]`, read `&RecordContext` and `&Headers`, return records to forward; for anything else write a `Processor` and wire it with `process_with`"),
+                    );
+                }
                 Type::Reference(reference) if is_headers(&reference.elem) => {
                     if let Some(store) = &store_attr {
                         errors.error_spanned_by(
@@ -224,6 +232,9 @@ impl ProcessorModel {
                         roles.push(Role::Context { by_ref });
                     } else {
                         records.push((inner.clone(), by_ref, input_span));
+                        if let Pat::Ident(pat) = &*typed.pat {
+                            record_names.push((pat.ident.to_string(), pat.ident.span()));
+                        }
                         roles.push(Role::Value {
                             ty: inner.clone(),
                             by_ref,
@@ -239,6 +250,15 @@ impl ProcessorModel {
             )),
             1 => {}
             2 => {
+                if let [(first, span), (second, _)] = &record_names[..]
+                    && first == "value"
+                    && second == "key"
+                {
+                    errors.push(syn::Error::new(
+                        *span,
+                        format!("the key comes first: #[processor] function `{ident}` takes its record as `key, value`, in that order"),
+                    ));
+                }
                 // The first record parameter is the key.
                 if let Some(role) = roles.iter_mut().find(|r| matches!(r, Role::Value { .. }))
                     && let Role::Value { ty, by_ref } = role
@@ -413,6 +433,11 @@ fn store_shape(ty: &Type, attr: Option<&attr::StoreAttr>, errors: &mut Errors) -
         },
         _ => StoreShape::Plain,
     }
+}
+
+fn is_processor_context(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none()
+        && p.path.segments.last().is_some_and(|s| s.ident == "ProcessorContext" || s.ident == "InitContext"))
 }
 
 fn is_headers(ty: &Type) -> bool {

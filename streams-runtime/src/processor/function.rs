@@ -30,7 +30,8 @@ pub struct Timer {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot process the records of a `KStream<{K}, {V}>`",
     label = "`{Self}` does not take this stream's key and value types",
-    note = "a #[processor] function's record parameters must be the stream's value (`{V}` or `&{V}`), or its key and value (`{K}`/`&{K}`, then the value)"
+    note = "a #[processor] function's record parameters must be the stream's value (`{V}` or `&{V}`), or its key and value (`{K}`/`&{K}`, then the value)",
+    note = "a #[processor] function is passed as its node, `my_function::Function`, not as the function itself"
 )]
 pub trait ProcessorFunction<K, V>: Send + Sync + 'static {
     /// The type of the keys of the records the function produces: `K` unless it returns
