@@ -129,64 +129,61 @@ fn a_partitioner_places_each_record_and_to_dynamic_chooses_its_topic() {
     );
 }
 
-/// Counts records per key without forwarding; a wall-clock timer forwards each key's count once
-/// a second and forgets it.
-#[streams::processor(punctuate(every = "1s", on = wall_clock, with = report_counts))]
-fn count_quietly(
-    key: &String,
-    _line: &String,
-    counts: &mut KeyValueStore<String, u64>,
-) -> Result<Option<u64>, StoreError> {
-    let count = counts.get(key)?.unwrap_or(0) + 1;
-    counts.put(key, &count)?;
-    Ok(None)
+/// The de-duplicator with expiry: an id passes the first time it is seen; a wall-clock timer
+/// forgets ids seen a second or more ago, so they pass again.
+#[streams::processor(punctuate(every = "200ms", on = wall_clock, with = forget_seen))]
+fn dedupe(
+    id: &String,
+    event: String,
+    ctx: &RecordContext,
+    seen: &mut KeyValueStore<String, i64>,
+) -> Result<Option<String>, StoreError> {
+    if seen.get(id)?.is_some() {
+        return Ok(None);
+    }
+    seen.put(id, &ctx.timestamp)?;
+    Ok(Some(event))
 }
 
-fn report_counts(
-    _now: i64,
-    counts: &mut KeyValueStore<String, u64>,
-) -> Result<Vec<(String, u64)>, StoreError> {
-    let all = counts.all()?;
-    for (key, _) in &all {
-        counts.delete(key)?;
+fn forget_seen(now: i64, seen: &mut KeyValueStore<String, i64>) -> Result<(), StoreError> {
+    for (id, at) in seen.all()? {
+        if now - at >= 1_000 {
+            seen.delete(&id)?;
+        }
     }
-    Ok(all)
+    Ok(())
 }
 
 #[test]
-fn a_processor_functions_timer_runs_on_the_stream_thread() {
+fn the_de_duplicator_with_expiry_runs_on_the_stream_thread() {
     let broker = EmbeddedBroker::start().unwrap();
-    let (input, output) = (unique("quiet-in"), unique("quiet-out"));
+    let (input, output) = (unique("events"), unique("unique-events"));
     broker.create_topic(&input, 1).unwrap();
     broker.create_topic(&output, 1).unwrap();
-    let records: Vec<(Option<&[u8]>, Option<&[u8]>)> = ["a", "b", "a", "a", "b"]
-        .iter()
-        .map(|k| (Some(k.as_bytes()), Some(&b"\"line\""[..])))
-        .collect();
-    produce(broker.bootstrap_servers(), &input, &records);
+    let send = |events: &[(&str, &str)]| {
+        let records: Vec<(Option<&[u8]>, Option<&[u8]>)> = events
+            .iter()
+            .map(|(id, event)| (Some(id.as_bytes()), Some(event.as_bytes())))
+            .collect();
+        produce(broker.bootstrap_servers(), &input, &records);
+    };
+    let events = |broker: &EmbeddedBroker| -> Vec<String> {
+        values(&read_all(broker.bootstrap_servers(), &output))
+    };
+    send(&[("a", "\"x\""), ("a", "\"y\""), ("b", "\"z\"")]);
     let builder = StreamsBuilder::new();
     builder
         .stream(&Topic::<String, String>::named(&input))
-        .process(count_quietly::Function)
-        .to(&Topic::<String, u64>::named(&output));
+        .process(dedupe::Function)
+        .to(&Topic::<String, String>::named(&output));
     let app = start(&broker, builder.build().unwrap());
-    let reported = || -> std::collections::BTreeMap<String, u64> {
-        let mut sums = std::collections::BTreeMap::new();
-        for record in read_all(broker.bootstrap_servers(), &output) {
-            let key = String::from_utf8(record.key.unwrap_or_default()).unwrap();
-            let value: [u8; 8] = record.value.unwrap_or_default().try_into().unwrap();
-            *sums.entry(key).or_insert(0) += u64::from_be_bytes(value);
-        }
-        sums
-    };
-    // A timer may fire between two fetches and report a key in parts: what it reported adds
-    // up to each key's count, each record counted once.
-    eventually("all five records reported", LIMIT, || {
-        reported().values().sum::<u64>() >= 5
+    assert_eq!(events(&broker), ["\"x\"", "\"z\""], "the duplicate dropped");
+    // Two seconds on, the timer has forgotten "a" (stamped when it was produced).
+    std::thread::sleep(Duration::from_secs(2));
+    send(&[("a", "\"w\"")]);
+    eventually("the forgotten id passing again", LIMIT, || {
+        events(&broker).len() == 3
     });
     app.close().unwrap();
-    assert_eq!(
-        reported().into_iter().collect::<Vec<_>>(),
-        [("a".to_owned(), 3), ("b".to_owned(), 2)]
-    );
+    assert_eq!(events(&broker), ["\"x\"", "\"z\"", "\"w\""]);
 }
