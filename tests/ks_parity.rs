@@ -507,3 +507,35 @@ fn a_named_foreach_still_takes_its_index() {
         "{text}"
     );
 }
+
+#[test]
+fn a_named_materialized_takes_no_index_and_to_table_named_names_its_repartition() {
+    // Kafka Streams' `MaterializedInternal` generates a store name (taking an index) only when
+    // the `Materialized` has none.
+    let builder = StreamsBuilder::new();
+    builder
+        .table_with(&WORDS, Materialized::named("words"))
+        .to_stream()
+        .to(&Topic::<String, Option<String>>::new("changes"));
+    let text = describe(builder);
+    assert!(
+        text.contains("Processor: KTABLE-SOURCE-0000000001 (stores: [words])"),
+        "{text}"
+    );
+    assert!(text.contains("Sink: KSTREAM-SINK-0000000003"), "{text}");
+
+    let builder = StreamsBuilder::new();
+    let _latest = builder
+        .stream(&WORDS)
+        .select_key(|_, word| word.clone())
+        .to_table_named("latest");
+    let topology = builder.build().unwrap();
+    let topics: Vec<String> = topology
+        .repartition_topics()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(topics, ["latest-repartition"]);
+    let text = topology.describe().to_string();
+    assert!(text.contains("Processor: latest (stores: [])"), "{text}");
+}

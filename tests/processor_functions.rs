@@ -330,6 +330,14 @@ fn a_timer_function_shares_the_stores_and_forwards_the_output_type() {
             ("a".to_owned(), "w".to_owned(), 13),
         ]
     );
+    // A timer's records may carry any key: a later aggregation repartitions.
+    let builder = StreamsBuilder::new();
+    let _counts = builder
+        .stream(&events)
+        .process(dedupe::Function)
+        .group_by_key()
+        .count();
+    assert_eq!(builder.build().unwrap().repartition_topics().len(), 1);
     // The unit-testable parts stay plain functions.
     let mut seen = KeyValueStore::in_memory("seen");
     seen.put(&"k".to_owned(), &0).unwrap();

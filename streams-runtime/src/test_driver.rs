@@ -562,6 +562,11 @@ impl TopologyTestDriver {
 
 impl Drop for TopologyTestDriver {
     fn drop(&mut self) {
+        // A failing test is unwinding: running user `close` code now could panic again and
+        // abort, hiding the test's own message.
+        if std::thread::panicking() {
+            return;
+        }
         if let Err(error) = self.close_tasks() {
             tracing::warn!("closing the test driver: {error}");
         }

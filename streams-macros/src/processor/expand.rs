@@ -94,7 +94,8 @@ pub(crate) fn expand(function: &ItemFn, model: &ProcessorModel) -> TokenStream {
         Some(key_out) => quote_spanned!(key_out.span()=> #key_out),
         None => key.clone(),
     };
-    let changes_key = model.key_out.is_some().then(|| {
+    // A timer's records carry any key the timer function chooses.
+    let changes_key = (model.key_out.is_some() || !model.timers.is_empty()).then(|| {
         quote! {
             fn changes_key(&self) -> bool {
                 true

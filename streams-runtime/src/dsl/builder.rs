@@ -333,13 +333,19 @@ impl StreamsBuilder {
         SKC: Codec<K>,
         SVC: Codec<V>,
     {
-        // Kafka Streams names the store first, `<topic>-STATE-STORE-0000000000`, whether or
-        // not the table is materialized.
-        let generated_store = {
+        // Kafka Streams names the store first, `<topic>-STATE-STORE-0000000000`, unless its
+        // `Materialized` has a name, whether or not the table is materialized.
+        let generated_store = || {
             let generated = self.graph.borrow_mut().generate_name("STATE-STORE");
             format!("{}-{generated}", topic.name())
         };
-        let spec = materialized.map(|m| m.into_spec(|| generated_store));
+        let spec = match materialized {
+            Some(materialized) => Some(materialized.into_spec(generated_store)),
+            None => {
+                generated_store();
+                None
+            }
+        };
         let source = self.add_source::<K, Option<V>, KC, Nullable<VC>>(topic.name(), &consumed);
         let mut graph = self.graph.borrow_mut();
         let chosen = consumed.name().map(|name| format!("{name}-table-source"));

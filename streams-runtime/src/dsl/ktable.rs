@@ -46,7 +46,8 @@ impl<K: Data, V: Data> KTable<K, V> {
     }
 
     /// Renames the node that produces this table (Kafka Streams' `Named` argument of `count`,
-    /// `reduce`, `aggregate`, `to_table`: as there, its generated index stays taken).
+    /// `reduce`, `aggregate`: as there, its generated index stays taken). A `to_table` behind a
+    /// repartition is named with [`KStream::to_table_named`], which names the repartition too.
     ///
     /// ```
     /// # extern crate streams_runtime as streams;

@@ -45,7 +45,7 @@ where
         StoreKeyCodec: Codec<K>,
         StoreValueCodec: Codec<V>,
     {
-        self.into_table(None::<Materialized<K, V>>)
+        self.into_table(None, None::<Materialized<K, V>>)
     }
 
     /// [`to_table`](Self::to_table), materialized in the store `materialized` names
@@ -66,10 +66,24 @@ where
         KC: Codec<K>,
         VC: Codec<V>,
     {
-        self.into_table(Some(materialized))
+        self.into_table(None, Some(materialized))
     }
 
-    fn into_table<KC, VC>(self, materialized: Option<Materialized<K, V, KC, VC>>) -> KTable<K, V>
+    /// [`to_table`](Self::to_table) as a node named `name` (Kafka Streams' `toTable(Named)`):
+    /// a repartition in front of it is named after it too, `<name>-repartition`.
+    pub fn to_table_named(self, name: impl Into<String>) -> KTable<K, V>
+    where
+        StoreKeyCodec: Codec<K>,
+        StoreValueCodec: Codec<V>,
+    {
+        self.into_table(Some(name.into()), None::<Materialized<K, V>>)
+    }
+
+    fn into_table<KC, VC>(
+        self,
+        name: Option<String>,
+        materialized: Option<Materialized<K, V, KC, VC>>,
+    ) -> KTable<K, V>
     where
         KC: Codec<K>,
         VC: Codec<V>,
@@ -77,9 +91,16 @@ where
         let graph = Rc::clone(&self.graph);
         let (name, spec) = {
             let mut g = graph.borrow_mut();
-            let name = g.generate_name("KSTREAM-TOTABLE");
-            let generated = g.generate_name("KSTREAM-TOTABLE-STATE-STORE");
-            (name, materialized.map(|m| m.into_spec(|| generated)))
+            let name = g.chosen_or_generated(name, "KSTREAM-TOTABLE");
+            // The store's generated name takes an index unless `Materialized` names it.
+            let spec = match materialized {
+                Some(m) => Some(m.into_spec(|| g.generate_name("KSTREAM-TOTABLE-STATE-STORE"))),
+                None => {
+                    g.burn_index();
+                    None
+                }
+            };
+            (name, spec)
         };
         let input = if self.repartition_required {
             // Kafka Streams names this repartition after the node, not the store.

@@ -120,6 +120,8 @@ impl<S: Clone> PartitionGroup<S> {
     pub(super) fn clear(&mut self) {
         for queue in &mut self.queues {
             queue.records.clear();
+            // What is fetched again is stamped as if for the first time.
+            queue.partition_time = -1;
         }
         self.len = 0;
         self.waiting_since = None;

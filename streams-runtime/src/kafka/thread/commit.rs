@@ -301,9 +301,14 @@ impl StreamThread {
 
     /// Moves the consumer to the committed offset of each assigned partition; where none is
     /// committed, to where the topic's source chose (`Consumed::with_offset_reset`), or else
-    /// `auto.offset.reset`. With `only_chosen`, only the partitions of topics whose source
-    /// chose are moved (after an assignment, the consumer placed the others already).
-    pub(super) fn seek_to_committed(&mut self, only_chosen: bool) -> Result<(), StreamsError> {
+    /// `auto.offset.reset`. With `only_chosen` (after an assignment, when the consumer starts
+    /// from committed offsets by itself), only the partitions without a committed offset whose
+    /// source chose a reset are moved. Returns the partitions moved: what was fetched of them
+    /// before came from the wrong position.
+    pub(super) fn seek_to_committed(
+        &mut self,
+        only_chosen: bool,
+    ) -> Result<Vec<(String, i32)>, StreamsError> {
         let timeout = Duration::from_secs(30);
         let kafka = |e: KafkaError| StreamsError::kafka("cannot rewind the input")(e);
         let mut assignment = TopicPartitionList::new();
@@ -319,7 +324,7 @@ impl StreamThread {
             }
         }
         if assignment.count() == 0 {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let consumer = &self.consumer;
         let committed = retry::within_task_timeout(
@@ -329,8 +334,11 @@ impl StreamThread {
             || consumer.committed_offsets(assignment.clone(), timeout),
         )
         .map_err(kafka)?;
+        let mut moved = Vec::new();
         for element in committed.elements() {
             let offset = match element.offset() {
+                // Where the consumer starts by itself after an assignment.
+                Offset::Offset(_) if only_chosen => continue,
                 Offset::Offset(offset) => Offset::Offset(offset),
                 _ => match self.offset_reset(element.topic()) {
                     AutoOffsetReset::Earliest => Offset::Beginning,
@@ -340,8 +348,9 @@ impl StreamThread {
             self.consumer
                 .seek(element.topic(), element.partition(), offset, timeout)
                 .map_err(kafka)?;
+            moved.push((element.topic().to_owned(), element.partition()));
         }
-        Ok(())
+        Ok(moved)
     }
 }
 

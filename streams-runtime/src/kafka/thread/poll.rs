@@ -51,7 +51,14 @@ impl StreamThread {
                 .swap(false, Ordering::AcqRel)
                 && !self.status.shutdown_requested()
             {
-                self.on_rebalance()?;
+                let moved = self.on_rebalance()?;
+                // What this poll fetched of a partition the rebalance moved came from the
+                // position it left: it is fetched again from the new one.
+                batch.retain(|r| {
+                    !moved
+                        .iter()
+                        .any(|(topic, partition)| **topic == *r.topic && *partition == r.partition)
+                });
                 self.status.touch();
             }
             // Only once the tasks match the assignment: until then the thread is rebalancing,

@@ -295,7 +295,9 @@ impl StreamThread {
     /// Kafka Streams: kept with their stores open, so that the tasks assigned back to this
     /// thread resume without a restore. A kept task catches up with its changelogs only if
     /// another member wrote to them meanwhile (see `TaskManager::catch_up`).
-    pub(super) fn on_rebalance(&mut self) -> Result<(), StreamsError> {
+    /// Returns the partitions it moved to where their source's offset reset says (see
+    /// `seek_to_committed`): records of them fetched before the move are to be dropped.
+    pub(super) fn on_rebalance(&mut self) -> Result<Vec<(String, i32)>, StreamsError> {
         let assignment: Vec<(String, i32)> = self
             .consumer
             .assignment()
@@ -328,7 +330,7 @@ impl StreamThread {
             self.consumer.context().clear_pending();
             self.status.drained.store(false, Ordering::Release);
             tracing::debug!(thread = %self.name, tasks = self.tasks.tasks.len(), "tasks suspended until the next assignment");
-            return Ok(());
+            return Ok(Vec::new());
         }
         let lost: Vec<TaskId> = self
             .tasks
@@ -362,8 +364,8 @@ impl StreamThread {
         self.tasks.publish_active(&wanted);
         self.create_tasks(&created)?;
         // Partitions without a committed offset start where their source chose, if it did.
-        self.seek_to_committed(true)?;
+        let moved = self.seek_to_committed(true)?;
         tracing::info!(thread = %self.name, ?created, ?kept, ?lost, "tasks after rebalance");
-        Ok(())
+        Ok(moved)
     }
 }
