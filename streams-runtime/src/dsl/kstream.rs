@@ -11,30 +11,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::ops::{
-    Filter, FlatMap, FlatMapValues, FunctionProcessor, Map, MapValues, NullKeyFilter, PassThrough,
-    Peek, SelectKey,
+    Filter, FlatMap, FlatMapValues, FunctionProcessor, Map, MapValues, PassThrough, Peek, SelectKey,
 };
 use super::{BranchedKStream, KGroupedStream, Topic};
 use crate::codec::{Codec, TopicCodec};
 use crate::processor::{Data, Processor, ProcessorFunction};
 use crate::state::StoreSpec;
-use crate::topology::node::{ProcessorFactory, SourceFactory};
+use crate::topology::node::ProcessorFactory;
 use crate::topology::sink::{Partitioner, SinkFactory, SinkTopic};
 use crate::topology::{GraphBuilder, NodeKind, TopicRef};
-
-/// What Kafka Streams appends to a repartition topic's name.
-const REPARTITION_SUFFIX: &str = "-repartition";
-
-/// Whether `name` is one Kafka Streams generated (`KSTREAM.*-[0-9]{10}`): a repartition topic
-/// named after it gets generated node names too.
-fn is_generated_name(name: &str) -> bool {
-    let Some(head) = name.len().checked_sub(10).and_then(|at| name.get(..at)) else {
-        return false;
-    };
-    name.starts_with("KSTREAM")
-        && head.ends_with('-')
-        && name[head.len()..].bytes().all(|b| b.is_ascii_digit())
-}
 
 /// A stream of `Record<K, V>`: every record is an independent event.
 ///
@@ -584,60 +569,6 @@ impl<K: Data, V: Data> KStream<K, V> {
             },
             &[self.node],
             factory,
-        )
-    }
-
-    /// Writes this stream to the repartition topic `<prefix>-repartition` and returns the node
-    /// that reads it back: Kafka Streams' `createRepartitionedSource`. Three indices are taken
-    /// (sink, filter, source, in that order) whether or not the names use them: a generated
-    /// prefix (`KSTREAM-…-0000000007`) gives generated node names, a chosen one gives
-    /// `<topic>-filter`, `<topic>-sink` and `<topic>-source`.
-    ///
-    /// A record with a null key is dropped (and counted in `dropped_records`) before the topic:
-    /// there is no partition it belongs to, and no aggregation could use it.
-    pub(crate) fn repartition_through(&self, prefix: &str, partitions: Option<i32>) -> usize
-    where
-        K: serde::Serialize,
-        TopicCodec: Codec<K> + Codec<V>,
-    {
-        let topic = if prefix.ends_with(REPARTITION_SUFFIX) {
-            prefix.to_owned()
-        } else {
-            format!("{prefix}{REPARTITION_SUFFIX}")
-        };
-        let (sink, filter, source) = {
-            let mut graph = self.graph.borrow_mut();
-            let generated = (
-                graph.generate_name("KSTREAM-SINK"),
-                graph.generate_name("KSTREAM-FILTER"),
-                graph.generate_name("KSTREAM-SOURCE"),
-            );
-            if is_generated_name(prefix) {
-                generated
-            } else {
-                (
-                    format!("{topic}-sink"),
-                    format!("{topic}-filter"),
-                    format!("{topic}-source"),
-                )
-            }
-        };
-        let filtered = self.then_named(filter, || NullKeyFilter, false);
-        filtered.sink::<TopicCodec, TopicCodec>(sink, topic.clone(), true, None);
-        let mut graph = self.graph.borrow_mut();
-        if let Some(partitions) = partitions {
-            graph.set_partition_count(&topic, partitions);
-        }
-        graph.add_node(
-            source,
-            NodeKind::Source {
-                topics: vec![TopicRef {
-                    name: topic,
-                    internal: true,
-                }],
-            },
-            &[],
-            Arc::new(SourceFactory::<K, V, TopicCodec, TopicCodec>::new()),
         )
     }
 

@@ -1,14 +1,19 @@
-//! Repartition topics a user asks for: [`KStream::repartition`] with [`Repartitioned`], and the
-//! name of an aggregation's repartition topic with [`Grouped`].
+//! Repartition topics: the sink, filter and source every repartition adds (as Kafka Streams'
+//! `createRepartitionedSource` names them), [`KStream::repartition`] with [`Repartitioned`], and
+//! the name of an aggregation's repartition topic with [`Grouped`].
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::ops::NullKeyFilter;
 use super::{KGroupedStream, KStream};
 use crate::codec::{Codec, TopicCodec};
 use crate::processor::Data;
+use crate::topology::node::SourceFactory;
+use crate::topology::{NodeKind, TopicRef};
 
 /// How [`KStream::repartition_with`] names and sizes its topic.
 ///
@@ -93,12 +98,76 @@ pub(crate) struct GroupedRepartition {
     pub(crate) source: Rc<Cell<Option<usize>>>,
 }
 
+/// What Kafka Streams appends to a repartition topic's name.
+const REPARTITION_SUFFIX: &str = "-repartition";
+
+/// Whether `name` is one Kafka Streams generated (`KSTREAM.*-[0-9]{10}`): a repartition topic
+/// named after it gets generated node names too.
+fn is_generated_name(name: &str) -> bool {
+    let Some(head) = name.len().checked_sub(10).and_then(|at| name.get(..at)) else {
+        return false;
+    };
+    name.starts_with("KSTREAM")
+        && head.ends_with('-')
+        && name[head.len()..].bytes().all(|b| b.is_ascii_digit())
+}
+
 impl<K, V> KStream<K, V>
 where
     K: Data + Serialize,
     V: Data,
     TopicCodec: Codec<K> + Codec<V>,
 {
+    /// Writes this stream to the repartition topic `<prefix>-repartition` and returns the node
+    /// that reads it back: Kafka Streams' `createRepartitionedSource`. Three indices are taken
+    /// (sink, filter, source, in that order) whether or not the names use them: a generated
+    /// prefix (`KSTREAM-…-0000000007`) gives generated node names, a chosen one gives
+    /// `<topic>-filter`, `<topic>-sink` and `<topic>-source`.
+    ///
+    /// A record with a null key is dropped (and counted in `dropped_records`) before the topic:
+    /// there is no partition it belongs to, and no aggregation could use it.
+    pub(crate) fn repartition_through(&self, prefix: &str, partitions: Option<i32>) -> usize {
+        let topic = if prefix.ends_with(REPARTITION_SUFFIX) {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}{REPARTITION_SUFFIX}")
+        };
+        let (sink, filter, source) = {
+            let mut graph = self.graph.borrow_mut();
+            let generated = (
+                graph.generate_name("KSTREAM-SINK"),
+                graph.generate_name("KSTREAM-FILTER"),
+                graph.generate_name("KSTREAM-SOURCE"),
+            );
+            if is_generated_name(prefix) {
+                generated
+            } else {
+                (
+                    format!("{topic}-sink"),
+                    format!("{topic}-filter"),
+                    format!("{topic}-source"),
+                )
+            }
+        };
+        let filtered = self.then_named(filter, || NullKeyFilter, false);
+        filtered.sink::<TopicCodec, TopicCodec>(sink, topic.clone(), true, None);
+        let mut graph = self.graph.borrow_mut();
+        if let Some(partitions) = partitions {
+            graph.set_partition_count(&topic, partitions);
+        }
+        graph.add_node(
+            source,
+            NodeKind::Source {
+                topics: vec![TopicRef {
+                    name: topic,
+                    internal: true,
+                }],
+            },
+            &[],
+            Arc::new(SourceFactory::<K, V, TopicCodec, TopicCodec>::new()),
+        )
+    }
+
     /// Writes the stream to a repartition topic the application owns and reads it back, so
     /// that records are spread by their current key (after a `select_key` or `map`), or over
     /// another number of partitions. A record with a null key has no partition to go to: it is

@@ -410,15 +410,18 @@ impl StreamTask {
         &mut self,
         mut input: BorrowedInput<'_>,
     ) -> Result<(), ProcessError> {
-        input.timestamp = self.queues.stamp_direct(&ConsumedRecord {
-            topic: input.topic,
-            partition: input.partition,
-            offset: input.offset,
-            timestamp: input.timestamp,
-            key: input.key,
-            value: input.value,
-            headers: &input.headers,
-        });
+        // Only a source with an extractor pays for one per record.
+        if self.queues.stamps() {
+            input.timestamp = self.queues.stamp_direct(&ConsumedRecord {
+                topic: input.topic,
+                partition: input.partition,
+                offset: input.offset,
+                timestamp: input.timestamp,
+                key: input.key,
+                value: input.value,
+                headers: &input.headers,
+            });
+        }
         let Some((topic, source)) = self.queues.take_direct(input.partition, input.offset) else {
             return Ok(());
         };

@@ -100,15 +100,18 @@ impl<S: Clone> PartitionGroup<S> {
         {
             Some(queue) => {
                 let mut record = record;
-                record.timestamp = queue.stamp(&ConsumedRecord {
-                    topic: &record.topic,
-                    partition: record.partition,
-                    offset: record.offset,
-                    timestamp: record.timestamp,
-                    key: record.key.as_deref(),
-                    value: record.value.as_deref(),
-                    headers: &record.headers,
-                });
+                // Only a source with an extractor pays for one per record.
+                if queue.extractor.is_some() {
+                    record.timestamp = queue.stamp(&ConsumedRecord {
+                        topic: &record.topic,
+                        partition: record.partition,
+                        offset: record.offset,
+                        timestamp: record.timestamp,
+                        key: record.key.as_deref(),
+                        value: record.value.as_deref(),
+                        headers: &record.headers,
+                    });
+                }
                 queue.records.push_back(record);
                 self.len += 1;
                 Ok(())
@@ -142,6 +145,12 @@ impl<S: Clone> PartitionGroup<S> {
             }
             _ => None,
         }
+    }
+
+    /// Whether a source of the group stamps its records with an extractor.
+    #[cfg(feature = "kafka")]
+    pub(super) fn stamps(&self) -> bool {
+        self.queues.iter().any(|q| q.extractor.is_some())
     }
 
     /// The timestamp of a record of the group's single partition, processed without being

@@ -27,9 +27,9 @@ use super::super::retry::{self, within_task_timeout};
 use super::super::transaction::{self, TransactionFailure};
 use super::StreamThread;
 use super::keep_alive::KeepAlive;
-use crate::dsl::AutoOffsetReset;
 use crate::error::ProductionErrorHandler;
 use crate::error::StreamsError;
+use crate::record::AutoOffsetReset;
 use crate::sync::lock;
 use crate::task_env::TaskId;
 

@@ -19,8 +19,8 @@ use super::super::transaction::TransactionFailure;
 use super::StreamThread;
 use super::rebalance::LentTasks;
 use super::task_manager::SourceTopic;
-use crate::dsl::AutoOffsetReset;
 use crate::error::StreamsError;
+use crate::record::AutoOffsetReset;
 use crate::record::{BorrowedInput, Headers, RawRecord};
 use crate::task_env::TaskId;
 
