@@ -54,10 +54,12 @@ pub use app::{KafkaStreams, ShutdownHandle, State, StreamsMetrics, UncaughtError
 pub use codec::{Codec, CodecError, TopicCodec};
 pub use config::{ConfigError, StreamsConfig};
 pub use dsl::{
-    AutoOffsetReset, BranchedKStream, Change, Consumed, ConsumedRecord, Grouped, KGroupedStream,
-    KStream, KTable, Printed, Produced, Repartitioned, StreamsBuilder, TimestampExtractor, Topic,
+    AutoOffsetReset, BranchedKStream, BufferConfig, Change, Consumed, ConsumedRecord, EmitStrategy,
+    Grouped, KGroupedStream, KStream, KTable, Printed, Produced, Repartitioned,
+    SessionWindowedKStream, SessionWindows, SlidingWindows, StreamsBuilder, Suppressed,
+    TimeWindowedKStream, TimeWindows, TimestampExtractor, Topic,
 };
-pub use error::{ProcessError, StoreError, StreamsError, TopologyError};
+pub use error::{InvalidWindows, ProcessError, StoreError, StreamsError, TopologyError};
 #[cfg(feature = "kafka")]
 pub use kafka::{EmbeddedBroker, StateRestoreListener, StoreSnapshot};
 pub use processor::{
@@ -66,8 +68,8 @@ pub use processor::{
 };
 pub use record::{Header, Headers, Record, RecordContext};
 pub use state::{
-    KeyValueStore, Materialized, SessionStore, StateStore, StoreBackend, StoreSpec, WindowStore,
-    Windowed,
+    KeyValueStore, Materialized, SessionStore, StateStore, StoreBackend, StoreSpec, Window,
+    WindowStore, Windowed,
 };
 pub use test_driver::{TestDriverConfig, TopologyTestDriver};
 pub use topology::{Topology, TopologyDescription};
@@ -76,11 +78,12 @@ pub use topology::{Topology, TopologyDescription};
 pub mod prelude {
     #[cfg(feature = "kafka")]
     pub use crate::app::KafkaStreams;
-    pub use crate::codec::{Codec, TopicCodec};
+    pub use crate::codec::{Codec, SessionWindowedCodec, TimeWindowedCodec, TopicCodec};
     pub use crate::config::StreamsConfig;
     pub use crate::dsl::{
-        AutoOffsetReset, Change, Consumed, Grouped, KGroupedStream, KStream, KTable, Printed,
-        Produced, Repartitioned, StreamsBuilder, Topic,
+        AutoOffsetReset, BufferConfig, Change, Consumed, EmitStrategy, Grouped, KGroupedStream,
+        KStream, KTable, Printed, Produced, Repartitioned, SessionWindows, SlidingWindows,
+        StreamsBuilder, Suppressed, TimeWindows, Topic,
     };
     pub use crate::error::{ProcessError, StoreError, StreamsError};
     pub use crate::processor::{
@@ -88,7 +91,7 @@ pub mod prelude {
     };
     pub use crate::record::{Headers, Record, RecordContext};
     pub use crate::state::{
-        KeyValueStore, Materialized, SessionStore, StateStore, StoreBackend, StoreSpec,
+        KeyValueStore, Materialized, SessionStore, StateStore, StoreBackend, StoreSpec, Window,
         WindowStore, Windowed,
     };
     pub use crate::test_driver::{TestDriverConfig, TopologyTestDriver};

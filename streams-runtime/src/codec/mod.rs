@@ -20,8 +20,10 @@
 //! the default codecs: that is a compile error at the topic or store that needs it.
 
 mod auto;
+mod windowed;
 
 pub use auto::{Auto, is_null};
+pub use windowed::{SessionWindowedCodec, TimeWindowedCodec};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -99,7 +101,7 @@ impl CodecError {
 #[diagnostic::on_unimplemented(
     message = "the codec `{Self}` cannot encode or decode `{T}`",
     label = "no codec for `{T}` here",
-    note = "the default codecs need `{T}: serde::Serialize + serde::de::DeserializeOwned`: add `#[derive(Serialize, Deserialize)]` to the type, or name another codec in the topic or store type"
+    note = "the default codecs need `{T}: serde::Serialize + serde::de::DeserializeOwned`: add `#[derive(Serialize, Deserialize)]` to the type, or name another codec in the topic or store type (a `Windowed<K>` key on a topic names `TimeWindowedCodec<SIZE_MS>` or `SessionWindowedCodec`)"
 )]
 pub trait Codec<T>: 'static {
     /// A short name for messages, such as `json`.

@@ -32,6 +32,9 @@ pub struct Change<V> {
 /// How an aggregation folds a record into the previous aggregate (`None` for a new key).
 pub(crate) trait Fold<K, V, VA>: Send + Sync + 'static {
     fn fold(&self, key: &K, value: V, previous: Option<VA>) -> VA;
+    /// The aggregate before any record (`None` for `reduce`, whose first value is its
+    /// aggregate): where a session merge starts.
+    fn initial(&self) -> Option<VA>;
 }
 
 /// `aggregate(initializer, aggregator)`; `count` is one with `0` and `+1`.
@@ -49,6 +52,10 @@ where
         let base = previous.unwrap_or_else(&self.initializer);
         (self.aggregator)(key, value, base)
     }
+
+    fn initial(&self) -> Option<VA> {
+        Some((self.initializer)())
+    }
 }
 
 /// `count()`: one more per record.
@@ -57,6 +64,10 @@ pub(crate) struct Counter;
 impl<K, V> Fold<K, V, u64> for Counter {
     fn fold(&self, _key: &K, _value: V, previous: Option<u64>) -> u64 {
         previous.unwrap_or(0) + 1
+    }
+
+    fn initial(&self) -> Option<u64> {
+        Some(0)
     }
 }
 
@@ -69,6 +80,10 @@ impl<K, V, R: Fn(V, V) -> V + Send + Sync + 'static> Fold<K, V, V> for Reducer<R
             Some(aggregate) => (self.0)(aggregate, value),
             None => value,
         }
+    }
+
+    fn initial(&self) -> Option<V> {
+        None
     }
 }
 

@@ -1,5 +1,6 @@
 //! [`KGroupedStream`]: a stream grouped by key, and its aggregations into tables.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -9,10 +10,10 @@ use super::aggregate::{Aggregate, Aggregator, Counter, Fold, Reducer};
 use super::repartition::GroupedRepartition;
 use super::{KStream, KTable};
 use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec, TopicCodec};
-use crate::processor::Data;
-use crate::state::Materialized;
-use crate::topology::NodeKind;
+use crate::processor::{Data, Processor};
+use crate::state::{Materialized, StoreSpec};
 use crate::topology::node::ProcessorFactory;
+use crate::topology::{GraphBuilder, NodeKind};
 
 /// A stream grouped by key, ready for `count`, `reduce` or `aggregate`.
 ///
@@ -45,6 +46,10 @@ impl<K, V> Clone for KGroupedStream<K, V> {
 impl<K, V> KGroupedStream<K, V> {
     pub(crate) fn new(stream: KStream<K, V>) -> Self {
         Self::with_repartition(stream, GroupedRepartition::default())
+    }
+
+    pub(crate) fn graph(&self) -> &Rc<RefCell<GraphBuilder>> {
+        &self.stream.graph
     }
 
     pub(crate) fn with_repartition(stream: KStream<K, V>, repartition: GroupedRepartition) -> Self {
@@ -244,11 +249,36 @@ where
         VC: Codec<VA>,
         F: Fold<K, V, VA>,
     {
+        let fold = Arc::new(fold);
+        let (graph, node, store_name) = self.add_aggregation(
+            prefix,
+            |g| materialized.into_spec(|| g.generate_name(&format!("{prefix}-STATE-STORE"))),
+            move |store_name| Aggregate::<K, VA, KC, VC, F> {
+                store_name: store_name.to_owned(),
+                store: None,
+                cache: None,
+                fold: Arc::clone(&fold),
+            },
+        );
+        KTable::new(graph, node, Some(store_name))
+    }
+
+    /// Adds an aggregation node named with `prefix`, over the store `spec` declares (named
+    /// first, as Kafka Streams names the store before the node), reading the stream behind a
+    /// repartition topic when the key may have changed; `make` builds the node's processor for
+    /// each task from the store's name. Returns the graph, the node and the store's name.
+    pub(crate) fn add_aggregation<P, M>(
+        self,
+        prefix: &str,
+        spec: impl FnOnce(&mut GraphBuilder) -> StoreSpec,
+        make: M,
+    ) -> (Rc<RefCell<GraphBuilder>>, usize, String)
+    where
+        P: Processor<K, V>,
+        M: Fn(&str) -> P + Send + Sync + 'static,
+    {
         let graph = Rc::clone(&self.stream.graph);
-        let spec = {
-            let mut g = graph.borrow_mut();
-            materialized.into_spec(|| g.generate_name(&format!("{prefix}-STATE-STORE")))
-        };
+        let spec = spec(&mut graph.borrow_mut());
         let store_name = spec.name().to_owned();
         // Kafka Streams names the aggregation before it adds the repartition topic.
         let name = graph.borrow_mut().generate_name(prefix);
@@ -272,28 +302,18 @@ where
         } else {
             self.stream.repartition_through(&store_name, None)
         };
-        let fold = Arc::new(fold);
         let supplier_store = store_name.clone();
         let mut g = graph.borrow_mut();
         let node = g.add_node(
             name,
             NodeKind::Processor,
             &[input],
-            Arc::new(ProcessorFactory::<K, V, _>::new(move || Aggregate::<
-                K,
-                VA,
-                KC,
-                VC,
-                F,
-            > {
-                store_name: supplier_store.clone(),
-                store: None,
-                cache: None,
-                fold: Arc::clone(&fold),
+            Arc::new(ProcessorFactory::<K, V, _>::new(move || {
+                make(&supplier_store)
             })),
         );
         g.connect_store(node, spec);
         drop(g);
-        KTable::new(graph, node, Some(store_name))
+        (graph, node, store_name)
     }
 }

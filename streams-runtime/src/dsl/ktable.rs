@@ -17,6 +17,9 @@ pub struct KTable<K, V> {
     graph: Rc<RefCell<GraphBuilder>>,
     node: usize,
     store: Option<String>,
+    /// For a windowed aggregation's table: how long after a window's end it closes (the grace
+    /// period; for sessions the inactivity gap too), which `suppress` waits for.
+    window_close_ms: Option<i64>,
     types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -41,8 +44,28 @@ impl<K: Data, V: Data> KTable<K, V> {
             graph,
             node,
             store,
+            window_close_ms: None,
             types: PhantomData,
         }
+    }
+
+    /// Marks the table as a windowed aggregation's whose windows close `after_end_ms` after
+    /// they end.
+    pub(crate) fn with_window_close(mut self, after_end_ms: i64) -> Self {
+        self.window_close_ms = Some(after_end_ms);
+        self
+    }
+
+    pub(crate) fn window_close_ms(&self) -> Option<i64> {
+        self.window_close_ms
+    }
+
+    pub(crate) fn graph(&self) -> &Rc<RefCell<GraphBuilder>> {
+        &self.graph
+    }
+
+    pub(crate) fn node(&self) -> usize {
+        self.node
     }
 
     /// Renames the node that produces this table (Kafka Streams' `Named` argument of `count`,

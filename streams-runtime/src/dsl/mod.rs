@@ -17,7 +17,11 @@ mod ops;
 mod print;
 mod produced;
 mod repartition;
+mod suppress;
 mod to_table;
+mod window_aggregate;
+mod windowed;
+mod windows;
 
 pub use aggregate::Change;
 pub use branch::BranchedKStream;
@@ -29,3 +33,6 @@ pub use ktable::KTable;
 pub use print::Printed;
 pub use produced::Produced;
 pub use repartition::{Grouped, Repartitioned};
+pub use suppress::{BufferConfig, Eager, Strict, Suppressed};
+pub use windowed::{SessionWindowedKStream, TimeWindowedKStream, WindowedBy};
+pub use windows::{EmitStrategy, InvalidWindows, SessionWindows, SlidingWindows, TimeWindows};

@@ -40,6 +40,15 @@ pub enum TopologyError {
         /// The count given.
         partitions: i32,
     },
+    /// `suppress(Suppressed::until_window_closes(..))` on a table that is not the result of a
+    /// windowed aggregation: only those know when a window closes.
+    #[error(
+        "suppress node `{node}` waits until windows close, but its table is not the result of a windowed aggregation: suppress right after `windowed_by(..).count()` (or reduce/aggregate), or use `until_time_limit`"
+    )]
+    SuppressWithoutWindows {
+        /// The suppress node.
+        node: String,
+    },
     /// Two `stream()` calls read one topic with different types or codecs.
     #[error(
         "topic `{topic}` is read twice with different key/value types or codecs (first by source `{existing}`): read it once and convert the stream"
@@ -267,6 +276,36 @@ impl std::fmt::Display for RecordPart {
     }
 }
 
+/// A window definition that cannot describe windows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidWindows {
+    /// A window size, time difference or inactivity gap of zero.
+    #[error("{what} must be larger than zero")]
+    Zero {
+        /// What was zero, such as `window size`.
+        what: &'static str,
+    },
+    /// A hopping window's advance that is zero or larger than its size.
+    #[error(
+        "the window advance ({advance_ms} ms) must be more than zero and no more than the window size ({size_ms} ms)"
+    )]
+    Advance {
+        /// The advance asked for.
+        advance_ms: u64,
+        /// The window size.
+        size_ms: i64,
+    },
+    /// A length too large to count in milliseconds as an `i64`, alone or added to the others.
+    #[error("{what} of {ms} ms does not fit: windows count time in i64 milliseconds")]
+    TooLong {
+        /// What was too long, such as `grace period`.
+        what: &'static str,
+        /// The length asked for.
+        ms: u64,
+    },
+}
+
 /// Processing one record (or one punctuation) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -312,6 +351,23 @@ pub enum ProcessError {
     /// A state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A suppression buffer told to shut down when full (`BufferConfig::shut_down_when_full`,
+    /// and every `until_window_closes` buffer) went over its bounds.
+    #[error(
+        "{node} buffer exceeded its max capacity. Currently [{records}/{max_records}] records and [{bytes}/{max_bytes}] bytes; the buffer is set to shut down when full: raise its bounds or let it emit early"
+    )]
+    BufferFull {
+        /// The suppress node.
+        node: String,
+        /// Records buffered.
+        records: u64,
+        /// Bytes buffered.
+        bytes: u64,
+        /// The record bound (`u64::MAX`: none).
+        max_records: u64,
+        /// The byte bound (`u64::MAX`: none).
+        max_bytes: u64,
+    },
     /// A partitioner chose a partition the topic does not have.
     #[error(
         "the partitioner of sink `{node}` chose partition {partition} of topic `{topic}`, which has {partitions}"
@@ -367,6 +423,9 @@ pub enum StreamsError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// A window definition cannot describe windows.
+    #[error(transparent)]
+    Windows(#[from] InvalidWindows),
     /// A Kafka client call failed in a way the runtime cannot recover from.
     #[cfg(feature = "kafka")]
     #[error("kafka: {context}: {source}")]

@@ -5,12 +5,14 @@
 mod consumed;
 mod outgoing;
 mod raw;
+mod windowed;
 
 pub use consumed::{AutoOffsetReset, ConsumedRecord, TimestampExtractor};
 pub use outgoing::{OutgoingRecord, RecordCollector};
 #[cfg(feature = "kafka")]
 pub(crate) use raw::BorrowedInput;
 pub use raw::RawRecord;
+pub use windowed::{Window, Windowed};
 
 use std::sync::Arc;
 

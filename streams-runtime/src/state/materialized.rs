@@ -2,7 +2,9 @@
 
 use std::marker::PhantomData;
 
-use super::{KeyValueStore, StateStore, StoreBackend, StoreSpec};
+use std::time::Duration;
+
+use super::{KeyValueStore, SessionStore, StateStore, StoreBackend, StoreSpec, WindowStore};
 use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec};
 
 /// The store behind a `count`, `reduce`, `aggregate` or `table`: its name, codecs and backend.
@@ -22,6 +24,7 @@ pub struct Materialized<K, V, KC = StoreKeyCodec, VC = StoreValueCodec> {
     logging: bool,
     caching: bool,
     backend: StoreBackend,
+    retention: Option<Duration>,
     types: PhantomData<fn() -> (K, V, KC, VC)>,
 }
 
@@ -32,6 +35,7 @@ impl<K, V, KC, VC> std::fmt::Debug for Materialized<K, V, KC, VC> {
             .field("logging", &self.logging)
             .field("caching", &self.caching)
             .field("backend", &self.backend)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -45,6 +49,7 @@ impl<K, V, KC, VC> Default for Materialized<K, V, KC, VC> {
             // cache exists only when `statestore.cache.max.bytes` is not 0).
             caching: true,
             backend: StoreBackend::default(),
+            retention: None,
             types: PhantomData,
         }
     }
@@ -86,6 +91,7 @@ where
             logging: self.logging,
             caching: self.caching,
             backend: self.backend,
+            retention: self.retention,
             types: PhantomData,
         }
     }
@@ -122,18 +128,68 @@ where
         self
     }
 
+    /// Keeps a windowed aggregation's windows (or sessions, after they end) for `retention`
+    /// (Kafka Streams' `withRetention`): at least the window size plus the grace period, which
+    /// is also the default. Interactive queries can read windows as far back as this.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
+    /// The chosen retention of a windowed store, if any.
+    pub fn retention(&self) -> Option<Duration> {
+        self.retention
+    }
+
     /// The chosen name, if any.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     pub(crate) fn into_spec(self, generated_name: impl FnOnce() -> String) -> StoreSpec {
-        let name = self.name.unwrap_or_else(generated_name);
+        let name = self.name.clone().unwrap_or_else(generated_name);
         // Aggregations and tables keep each value's timestamp, as Kafka Streams' timestamped
         // stores do; typed handles still read and write plain values.
-        let spec = <KeyValueStore<K, V, KC, VC> as StateStore>::spec(&name)
-            .with_backend(self.backend)
-            .with_timestamps();
+        let spec = <KeyValueStore<K, V, KC, VC> as StateStore>::spec(&name).with_timestamps();
+        self.finish(spec)
+    }
+
+    /// The window store of a windowed aggregation: timestamped, windows of `window_size_ms`,
+    /// kept for the chosen retention or `default_retention_ms`, plus `extra_retention_ms`.
+    pub(crate) fn into_window_spec(
+        self,
+        generated_name: impl FnOnce() -> String,
+        window_size_ms: i64,
+        default_retention_ms: i64,
+        extra_retention_ms: i64,
+    ) -> StoreSpec {
+        let name = self.name.clone().unwrap_or_else(generated_name);
+        let retention = self.retention.unwrap_or(Duration::from_millis(
+            u64::try_from(default_retention_ms).unwrap_or(0),
+        )) + Duration::from_millis(u64::try_from(extra_retention_ms).unwrap_or(0));
+        let size = Duration::from_millis(u64::try_from(window_size_ms).unwrap_or(0));
+        let spec = WindowStore::<K, V, KC, VC>::spec_with(&name, retention, size).with_timestamps();
+        self.finish(spec)
+    }
+
+    /// The session store of a session-windowed aggregation, kept for the chosen retention or
+    /// `default_retention_ms` (plus `extra_retention_ms`) after each session ends.
+    pub(crate) fn into_session_spec(
+        self,
+        generated_name: impl FnOnce() -> String,
+        default_retention_ms: i64,
+        extra_retention_ms: i64,
+    ) -> StoreSpec {
+        let name = self.name.clone().unwrap_or_else(generated_name);
+        let retention = self.retention.unwrap_or(Duration::from_millis(
+            u64::try_from(default_retention_ms).unwrap_or(0),
+        )) + Duration::from_millis(u64::try_from(extra_retention_ms).unwrap_or(0));
+        let spec = SessionStore::<K, V, KC, VC>::spec_with(&name, retention);
+        self.finish(spec)
+    }
+
+    fn finish(self, spec: StoreSpec) -> StoreSpec {
+        let spec = spec.with_backend(self.backend);
         let spec = if self.caching {
             spec.with_caching_enabled()
         } else {

@@ -8,48 +8,13 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::key_value::{codec_error, encode_store_key};
+use super::key_value::{codec_error, encode_store_key, split_timestamp};
 use super::session::{BytesSessionStore, SegmentedSessionStore};
 use super::window::{BytesWindowStore, SegmentedWindowStore};
 use super::{StateStore, StoreKind, StoreSpec, TaskStore};
 use crate::codec::{Codec, CodecError, Encoded, StoreKeyCodec, StoreValueCodec};
 use crate::error::StoreError;
-
-/// A time window: `[start, end)` for time windows, `[start, end]` (both inclusive) for sessions,
-/// in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Window {
-    /// The window's start.
-    pub start: i64,
-    /// The window's end.
-    pub end: i64,
-}
-
-impl Window {
-    /// The window from `start` to `end`.
-    pub fn new(start: i64, end: i64) -> Self {
-        Window { start, end }
-    }
-}
-
-/// A key and the window it belongs to: the key of windowed aggregates and session stores.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Windowed<K> {
-    /// The record key.
-    pub key: K,
-    /// The window.
-    pub window: Window,
-}
-
-impl<K> Windowed<K> {
-    /// `key` in the window `[start, end]`.
-    pub fn new(key: K, start: i64, end: i64) -> Self {
-        Windowed {
-            key,
-            window: Window::new(start, end),
-        }
-    }
-}
+pub use crate::record::{Window, Windowed};
 
 /// Converts a duration to the milliseconds stores count in, saturating.
 pub(crate) fn millis(duration: Duration) -> i64 {
@@ -59,6 +24,8 @@ pub(crate) fn millis(duration: Duration) -> i64 {
 /// The codec work both handles share.
 struct Codecs<K, V, KC, VC> {
     name: Rc<str>,
+    /// Values carry an 8-byte timestamp prefix (see [`StoreSpec::is_timestamped`]).
+    timestamped: bool,
     types: PhantomData<fn() -> (K, V, KC, VC)>,
 }
 
@@ -66,6 +33,7 @@ impl<K, V, KC: Codec<K>, VC: Codec<V>> Codecs<K, V, KC, VC> {
     fn new(name: &str) -> Self {
         Codecs {
             name: name.into(),
+            timestamped: false,
             types: PhantomData,
         }
     }
@@ -91,7 +59,23 @@ impl<K, V, KC: Codec<K>, VC: Codec<V>> Codecs<K, V, KC, VC> {
     }
 
     fn decode_value(&self, bytes: &[u8]) -> Result<V, StoreError> {
-        VC::decode(Some(bytes)).map_err(|e| self.error(e))
+        Ok(self.decode_timestamped(bytes)?.0)
+    }
+
+    /// A value and its timestamp (-1 where the store keeps none).
+    fn decode_timestamped(&self, bytes: &[u8]) -> Result<(V, i64), StoreError> {
+        let (timestamp, value) = if self.timestamped {
+            split_timestamp(bytes).ok_or_else(|| {
+                self.error(CodecError::decode::<V>(
+                    VC::NAME,
+                    "a timestamped value needs 8 bytes of timestamp",
+                ))
+            })?
+        } else {
+            (-1, bytes)
+        };
+        let value = VC::decode(Some(value)).map_err(|e| self.error(e))?;
+        Ok((value, timestamp))
     }
 }
 
@@ -151,6 +135,7 @@ impl<K, V, KC, VC> Clone for WindowStore<K, V, KC, VC> {
         WindowStore {
             codecs: Codecs {
                 name: Rc::clone(&self.codecs.name),
+                timestamped: self.codecs.timestamped,
                 types: PhantomData,
             },
             backend: Rc::clone(&self.backend),
@@ -216,21 +201,109 @@ where
     /// Stores `value` for `key`'s window starting at `window_start` (a value its codec encodes
     /// as null deletes the window, as a Kafka Streams `put(key, null, start)` does).
     pub fn put(&mut self, key: &K, value: &V, window_start: i64) -> Result<(), StoreError> {
+        self.put_with_timestamp(key, value, window_start, -1)
+    }
+
+    /// Stores `value` for `key`'s window starting at `window_start`, updated at `timestamp`
+    /// (kept only by a timestamped store, as Kafka Streams' `TimestampedWindowStore`: a windowed
+    /// aggregation keeps the largest timestamp of each window's records).
+    pub fn put_with_timestamp(
+        &mut self,
+        key: &K,
+        value: &V,
+        window_start: i64,
+        timestamp: i64,
+    ) -> Result<(), StoreError> {
         let key_bytes = self.codecs.key_bytes(key)?;
-        let mut value_bytes = std::mem::take(&mut self.scratch);
-        let present = self.codecs.value(value, &mut value_bytes);
-        let result = present.and_then(|present| {
-            self.backend
-                .borrow_mut()
-                .put(
-                    &key_bytes,
-                    window_start,
-                    present.then_some(&value_bytes[..]),
-                )
-                .map(drop)
-        });
-        self.scratch = value_bytes;
+        let mut buffer = std::mem::take(&mut self.scratch);
+        buffer.clear();
+        if self.codecs.timestamped {
+            buffer.extend_from_slice(&timestamp.to_be_bytes());
+        }
+        let result = VC::encode(value, &mut buffer)
+            .map_err(|e| self.codecs.error(e))
+            .and_then(|encoded| {
+                // A null value deletes, with or without a timestamp in front.
+                let value = (encoded == Encoded::Bytes).then_some(&buffer[..]);
+                self.backend
+                    .borrow_mut()
+                    .put(&key_bytes, window_start, value)
+                    .map(drop)
+            });
+        self.scratch = buffer;
         result
+    }
+
+    /// The value of `key`'s window starting at `window_start`, with the timestamp of its last
+    /// update (-1 where the store keeps no timestamps).
+    pub fn fetch_with_timestamp(
+        &self,
+        key: &K,
+        window_start: i64,
+    ) -> Result<Option<(V, i64)>, StoreError> {
+        let key_bytes = self.codecs.key_bytes(key)?;
+        let backend = self.backend.borrow();
+        let mut found = None;
+        backend.fetch(&key_bytes, window_start, window_start, &mut |_, value| {
+            found = Some(value.to_vec());
+            false
+        })?;
+        found
+            .map(|bytes| self.codecs.decode_timestamped(&bytes))
+            .transpose()
+    }
+
+    /// `key`'s windows starting in `time_from..=time_to`, in window-start order, as
+    /// `(window start, value, timestamp of its last update)`.
+    pub fn fetch_time_range_with_timestamps(
+        &self,
+        key: &K,
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<Vec<(i64, V, i64)>, StoreError> {
+        let key_bytes = self.codecs.key_bytes(key)?;
+        let backend = self.backend.borrow();
+        collect(
+            |visit| {
+                backend.fetch(&key_bytes, time_from, time_to, &mut |start, value| {
+                    visit(&[], start, start, value)
+                })
+            },
+            |_, start, _, value| {
+                let (value, timestamp) = self.codecs.decode_timestamped(value)?;
+                Ok((start, value, timestamp))
+            },
+        )
+    }
+
+    /// Every window starting in `time_from..=time_to` with the timestamp of its last update,
+    /// in the store's order (per segment, key then window start).
+    pub fn fetch_all_with_timestamps(
+        &self,
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<Vec<(Windowed<K>, V, i64)>, StoreError> {
+        let backend = self.backend.borrow();
+        let size = backend.window_size();
+        collect(
+            |visit| {
+                backend.fetch_all(time_from, time_to, &mut |key, start, value| {
+                    visit(key, start, start, value)
+                })
+            },
+            |key, start, _, value| {
+                let (value, timestamp) = self.codecs.decode_timestamped(value)?;
+                Ok((
+                    Windowed::new(
+                        self.codecs.decode_key(key)?,
+                        start,
+                        start.saturating_add(size),
+                    ),
+                    value,
+                    timestamp,
+                ))
+            },
+        )
     }
 
     /// Deletes `key`'s window starting at `window_start`.
@@ -269,6 +342,19 @@ where
             },
             |_, start, _, value| Ok((start, self.codecs.decode_value(value)?)),
         )
+    }
+
+    /// `key`'s windows starting in `time_from..=time_to`, latest first (Kafka Streams'
+    /// `backwardFetch`).
+    pub fn backward_fetch(
+        &self,
+        key: &K,
+        time_from: i64,
+        time_to: i64,
+    ) -> Result<Vec<(i64, V)>, StoreError> {
+        let mut windows = self.fetch_time_range(key, time_from, time_to)?;
+        windows.reverse();
+        Ok(windows)
     }
 
     /// The windows of the keys in `key_from..=key_to` (`None`: open) starting in
@@ -343,8 +429,10 @@ where
 
     fn open(store: &TaskStore) -> Result<Self, StoreError> {
         store.check_type::<Self>()?;
+        let mut codecs = Codecs::new(store.spec().name());
+        codecs.timestamped = store.spec().is_timestamped();
         Ok(WindowStore {
-            codecs: Codecs::new(store.spec().name()),
+            codecs,
             backend: store.window_backend()?,
             scratch: Vec::new(),
         })
@@ -383,6 +471,7 @@ impl<K, V, KC, VC> Clone for SessionStore<K, V, KC, VC> {
         SessionStore {
             codecs: Codecs {
                 name: Rc::clone(&self.codecs.name),
+                timestamped: self.codecs.timestamped,
                 types: PhantomData,
             },
             backend: Rc::clone(&self.backend),
