@@ -68,6 +68,14 @@ where
         }
     }
 
+    /// A topic whose codecs are the ones in its type and whose name is only known at run time.
+    pub fn with_codecs_named(name: impl Into<String>) -> Self {
+        Topic {
+            name: Cow::Owned(name.into()),
+            types: PhantomData,
+        }
+    }
+
     /// The same topic name with other codecs.
     pub fn recoded<KC2: Codec<K>, VC2: Codec<V>>(&self) -> Topic<K, V, KC2, VC2> {
         Topic {

@@ -265,11 +265,9 @@ where
             },
             Until::TimeLimit(ms) => ms,
         };
-        let spec = <KeyValueStore<Vec<u8>, Vec<u8>> as StateStore>::spec(&store_name)
-            // The buffer is rewritten on every update: the record cache (when the thread has
-            // one) keeps one changelog write per key and commit, as Kafka Streams' buffer
-            // logs only its dirty keys at each commit.
-            .with_caching_enabled();
+        // Not cached: every buffer change reaches the changelog at once, so what a commit
+        // covers is exactly what was emitted and what is still buffered.
+        let spec = <KeyValueStore<Vec<u8>, Vec<u8>> as StateStore>::spec(&store_name);
         let supplier_store = store_name.clone();
         let settings = suppressed.clone();
         let node = g.add_node(
