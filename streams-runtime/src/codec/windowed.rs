@@ -148,6 +148,8 @@ where
 /// Windowed keys in stores (a suppression buffer, a table keyed by window): the key's bytes by
 /// the store key codec, then the window start and end. Both bounds are kept, so every window
 /// kind reads back whole.
+// Not offered as a fix in errors about other codecs: it applies to stores only.
+#[diagnostic::do_not_recommend]
 impl<K> Codec<Windowed<K>> for Auto<Binary>
 where
     K: 'static,

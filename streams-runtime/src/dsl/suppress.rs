@@ -456,6 +456,9 @@ where
             for (key, value) in self.store()?.all()? {
                 let entry = Buffered::decode(&value)
                     .ok_or_else(|| self.store_error("a suppression buffer entry is damaged"))?;
+                // The buffered records' timestamps are no later than the stream time they
+                // were buffered at: resume from the latest.
+                self.stream_time = self.stream_time.max(entry.timestamp);
                 buffer.insert(key, entry);
             }
             self.buffer = Some(buffer);

@@ -184,9 +184,14 @@ where
             skip_null(ctx);
             return Ok(());
         }
-        self.observed_stream_time = self.observed_stream_time.max(r.timestamp);
-        let close = self.observed_stream_time - self.windows.grace_ms();
         let store = opened(&mut self.store, &self.store_name)?;
+        // A restored store remembers its latest window start, which no later than the record
+        // that wrote it: resuming from it, a replayed record that was late stays late.
+        self.observed_stream_time = self
+            .observed_stream_time
+            .max(store.observed_stream_time())
+            .max(r.timestamp);
+        let close = self.observed_stream_time - self.windows.grace_ms();
         let windows = self.windows.windows_for(r.timestamp);
         let count = windows.len();
         let mut value = Some(r.value);
@@ -575,7 +580,10 @@ where
             return Ok(());
         }
         let d = self.windows.time_difference_ms();
-        self.observed_stream_time = self.observed_stream_time.max(r.timestamp);
+        // A restored store remembers its latest window start, at most one past the record
+        // that wrote it (a right window): resuming from it, a late record stays late.
+        let resumed = opened(&mut self.store, &self.store_name)?.observed_stream_time() - 1;
+        self.observed_stream_time = self.observed_stream_time.max(resumed).max(r.timestamp);
         let close = self.observed_stream_time - self.windows.grace_ms();
         if r.timestamp + d < close {
             skip_expired(ctx, Window::new(r.timestamp, r.timestamp + d), close);
@@ -663,10 +671,15 @@ where
         }
         let timestamp = r.timestamp;
         let gap = self.windows.inactivity_gap_ms();
-        self.observed_stream_time = self.observed_stream_time.max(timestamp);
+        let store = opened(&mut self.store, &self.store_name)?;
+        // A restored store remembers its latest session end, a record's timestamp: resuming
+        // from it, a replayed record that was late stays late.
+        self.observed_stream_time = self
+            .observed_stream_time
+            .max(store.observed_stream_time())
+            .max(timestamp);
         // A session can still grow until stream time is its gap and grace past its end.
         let close = self.observed_stream_time - self.windows.grace_ms() - gap;
-        let store = opened(&mut self.store, &self.store_name)?;
         let merging = store.find_sessions(
             &r.key,
             timestamp.saturating_sub(gap),

@@ -204,10 +204,18 @@ impl BytesWindowStore for ChangeLoggingStore<dyn BytesWindowStore> {
     fn window_size(&self) -> i64 {
         self.inner.window_size()
     }
+
+    fn observed_stream_time(&self) -> i64 {
+        self.inner.observed_stream_time()
+    }
 }
 
 /// Logged keyed `[key][end][start]`, as the store keeps them; a removal is a tombstone.
 impl BytesSessionStore for ChangeLoggingStore<dyn BytesSessionStore> {
+    fn observed_stream_time(&self) -> i64 {
+        self.inner.observed_stream_time()
+    }
+
     fn put(
         &mut self,
         key: &[u8],

@@ -72,6 +72,9 @@ pub trait BytesSessionStore: BytesStore {
         latest_session_start: i64,
         visit: &mut dyn FnMut(&[u8], i64, i64, &[u8]) -> bool,
     ) -> Result<(), StoreError>;
+    /// The latest session end written or restored (-1 before any): the store's clock for
+    /// retention, and a lower bound of the stream time of whoever writes it.
+    fn observed_stream_time(&self) -> i64;
 }
 
 /// A [`BytesSessionStore`] in time segments (by session end) over a key-value backend.
@@ -115,11 +118,6 @@ impl SegmentedSessionStore {
         )
     }
 
-    /// The latest session end written so far (-1 before the first write).
-    pub fn observed_stream_time(&self) -> i64 {
-        self.segments.observed_stream_time()
-    }
-
     /// Writes dropped so far for ending before the retention period.
     pub fn expired_records(&self) -> u64 {
         self.segments.expired_records()
@@ -127,6 +125,10 @@ impl SegmentedSessionStore {
 }
 
 impl BytesSessionStore for SegmentedSessionStore {
+    fn observed_stream_time(&self) -> i64 {
+        self.segments.observed_stream_time()
+    }
+
     fn put(
         &mut self,
         key: &[u8],

@@ -97,6 +97,9 @@ pub trait BytesWindowStore: BytesStore {
     }
     /// The window size in milliseconds (window end = start + size).
     fn window_size(&self) -> i64;
+    /// The latest window start written or restored (-1 before any): the store's clock for
+    /// retention, and a lower bound of the stream time of whoever writes it.
+    fn observed_stream_time(&self) -> i64;
 }
 
 /// A [`BytesWindowStore`] in time segments over a key-value backend: an
@@ -164,12 +167,6 @@ impl SegmentedWindowStore {
             window_size_ms,
             retain_duplicates,
         )
-    }
-
-    /// The largest window start written so far (-1 before the first write): the store's clock
-    /// for retention.
-    pub fn observed_stream_time(&self) -> i64 {
-        self.segments.observed_stream_time()
     }
 
     /// Writes dropped so far for being older than the retention period.
@@ -262,6 +259,10 @@ impl BytesWindowStore for SegmentedWindowStore {
 
     fn window_size(&self) -> i64 {
         self.window_size
+    }
+
+    fn observed_stream_time(&self) -> i64 {
+        self.segments.observed_stream_time()
     }
 }
 

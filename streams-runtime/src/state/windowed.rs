@@ -198,6 +198,11 @@ where
         self.backend.borrow().window_size()
     }
 
+    /// The latest window start written or restored (-1 before any).
+    pub fn observed_stream_time(&self) -> i64 {
+        self.backend.borrow().observed_stream_time()
+    }
+
     /// Stores `value` for `key`'s window starting at `window_start` (a value its codec encodes
     /// as null deletes the window, as a Kafka Streams `put(key, null, start)` does).
     pub fn put(&mut self, key: &K, value: &V, window_start: i64) -> Result<(), StoreError> {
@@ -548,6 +553,11 @@ where
             .borrow_mut()
             .put(&key_bytes, session.window.start, session.window.end, None)
             .map(drop)
+    }
+
+    /// The latest session end written or restored (-1 before any).
+    pub fn observed_stream_time(&self) -> i64 {
+        self.backend.borrow().observed_stream_time()
     }
 
     /// The value of `key`'s session `[start, end]`.

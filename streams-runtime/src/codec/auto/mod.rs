@@ -50,6 +50,9 @@ use ser::encode_top;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Auto<F>(PhantomData<F>);
 
+// Not recommended in errors: a type without serde support then gets `Codec`'s own message,
+// which also names the codecs of windowed keys, rather than a bare missing-`Serialize` bound.
+#[diagnostic::do_not_recommend]
 impl<T, F> Codec<T> for Auto<F>
 where
     T: Serialize + DeserializeOwned + 'static,
