@@ -632,3 +632,111 @@ fn end_offset(servers: &str, topic: &str, partition: i32) -> i64 {
         .expect("watermarks");
     high
 }
+
+/// The page-views example on tansu: views produced here with their event times, some out of
+/// order and some too late, are counted per page and minute; each window's final count is
+/// printed once and published once to `page-view-counts` in Kafka's time-windowed key layout,
+/// exactly as a count done here says, and the windows still open print nothing.
+#[test]
+fn tansu_page_views_prints_and_publishes_each_final_count_once() {
+    let _serial = serialized();
+    let tansu = Tansu::start();
+    let config = streams::StreamsConfig::new("setup").bootstrap_servers(&tansu.servers);
+    streams::kafka::topics::ensure_topics(&config, &[("page-views", 1), ("page-view-counts", 1)])
+        .unwrap();
+    // Seven pages, one view a second for five minutes from a minute boundary; every ninth
+    // view 6 s out of order (within the 10 s grace), every 31st 45 s late.
+    const BASE: i64 = 1_800_000_000_000;
+    let views: Vec<(String, i64)> = (0..300)
+        .map(|i: i64| {
+            let delay = if i % 31 == 0 && i > 0 {
+                45_000
+            } else if i % 9 == 0 {
+                6_000
+            } else {
+                0
+            };
+            (format!("/page-{}", i % 7), BASE + i * 1_000 - delay)
+        })
+        .collect();
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &tansu.servers)
+        .set("batch.num.messages", "1")
+        .create()
+        .expect("producer");
+    for (page, timestamp) in &views {
+        let record = BaseRecord::<str, [u8]>::to("page-views")
+            .key(page.as_str())
+            .payload(&[])
+            .timestamp(*timestamp);
+        common::send::send_queued(&producer, record, Duration::from_millis(20));
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+
+    // The count, as Kafka Streams does it: a view is dropped once its window has closed
+    // (end + 10 s <= stream time); a window is final once stream time reaches end + 10 s.
+    let mut stream_time = i64::MIN;
+    let mut counts: BTreeMap<(String, i64), u64> = BTreeMap::new();
+    for (page, t) in &views {
+        stream_time = stream_time.max(*t);
+        let start = t - t % 60_000;
+        if start + 60_000 + 10_000 > stream_time {
+            *counts.entry((page.clone(), start)).or_default() += 1;
+        }
+    }
+    let expected: BTreeMap<(String, i64), u64> = counts
+        .into_iter()
+        .filter(|((_, start), _)| start + 70_000 <= stream_time)
+        .collect();
+    assert!(expected.len() >= 7 * 3, "{expected:?}");
+
+    let mut command = Command::new(example("page-views"));
+    command
+        .args(["--bootstrap-servers", &tansu.servers])
+        .args(["--application-id", &common::unique("page-views")])
+        .arg("--state-dir")
+        .arg(state_dir())
+        .args(["--idle-exit-ms", "3000"]);
+    command.env("STREAMS_PRODUCER_BATCH_NUM_MESSAGES", "1");
+    let (ok, stdout) = Watched::spawn(command).finish();
+    assert!(ok, "page-views exits cleanly when idle");
+    let mut printed: BTreeMap<(String, i64), u64> = BTreeMap::new();
+    for line in stdout.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [page, start, end, count] = fields[..] else {
+            panic!("not page<TAB>start<TAB>end<TAB>count: {line:?}");
+        };
+        let start: i64 = start.parse().unwrap();
+        assert_eq!(end.parse::<i64>().unwrap(), start + 60_000, "{line}");
+        let previous = printed.insert((page.to_owned(), start), count.parse().unwrap());
+        assert!(previous.is_none(), "printed twice: {line}");
+    }
+    assert_eq!(printed, expected);
+
+    // The topic holds the same, once each: key = page bytes then the window start.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &tansu.servers)
+        .set("group.id", common::unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&["page-view-counts"]).unwrap();
+    let mut published: Vec<((String, i64), u64)> = Vec::new();
+    let mut quiet_since = Instant::now();
+    while quiet_since.elapsed() < Duration::from_secs(5) {
+        use streams::kafka::rdkafka::Message;
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let key = m.key().unwrap();
+            let (page, start) = key.split_at(key.len() - 8);
+            let start = i64::from_be_bytes(start.try_into().unwrap());
+            let count = std::str::from_utf8(m.payload().unwrap()).unwrap();
+            published.push((
+                (String::from_utf8(page.to_vec()).unwrap(), start),
+                count.parse().unwrap(),
+            ));
+            quiet_since = Instant::now();
+        }
+    }
+    assert_eq!(published.len(), expected.len(), "{published:?}");
+    assert_eq!(published.into_iter().collect::<BTreeMap<_, _>>(), expected);
+}
