@@ -1382,3 +1382,37 @@ fn invalid_window_definitions_are_errors_not_panics() {
         [Window::new(12, 24)]
     );
 }
+
+#[test]
+fn windows_follow_the_event_time_taken_from_the_payload() {
+    #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    struct Reading {
+        at: i64,
+    }
+    let readings = Topic::<String, Reading>::new("readings");
+    let out = Counts::with_codecs("counts");
+    let builder = StreamsBuilder::new();
+    builder
+        .stream_with(
+            &readings,
+            Consumed::new().with_event_time(|_: &String, reading: &Reading, _| reading.at),
+        )
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(ms(2), ms(1)).unwrap())
+        .count()
+        .to_stream()
+        .to(&out);
+    let mut d = driver(builder);
+    // The Kafka timestamps (100, 101, ...) say nothing; the payload's `at` decides the window,
+    // the lateness and the output timestamp; a negative `at` drops the record.
+    for (i, at) in [0, 1, 5, -3, 1].into_iter().enumerate() {
+        d.pipe_at(&readings, "k1".into(), Reading { at }, 100 + i as i64)
+            .unwrap();
+    }
+    assert_eq!(
+        counts(&mut d, &out),
+        [k1(0, 2, 1, 0), k1(0, 2, 2, 1), k1(4, 6, 1, 5)]
+    );
+    // The negative time and the late record at 1 (stream time 5 closed [0, 2)).
+    assert_eq!(d.metrics().dropped_records, 2);
+}

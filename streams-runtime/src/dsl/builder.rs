@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::aggregate::TableSource;
+use super::consumed::{EventTimeOf, TimestampExtractor};
 use super::{Consumed, KStream, KTable};
 use crate::codec::{Codec, Nullable, StoreKeyCodec, StoreValueCodec, TopicCodec};
 use crate::error::TopologyError;
@@ -178,17 +179,19 @@ impl StreamsBuilder {
     /// assert!(text.contains("Sink: KSTREAM-SINK-0000000001 (topic: out)"));
     /// # Ok::<(), streams::StreamsError>(())
     /// ```
-    pub fn stream_with<K, V, KC, VC>(
+    pub fn stream_with<K, V, KC, VC, X>(
         &self,
         topic: &Topic<K, V, KC, VC>,
-        consumed: Consumed,
+        consumed: Consumed<X>,
     ) -> KStream<K, V>
     where
         K: Data,
         V: Data,
         KC: Codec<K>,
         VC: Codec<V>,
+        X: EventTimeOf<K, V>,
     {
+        let extractor = consumed.extractor_for::<K, V, KC, VC>();
         // Kafka Streams merges the sources of two `stream()` calls on one topic into the
         // first one (the second still takes its index); the records are decoded once, so the
         // two must agree on types and codecs, and on how they are read.
@@ -206,7 +209,7 @@ impl StreamsBuilder {
                     });
                 } else if consumed.name().is_some()
                     || consumed.offset_reset() != graph.offset_reset(topic.name())
-                    || consumed.timestamp_extractor().is_some()
+                    || extractor.is_some()
                 {
                     graph.record_error(TopologyError::DuplicateSourceTopic {
                         topic: topic.name().to_owned(),
@@ -216,7 +219,7 @@ impl StreamsBuilder {
                 node
             }
             None => {
-                let node = self.add_source::<K, V, KC, VC>(topic.name(), &consumed);
+                let node = self.add_source::<K, V, KC, VC, X>(topic.name(), &consumed, extractor);
                 self.graph
                     .borrow_mut()
                     .register_stream_source(topic.name(), node, types);
@@ -293,16 +296,17 @@ impl StreamsBuilder {
 
     /// [`table`](Self::table) with a chosen source name (the table's processor is then
     /// `<name>-table-source`), offset reset or timestamp extractor.
-    pub fn table_consumed<K, V, KC, VC>(
+    pub fn table_consumed<K, V, KC, VC, X>(
         &self,
         topic: &Topic<K, V, KC, VC>,
-        consumed: Consumed,
+        consumed: Consumed<X>,
     ) -> KTable<K, V>
     where
         K: Data + serde::Serialize,
         V: Data,
         KC: Codec<K>,
         VC: Codec<V>,
+        X: EventTimeOf<K, V>,
         StoreKeyCodec: Codec<K>,
         StoreValueCodec: Codec<V>,
     {
@@ -310,10 +314,10 @@ impl StreamsBuilder {
     }
 
     /// [`table_with`](Self::table_with), read as `consumed` says.
-    pub fn table_consumed_with<K, V, KC, VC, SKC, SVC>(
+    pub fn table_consumed_with<K, V, KC, VC, SKC, SVC, X>(
         &self,
         topic: &Topic<K, V, KC, VC>,
-        consumed: Consumed,
+        consumed: Consumed<X>,
         materialized: Materialized<K, V, SKC, SVC>,
     ) -> KTable<K, V>
     where
@@ -321,16 +325,17 @@ impl StreamsBuilder {
         V: Data,
         KC: Codec<K>,
         VC: Codec<V>,
+        X: EventTimeOf<K, V>,
         SKC: Codec<K>,
         SVC: Codec<V>,
     {
         self.table_source(topic, consumed, Some(materialized))
     }
 
-    fn table_source<K, V, KC, VC, SKC, SVC>(
+    fn table_source<K, V, KC, VC, SKC, SVC, X>(
         &self,
         topic: &Topic<K, V, KC, VC>,
-        consumed: Consumed,
+        consumed: Consumed<X>,
         materialized: Option<Materialized<K, V, SKC, SVC>>,
     ) -> KTable<K, V>
     where
@@ -338,6 +343,7 @@ impl StreamsBuilder {
         V: Data,
         KC: Codec<K>,
         VC: Codec<V>,
+        X: EventTimeOf<K, V>,
         SKC: Codec<K>,
         SVC: Codec<V>,
     {
@@ -354,7 +360,13 @@ impl StreamsBuilder {
                 None
             }
         };
-        let source = self.add_source::<K, Option<V>, KC, Nullable<VC>>(topic.name(), &consumed);
+        // A tombstone has no value to take a time from: it keeps its own.
+        let extractor = consumed.extractor_for::<K, V, KC, VC>();
+        let source = self.add_source::<K, Option<V>, KC, Nullable<VC>, X>(
+            topic.name(),
+            &consumed,
+            extractor,
+        );
         let mut graph = self.graph.borrow_mut();
         let chosen = consumed.name().map(|name| format!("{name}-table-source"));
         let name = graph.chosen_or_generated(chosen, "KTABLE-SOURCE");
@@ -379,7 +391,12 @@ impl StreamsBuilder {
         KTable::new(Rc::clone(&self.graph), node, store_name)
     }
 
-    fn add_source<K, V, KC, VC>(&self, topic: &str, consumed: &Consumed) -> usize
+    fn add_source<K, V, KC, VC, X>(
+        &self,
+        topic: &str,
+        consumed: &Consumed<X>,
+        extractor: Option<TimestampExtractor>,
+    ) -> usize
     where
         K: Data,
         V: Data,
@@ -394,8 +411,8 @@ impl StreamsBuilder {
         if let Some(reset) = consumed.offset_reset() {
             graph.set_offset_reset(topic, reset);
         }
-        if let Some(extractor) = consumed.timestamp_extractor() {
-            graph.set_timestamp_extractor(topic, Arc::clone(extractor));
+        if let Some(extractor) = extractor {
+            graph.set_timestamp_extractor(topic, extractor);
         }
         graph.add_node(
             name,

@@ -26,7 +26,10 @@ mod windows;
 pub use aggregate::Change;
 pub use branch::BranchedKStream;
 pub use builder::{StreamsBuilder, Topic};
-pub use consumed::{AutoOffsetReset, Consumed, ConsumedRecord, TimestampExtractor};
+pub use consumed::{
+    AutoOffsetReset, Consumed, ConsumedRecord, EventTime, EventTimeOf, RecordTime,
+    TimestampExtractor,
+};
 pub use grouped::KGroupedStream;
 pub use kstream::KStream;
 pub use ktable::KTable;
