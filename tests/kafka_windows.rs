@@ -267,6 +267,10 @@ fn an_aborted_transaction_rebuilds_the_suppression_buffer_and_loses_no_final_res
     });
     let suppress_store = "KTABLE-SUPPRESS-STATE-STORE-0000000003";
     let rebuilt_before = restores.rebuilt_from_scratch(suppress_store);
+    eprintln!(
+        "DEBUG before {rebuilt_before} {:?}",
+        restores.0.lock().unwrap()
+    );
 
     // Failing the offsets' part of the transaction dooms it: it is aborted, and the tasks are
     // rebuilt from their changelogs, the suppression buffer among them.

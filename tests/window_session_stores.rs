@@ -609,17 +609,26 @@ fn window_and_session_specs_carry_their_retention() {
 
 #[test]
 fn a_window_store_fetches_a_time_range_either_way_and_across_keys() {
-    let mut store =
-        WindowStore::<String, u64>::in_memory("w", Duration::from_secs(3600), Duration::from_millis(10))
-            .unwrap();
+    let mut store = WindowStore::<String, u64>::in_memory(
+        "w",
+        Duration::from_secs(3600),
+        Duration::from_millis(10),
+    )
+    .unwrap();
     let (a, b) = ("a".to_owned(), "b".to_owned());
     for (key, start, count) in [(&a, 0, 1), (&a, 10, 2), (&a, 20, 3), (&b, 10, 4)] {
         store.put(key, &count, start).unwrap();
     }
     // Kafka Streams' fetch(key, from, to) and backwardFetch: window starts, both bounds
     // inclusive.
-    assert_eq!(store.fetch_time_range(&a, 0, 10).unwrap(), [(0, 1), (10, 2)]);
-    assert_eq!(store.backward_fetch(&a, 0, 20).unwrap(), [(20, 3), (10, 2), (0, 1)]);
+    assert_eq!(
+        store.fetch_time_range(&a, 0, 10).unwrap(),
+        [(0, 1), (10, 2)]
+    );
+    assert_eq!(
+        store.backward_fetch(&a, 0, 20).unwrap(),
+        [(20, 3), (10, 2), (0, 1)]
+    );
     assert_eq!(
         store.fetch_all(10, 10).unwrap(),
         [

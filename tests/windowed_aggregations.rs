@@ -185,6 +185,45 @@ fn agg_basic_emits_every_update_of_every_hopping_window() {
 }
 
 #[test]
+fn agg_basic_through_the_record_cache_emits_the_same() {
+    // Kafka Streams runs its window tests with and without the cache and expects the same: the
+    // driver flushes after each record, so the cache merges only one record's updates.
+    let windows = TimeWindows::of_size_and_grace(ms(10), ms(100))
+        .unwrap()
+        .advance_by(ms(5))
+        .unwrap();
+    let (_, out) = hopping_aggregate(windows, EmitStrategy::on_window_update());
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&INPUT)
+        .group_by_key()
+        .windowed_by(windows)
+        .aggregate_with(
+            string_init,
+            tostring_adder,
+            Materialized::named("topic1-Canonized"),
+        )
+        .to_stream()
+        .to(&out);
+    let config = TestDriverConfig {
+        cache_max_bytes: 1 << 20,
+        ..TestDriverConfig::default()
+    };
+    let mut cached = TopologyTestDriver::with_config(builder.build().unwrap(), config).unwrap();
+    pipe(&mut cached, AGG_BASIC_INPUT);
+    let (mut uncached, out) = hopping_aggregate(windows, EmitStrategy::on_window_update());
+    pipe(&mut uncached, AGG_BASIC_INPUT);
+    let expected = read(&mut uncached, &out);
+    assert_eq!(expected.len(), 29);
+    assert_eq!(read(&mut cached, &out), expected);
+    let store: WindowStore<String, String> = cached.store("topic1-Canonized").unwrap();
+    assert_eq!(
+        store.fetch(&"B".to_owned(), 0).unwrap().as_deref(),
+        Some("0+2+2+2+1+2+3")
+    );
+}
+
+#[test]
 fn agg_basic_with_emit_on_close_emits_nothing_while_the_grace_lasts() {
     let windows = TimeWindows::of_size_and_grace(ms(10), ms(100))
         .unwrap()

@@ -267,7 +267,8 @@ where
         };
         // Not cached: every buffer change reaches the changelog at once, so what a commit
         // covers is exactly what was emitted and what is still buffered.
-        let spec = <KeyValueStore<Vec<u8>, Vec<u8>> as StateStore>::spec(&store_name);
+        let spec = <KeyValueStore<Vec<u8>, Vec<u8>> as StateStore>::spec(&store_name)
+            .with_caching_enabled();
         let supplier_store = store_name.clone();
         let settings = suppressed.clone();
         let node = g.add_node(

@@ -18,7 +18,7 @@ use crate::codec::{Codec, is_null};
 use crate::error::{ProcessError, StoreError};
 use crate::processor::{Data, InitContext, Processor, ProcessorContext};
 use crate::record::{Headers, Record, Window, Windowed};
-use crate::state::{SessionStore, WindowStore};
+use crate::state::{CacheHandle, FlushedEntry, SessionStore, WindowEntryDecoder, WindowStore};
 
 /// Counts a record dropped for arriving after its window closed, logged at debug as Kafka
 /// Streams logs "Skipping record for expired window".
@@ -129,6 +129,8 @@ pub(crate) struct TimeWindowAggregate<K, VA, KC, VC, F> {
     pub(crate) nulls: NullValues,
     pub(crate) store_name: String,
     pub(crate) store: Option<WindowStore<K, VA, KC, VC>>,
+    /// The store's place in the record cache, when cached: the cache then forwards updates.
+    cache: Option<CacheHandle>,
     pub(crate) fold: Arc<F>,
     /// The largest timestamp seen (-1 before the first record).
     pub(crate) observed_stream_time: i64,
@@ -149,12 +151,52 @@ impl<K, VA, KC, VC, F> TimeWindowAggregate<K, VA, KC, VC, F> {
             nulls,
             store_name: store_name.to_owned(),
             store: None,
+            cache: None,
             fold,
             observed_stream_time: -1,
             emitter: FinalEmitter {
                 last_emit_close: -1,
             },
         }
+    }
+}
+
+/// Turns a flushed entry of a windowed aggregation's cached store into the change it forwards,
+/// stamped with the window's largest timestamp (for a deletion, the deleting record's).
+fn window_change_decoder<K, VA, KC, VC>(
+    store: WindowEntryDecoder<K, VA, KC, VC>,
+) -> impl FnMut(FlushedEntry) -> Result<Record<Windowed<K>, Change<VA>>, ProcessError> + 'static
+where
+    K: 'static,
+    VA: 'static,
+    KC: Codec<K>,
+    VC: Codec<VA>,
+{
+    move |entry| {
+        let key = store.windowed_key(&entry.key)?;
+        let new = entry
+            .new
+            .as_deref()
+            .map(|bytes| store.value(bytes))
+            .transpose()?;
+        let old = entry
+            .old
+            .as_deref()
+            .map(|bytes| store.value(bytes))
+            .transpose()?;
+        let timestamp = match &new {
+            Some((_, timestamp)) if *timestamp >= 0 => *timestamp,
+            _ => entry.meta.timestamp,
+        };
+        Ok(Record {
+            key,
+            value: Change {
+                new: new.map(|(value, _)| value),
+                old: old.map(|(value, _)| value),
+            },
+            timestamp,
+            headers: entry.meta.headers,
+        })
     }
 }
 
@@ -171,7 +213,15 @@ where
     type ValueOut = Change<VA>;
 
     fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
-        self.store = Some(ctx.store(&self.store_name)?);
+        let store: WindowStore<K, VA, KC, VC> = ctx.store(&self.store_name)?;
+        // Emit-on-close forwards from the store itself, never the cache's updates.
+        if self.emit == EmitStrategy::OnWindowUpdate {
+            self.cache = ctx.forward_cache_flushes(
+                &self.store_name,
+                window_change_decoder(store.entry_decoder()),
+            )?;
+        }
+        self.store = Some(store);
         Ok(())
     }
 
@@ -211,6 +261,12 @@ where
             };
             let Some(this_value) = this_value else { break };
             let new = self.fold.fold(&r.key, this_value, old.clone());
+            if let Some(cache) = &self.cache {
+                // Cached: the cache forwards the window's change when it flushes it.
+                cache.stage(ctx.record_context().cloned(), r.headers.clone());
+                store.put_with_timestamp(&r.key, &new, window.start, timestamp)?;
+                continue;
+            }
             store.put_with_timestamp(&r.key, &new, window.start, timestamp)?;
             if self.emit == EmitStrategy::OnWindowUpdate {
                 ctx.forward(Record {
@@ -226,6 +282,11 @@ where
                     headers: r.headers.clone(),
                 })?;
             }
+        }
+        if let Some(cache) = &self.cache {
+            // What the cache evicted of this store (this record's evictions among it) is
+            // forwarded now; the windows' own changes wait for the flush.
+            cache.drain(ctx.env)?;
         }
         if self.emit == EmitStrategy::OnWindowClose {
             let store = opened(&mut self.store, &self.store_name)?;

@@ -297,13 +297,22 @@ where
             (EmitStrategy::OnWindowClose, WindowKind::Time(time)) => time.size_ms(),
             _ => 0,
         };
+        // The record cache merges a window's updates for the time windows' emit-on-update only:
+        // emit-on-close reads its results from the store (Kafka Streams attaches no cache
+        // listener then), and sliding windows are not cached.
+        let cached = emit == EmitStrategy::OnWindowUpdate && matches!(windows, WindowKind::Time(_));
         let spec = |g: &mut crate::topology::GraphBuilder| {
-            materialized.into_window_spec(
+            let spec = materialized.into_window_spec(
                 || g.generate_name(&store_prefix),
                 windows.size_ms(),
                 windows.default_retention_ms(),
                 extra_retention,
-            )
+            );
+            if cached {
+                spec
+            } else {
+                spec.with_caching_disabled()
+            }
         };
         let (graph, node, store) = match windows {
             WindowKind::Time(time) => self.grouped.add_aggregation(prefix, spec, move |store| {

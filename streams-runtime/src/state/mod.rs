@@ -42,6 +42,7 @@ pub use logging::changelog_topic;
 pub use materialized::Materialized;
 pub use spec::{DEFAULT_WINDOW_RETENTION, StoreBackend, StoreKind, StoreSpec};
 pub use task_stores::StateStore;
+pub(crate) use windowed::WindowEntryDecoder;
 pub use windowed::{SessionStore, Window, WindowStore, Windowed};
 
 // The byte-level layer, the record cache, checkpoints and the state directory: public for the
@@ -79,7 +80,9 @@ pub use window::{
     encode_window_key,
 };
 
-pub(crate) use cache::{CacheHandle, CachingKeyValueStore, FlushedEntry};
+pub(crate) use cache::{
+    CacheHandle, CachingKeyValueStore, CachingWindowStore, FlushedEntry, WindowEntries,
+};
 #[cfg(feature = "kafka")]
 pub(crate) use directory::StateDirectory;
 pub(crate) use key_value::EntryDecoder;

@@ -11,8 +11,8 @@ use super::backend::open_backend;
 use super::logging::ChangeLoggingStore;
 use super::{
     BytesKeyValueStore, BytesSessionStore, BytesStore, BytesWindowStore, CacheHandle,
-    CachingKeyValueStore, ChangelogContext, SegmentedSessionStore, SegmentedWindowStore, StoreKind,
-    StoreSpec, ThreadCache,
+    CachingKeyValueStore, CachingWindowStore, ChangelogContext, SegmentedSessionStore,
+    SegmentedWindowStore, StoreKind, StoreSpec, ThreadCache, WindowEntries,
 };
 use crate::error::StoreError;
 
@@ -124,12 +124,28 @@ impl TaskStore {
                     spec.window_size_ms(),
                     spec.retains_duplicates(),
                 )?);
-                let store = match logged {
+                let store: Box<dyn BytesWindowStore> = match logged {
                     Some(context) => {
                         Box::new(ChangeLoggingStore::new(store, name, context.clone()))
                     }
                     None => store,
                 };
+                // A store of duplicates has nothing to merge: every write is a new entry.
+                let store: Box<dyn BytesWindowStore> =
+                    match cache.filter(|_| spec.caching_enabled() && !spec.retains_duplicates()) {
+                        Some(cache) => {
+                            let below = Rc::new(RefCell::new(store));
+                            let handle = CacheHandle::register(
+                                &cache.cache,
+                                name,
+                                Box::new(WindowEntries(Rc::clone(&below))),
+                                Rc::clone(&cache.timestamp),
+                            );
+                            cached = Some(handle.clone());
+                            Box::new(CachingWindowStore::new(handle, below))
+                        }
+                        None => store,
+                    };
                 OpenStore::Window(Rc::new(RefCell::new(store)))
             }
             StoreKind::Session => {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::key_value::{codec_error, encode_store_key, split_timestamp};
 use super::session::{BytesSessionStore, SegmentedSessionStore};
-use super::window::{BytesWindowStore, SegmentedWindowStore};
+use super::window::{BytesWindowStore, SegmentedWindowStore, decode_window_key};
 use super::{StateStore, StoreKind, StoreSpec, TaskStore};
 use crate::codec::{Codec, CodecError, Encoded, StoreKeyCodec, StoreValueCodec};
 use crate::error::StoreError;
@@ -201,6 +201,19 @@ where
     /// The latest window start written or restored (-1 before any).
     pub fn observed_stream_time(&self) -> i64 {
         self.backend.borrow().observed_stream_time()
+    }
+
+    /// Decodes the store's entries as a cache flush hands them over, without holding the
+    /// store (a cache listener that held it would keep the store, and its files, alive).
+    pub(crate) fn entry_decoder(&self) -> WindowEntryDecoder<K, V, KC, VC> {
+        WindowEntryDecoder {
+            codecs: Codecs {
+                name: Rc::clone(&self.codecs.name),
+                timestamped: self.codecs.timestamped,
+                types: PhantomData,
+            },
+            window_size: self.window_size(),
+        }
     }
 
     /// Stores `value` for `key`'s window starting at `window_start` (a value its codec encodes
@@ -418,6 +431,33 @@ where
                 ))
             },
         )
+    }
+}
+
+/// Decodes a window store's keys and values as it keeps them (see
+/// [`WindowStore::entry_decoder`]).
+pub(crate) struct WindowEntryDecoder<K, V, KC, VC> {
+    codecs: Codecs<K, V, KC, VC>,
+    window_size: i64,
+}
+
+impl<K, V, KC: Codec<K>, VC: Codec<V>> WindowEntryDecoder<K, V, KC, VC> {
+    /// The key and window of a store key (`[key][window start][sequence number]`).
+    pub(crate) fn windowed_key(&self, bytes: &[u8]) -> Result<Windowed<K>, StoreError> {
+        let (key, start, _) = decode_window_key(bytes).ok_or_else(|| StoreError::MalformedKey {
+            store: self.codecs.name.to_string(),
+            message: format!("{} bytes are too few for a window store key", bytes.len()),
+        })?;
+        Ok(Windowed::new(
+            self.codecs.decode_key(key)?,
+            start,
+            start.saturating_add(self.window_size),
+        ))
+    }
+
+    /// A stored value and its timestamp (-1 where the store keeps none).
+    pub(crate) fn value(&self, bytes: &[u8]) -> Result<(V, i64), StoreError> {
+        self.codecs.decode_timestamped(bytes)
     }
 }
 
