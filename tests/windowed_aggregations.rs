@@ -1455,3 +1455,83 @@ fn windows_follow_the_event_time_taken_from_the_payload() {
     // The negative time and the late record at 1 (stream time 5 closed [0, 2)).
     assert_eq!(d.metrics().dropped_records, 2);
 }
+
+/// `TopologyTest#timeWindowZeroArgCountShouldPreserveTopologyStructure` and its session,
+/// sliding and `count(Materialized)` siblings: the store is named before the node, and an
+/// unnamed `Materialized` of a time or session window count takes an index first.
+#[test]
+fn windowed_counts_are_named_as_in_kafka_streams() {
+    fn describe(count: impl FnOnce(KGroupedStream<String, String>)) -> String {
+        let builder = StreamsBuilder::new();
+        count(
+            builder
+                .stream(&Topic::<String, String>::new("input-topic"))
+                .group_by_key(),
+        );
+        builder.build().unwrap().describe().to_string()
+    }
+    let text = |node: &str, store: &str| {
+        format!(
+            "Topologies:
+   Sub-topology: 0
+    Source: KSTREAM-SOURCE-0000000000 (topics: [input-topic])
+      --> {node}
+    Processor: {node} (stores: [{store}])
+      --> none
+      <-- KSTREAM-SOURCE-0000000000
+
+"
+        )
+    };
+    let zero_arg = text(
+        "KSTREAM-AGGREGATE-0000000002",
+        "KSTREAM-AGGREGATE-STATE-STORE-0000000001",
+    );
+    let burned = text(
+        "KSTREAM-AGGREGATE-0000000003",
+        "KSTREAM-AGGREGATE-STATE-STORE-0000000002",
+    );
+    let tumbling = || TimeWindows::of_size_with_no_grace(ms(1)).unwrap();
+    let sessions = || SessionWindows::of_inactivity_gap_with_no_grace(ms(1)).unwrap();
+    let sliding = || SlidingWindows::of_time_difference_with_no_grace(ms(1)).unwrap();
+    assert_eq!(
+        describe(|g| drop(g.windowed_by(tumbling()).count())),
+        zero_arg
+    );
+    assert_eq!(
+        describe(|g| drop(g.windowed_by(sessions()).count())),
+        zero_arg
+    );
+    assert_eq!(
+        describe(|g| drop(g.windowed_by(sliding()).count())),
+        zero_arg
+    );
+    let unnamed = || Materialized::<String, u64>::unnamed().with_backend(StoreBackend::InMemory);
+    assert_eq!(
+        describe(|g| drop(g.windowed_by(tumbling()).count_with(unnamed()))),
+        burned
+    );
+    assert_eq!(
+        describe(|g| drop(g.windowed_by(sessions()).count_with(unnamed()))),
+        burned
+    );
+    // Sliding windows' `count(Materialized)` takes no extra index.
+    assert_eq!(
+        describe(|g| drop(g.windowed_by(sliding()).count_with(unnamed()))),
+        zero_arg
+    );
+    assert_eq!(
+        describe(|g| drop(
+            g.windowed_by(tumbling())
+                .count_with(Materialized::named("count-store"))
+        )),
+        text("KSTREAM-AGGREGATE-0000000001", "count-store")
+    );
+    assert_eq!(
+        describe(|g| drop(g.windowed_by(tumbling()).reduce(|a: String, b| a + &b))),
+        text(
+            "KSTREAM-REDUCE-0000000002",
+            "KSTREAM-REDUCE-STATE-STORE-0000000001"
+        )
+    );
+}
