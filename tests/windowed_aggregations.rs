@@ -1535,3 +1535,49 @@ fn windowed_counts_are_named_as_in_kafka_streams() {
         )
     );
 }
+
+#[test]
+fn session_merges_through_the_record_cache_emit_the_same() {
+    let run = |cache_max_bytes: usize| {
+        let out = Sessions::with_codecs("sessions");
+        let builder = StreamsBuilder::new();
+        builder
+            .stream(&INPUT)
+            .group_by_key()
+            .windowed_by(SessionWindows::of_inactivity_gap_and_grace(ms(10), ms(100)).unwrap())
+            .count_with(Materialized::named("session-store"))
+            .to_stream()
+            .to(&out);
+        let config = TestDriverConfig {
+            cache_max_bytes,
+            ..TestDriverConfig::default()
+        };
+        let mut d = TopologyTestDriver::with_config(builder.build().unwrap(), config).unwrap();
+        pipe(
+            &mut d,
+            &[
+                ("k", "a", 0),
+                ("k", "b", 20),
+                ("k", "c", 40),
+                ("j", "d", 41),
+                ("k", "e", 10),
+                ("k", "f", 30),
+                ("j", "g", 45),
+            ],
+        );
+        let store: SessionStore<String, u64> = d.store("session-store").unwrap();
+        (
+            sessions(&mut d, &out),
+            store.fetch(&"k".to_owned()).unwrap(),
+        )
+    };
+    let (uncached, uncached_store) = run(0);
+    let (cached, cached_store) = run(1 << 20);
+    assert_eq!(cached, uncached);
+    assert_eq!(
+        uncached.last().cloned(),
+        Some(session("j", 41, 45, Some(2), 45))
+    );
+    assert_eq!(cached_store, uncached_store);
+    assert_eq!(cached_store, [(Windowed::new("k".to_owned(), 0, 40), 5)]);
+}

@@ -18,7 +18,9 @@ use crate::codec::{Codec, is_null};
 use crate::error::{ProcessError, StoreError};
 use crate::processor::{Data, InitContext, Processor, ProcessorContext};
 use crate::record::{Headers, Record, Window, Windowed};
-use crate::state::{CacheHandle, FlushedEntry, SessionStore, WindowEntryDecoder, WindowStore};
+use crate::state::{
+    CacheHandle, FlushedEntry, SessionEntryDecoder, SessionStore, WindowEntryDecoder, WindowStore,
+};
 
 /// Counts a record dropped for arriving after its window closed, logged at debug as Kafka
 /// Streams logs "Skipping record for expired window".
@@ -673,6 +675,8 @@ pub(crate) struct SessionWindowAggregate<K, VA, KC, VC, F, M> {
     pub(crate) nulls: NullValues,
     pub(crate) store_name: String,
     pub(crate) store: Option<SessionStore<K, VA, KC, VC>>,
+    /// The store's place in the record cache, when cached: the cache then forwards updates.
+    cache: Option<CacheHandle>,
     pub(crate) fold: Arc<F>,
     pub(crate) merger: Arc<M>,
     pub(crate) observed_stream_time: i64,
@@ -695,11 +699,37 @@ impl<K, VA, KC, VC, F, M> SessionWindowAggregate<K, VA, KC, VC, F, M> {
             nulls,
             store_name: store_name.to_owned(),
             store: None,
+            cache: None,
             fold,
             merger,
             observed_stream_time: -1,
             last_emit_close: -1,
         }
+    }
+}
+
+/// Turns a flushed entry of a session aggregation's cached store into the change it forwards,
+/// stamped with the session's end, as Kafka Streams' `SessionCacheFlushListener` does.
+fn session_change_decoder<K, VA, KC, VC>(
+    store: SessionEntryDecoder<K, VA, KC, VC>,
+) -> impl FnMut(FlushedEntry) -> Result<Record<Windowed<K>, Change<VA>>, ProcessError> + 'static
+where
+    K: 'static,
+    VA: 'static,
+    KC: Codec<K>,
+    VC: Codec<VA>,
+{
+    move |entry| {
+        let session = store.session(&entry.key)?;
+        let new = entry.new.as_deref().map(|b| store.value(b)).transpose()?;
+        let old = entry.old.as_deref().map(|b| store.value(b)).transpose()?;
+        let end = session.window.end;
+        Ok(Record {
+            key: session,
+            value: Change { new, old },
+            timestamp: end,
+            headers: entry.meta.headers,
+        })
     }
 }
 
@@ -717,7 +747,14 @@ where
     type ValueOut = Change<VA>;
 
     fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
-        self.store = Some(ctx.store(&self.store_name)?);
+        let store: SessionStore<K, VA, KC, VC> = ctx.store(&self.store_name)?;
+        if self.emit == EmitStrategy::OnWindowUpdate {
+            self.cache = ctx.forward_cache_flushes(
+                &self.store_name,
+                session_change_decoder(store.entry_decoder()),
+            )?;
+        }
+        self.store = Some(store);
         Ok(())
     }
 
@@ -769,10 +806,16 @@ where
         // As Kafka Streams: unless the record made a session of its own, every session it
         // merged with is removed and forwarded as a tombstone (the one the merged session
         // replaces under the same window too), then the merged session is put anew.
+        // Cached, the removals and the put stay in the cache, which forwards what is left of
+        // them when it flushes (a session merged away before a flush is never forwarded).
+        let cache = self.cache.as_ref();
         if window != Window::new(timestamp, timestamp) {
             for (session, old) in merging {
+                if let Some(cache) = cache {
+                    cache.stage(ctx.record_context().cloned(), r.headers.clone());
+                }
                 store.remove(&session)?;
-                if self.emit == EmitStrategy::OnWindowUpdate {
+                if self.emit == EmitStrategy::OnWindowUpdate && cache.is_none() {
                     let end = session.window.end;
                     ctx.forward(Record {
                         key: session,
@@ -787,6 +830,13 @@ where
             }
         }
         let new = self.fold.fold(&merged.key, r.value, aggregate);
+        if let Some(cache) = cache {
+            cache.stage(ctx.record_context().cloned(), r.headers.clone());
+            store.put(&merged, &new)?;
+            // What the cache evicted of this store is forwarded now.
+            cache.drain(ctx.env)?;
+            return Ok(());
+        }
         store.put(&merged, &new)?;
         if self.emit == EmitStrategy::OnWindowUpdate {
             ctx.forward(Record {

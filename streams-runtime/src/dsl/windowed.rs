@@ -562,7 +562,7 @@ where
         let (graph, node, store) = self.grouped.add_aggregation(
             prefix,
             |g| {
-                materialized.into_session_spec(
+                let spec = materialized.into_session_spec(
                     || g.generate_name(&store_prefix),
                     retention,
                     // Emitting closed sessions from the store needs them kept past their close.
@@ -571,7 +571,13 @@ where
                     } else {
                         0
                     },
-                )
+                );
+                // As Kafka Streams' session materializer: emit-on-close is not cached.
+                if emit == EmitStrategy::OnWindowClose {
+                    spec.with_caching_disabled()
+                } else {
+                    spec
+                }
             },
             move |store| {
                 SessionWindowAggregate::<K, VA, KC, VC, F, M>::new(

@@ -42,7 +42,7 @@ pub use logging::changelog_topic;
 pub use materialized::Materialized;
 pub use spec::{DEFAULT_WINDOW_RETENTION, StoreBackend, StoreKind, StoreSpec};
 pub use task_stores::StateStore;
-pub(crate) use windowed::WindowEntryDecoder;
+pub(crate) use windowed::{SessionEntryDecoder, WindowEntryDecoder};
 pub use windowed::{SessionStore, Window, WindowStore, Windowed};
 
 // The byte-level layer, the record cache, checkpoints and the state directory: public for the
@@ -81,7 +81,8 @@ pub use window::{
 };
 
 pub(crate) use cache::{
-    CacheHandle, CachingKeyValueStore, CachingWindowStore, FlushedEntry, WindowEntries,
+    CacheHandle, CachingKeyValueStore, CachingSessionStore, CachingWindowStore, FlushedEntry,
+    SessionEntries, WindowEntries,
 };
 #[cfg(feature = "kafka")]
 pub(crate) use directory::StateDirectory;

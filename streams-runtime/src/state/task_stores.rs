@@ -11,8 +11,9 @@ use super::backend::open_backend;
 use super::logging::ChangeLoggingStore;
 use super::{
     BytesKeyValueStore, BytesSessionStore, BytesStore, BytesWindowStore, CacheHandle,
-    CachingKeyValueStore, CachingWindowStore, ChangelogContext, SegmentedSessionStore,
-    SegmentedWindowStore, StoreKind, StoreSpec, ThreadCache, WindowEntries,
+    CachingKeyValueStore, CachingSessionStore, CachingWindowStore, ChangelogContext,
+    SegmentedSessionStore, SegmentedWindowStore, SessionEntries, StoreKind, StoreSpec, ThreadCache,
+    WindowEntries,
 };
 use crate::error::StoreError;
 
@@ -154,12 +155,27 @@ impl TaskStore {
                     bytes,
                     spec.retention_ms(),
                 )?);
-                let store = match logged {
+                let store: Box<dyn BytesSessionStore> = match logged {
                     Some(context) => {
                         Box::new(ChangeLoggingStore::new(store, name, context.clone()))
                     }
                     None => store,
                 };
+                let store: Box<dyn BytesSessionStore> =
+                    match cache.filter(|_| spec.caching_enabled()) {
+                        Some(cache) => {
+                            let below = Rc::new(RefCell::new(store));
+                            let handle = CacheHandle::register(
+                                &cache.cache,
+                                name,
+                                Box::new(SessionEntries(Rc::clone(&below))),
+                                Rc::clone(&cache.timestamp),
+                            );
+                            cached = Some(handle.clone());
+                            Box::new(CachingSessionStore::new(handle, below))
+                        }
+                        None => store,
+                    };
                 OpenStore::Session(Rc::new(RefCell::new(store)))
             }
         };

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::key_value::{codec_error, encode_store_key, split_timestamp};
-use super::session::{BytesSessionStore, SegmentedSessionStore};
+use super::session::{BytesSessionStore, SegmentedSessionStore, decode_session_key};
 use super::window::{BytesWindowStore, SegmentedWindowStore, decode_window_key};
 use super::{StateStore, StoreKind, StoreSpec, TaskStore};
 use crate::codec::{Codec, CodecError, Encoded, StoreKeyCodec, StoreValueCodec};
@@ -600,6 +600,18 @@ where
         self.backend.borrow().observed_stream_time()
     }
 
+    /// Decodes the store's entries as a cache flush hands them over, without holding the
+    /// store.
+    pub(crate) fn entry_decoder(&self) -> SessionEntryDecoder<K, V, KC, VC> {
+        SessionEntryDecoder {
+            codecs: Codecs {
+                name: Rc::clone(&self.codecs.name),
+                timestamped: false,
+                types: PhantomData,
+            },
+        }
+    }
+
     /// The value of `key`'s session `[start, end]`.
     pub fn fetch_session(&self, key: &K, start: i64, end: i64) -> Result<Option<V>, StoreError> {
         let key_bytes = self.codecs.key_bytes(key)?;
@@ -682,6 +694,29 @@ where
                 ))
             },
         )
+    }
+}
+
+/// Decodes a session store's keys and values as it keeps them (see
+/// [`SessionStore::entry_decoder`]).
+pub(crate) struct SessionEntryDecoder<K, V, KC, VC> {
+    codecs: Codecs<K, V, KC, VC>,
+}
+
+impl<K, V, KC: Codec<K>, VC: Codec<V>> SessionEntryDecoder<K, V, KC, VC> {
+    /// The key and session of a store key (`[key][session end][session start]`).
+    pub(crate) fn session(&self, bytes: &[u8]) -> Result<Windowed<K>, StoreError> {
+        let (key, start, end) =
+            decode_session_key(bytes).ok_or_else(|| StoreError::MalformedKey {
+                store: self.codecs.name.to_string(),
+                message: format!("{} bytes are too few for a session store key", bytes.len()),
+            })?;
+        Ok(Windowed::new(self.codecs.decode_key(key)?, start, end))
+    }
+
+    /// A stored value.
+    pub(crate) fn value(&self, bytes: &[u8]) -> Result<V, StoreError> {
+        self.codecs.decode_value(bytes)
     }
 }
 

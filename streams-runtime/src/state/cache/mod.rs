@@ -1,7 +1,7 @@
 //! The record cache (Kafka Streams' `ThreadCache`, KIP-63, `statestore.cache.max.bytes`).
 //!
 //! One [`ThreadCache`] per stream thread, shared by the caching layer of every cached key-value
-//! and window store of the thread's tasks (`cache → change logging → backend`, as Kafka Streams'
+//! window and session store of the thread's tasks (`cache → change logging → backend`, as Kafka Streams'
 //! `CachingKeyValueStore` over its `ChangeLoggingKeyValueBytesStore`). Writes land in the cache
 //! as dirty entries, so repeated updates of a key merge before they reach the store, its
 //! changelog and the store owner's children. Dirty entries leave the cache in two ways: the task
@@ -19,9 +19,10 @@
 //! Three parts, bottom-up: `thread_cache` (the thread's byte budget and its LRU accounting,
 //! across stores), `handle` (one store's place in that cache: where its entries go when they
 //! leave, and how its owner forwards them) and `caching_store` (the key-value layer that reads
-//! and writes through the cache), and `caching_window_store`, the same for the window stores of
-//! windowed aggregations.
+//! and writes through the cache), and `caching_window_store` and `caching_session_store`, the
+//! same for the window and session stores of windowed aggregations.
 
+mod caching_session_store;
 mod caching_store;
 mod caching_window_store;
 mod handle;
@@ -29,6 +30,7 @@ mod handle;
 mod test_support;
 mod thread_cache;
 
+pub(crate) use caching_session_store::{CachingSessionStore, SessionEntries};
 pub(crate) use caching_store::CachingKeyValueStore;
 pub(crate) use caching_window_store::{CachingWindowStore, WindowEntries};
 pub(crate) use handle::{CacheHandle, FlushedEntry};
