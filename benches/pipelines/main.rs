@@ -25,20 +25,24 @@
 //! Workloads: B1 raw produce; B2 raw consume (`BaseConsumer`, no commits); B3 raw consume →
 //! produce; B4-put / B4-batch / B4-count raw RocksDB (WAL off, the runtime's memory shape);
 //! QUIX and BYTEWAX, the peers (`../shared/peers/*.py`, from virtual environments under
-//! `target/bench-venv`); F1 source + peek; F2 map → sink; F3 `count()` on RocksDB with changelog
-//! and record cache; F3-mem `count()` on the in-memory store without changelog; F4 restore of a
-//! changelog into a fresh instance; F5-stateless and F5-count in the `TopologyTestDriver`;
-//! F6-alos and F6 (exactly-once, 100 ms commits) on the embedded broker, run in a child process
-//! so its CPU is not counted.
+//! `target/bench-venv`), and QUIX-WINDOW and BYTEWAX-WINDOW, the same peers' 60 s tumbling
+//! window count (Quix Streams on at most 200,000 records); F1 source + peek; F2 map → sink; F3
+//! `count()` on RocksDB with changelog and record cache; F3-mem `count()` on the in-memory store
+//! without changelog; F4 restore of a changelog into a fresh instance; F7 `count()` in 60 s
+//! tumbling windows with a 10 s grace (RocksDB, changelog, record cache; emit-on-update) over
+//! records whose timestamps rise 1 ms per record; F7-final the same suppressed until each window
+//! closes (compared with B3, and in `BENCHMARKS.md` with the window peers); F5-stateless and
+//! F5-count in the `TopologyTestDriver`; F6-alos and F6 (exactly-once, 100 ms commits) on the
+//! embedded broker, run in a child process so its CPU is not counted.
 //!
 //! The modules: [`options`] the command line; [`measure`] wall and CPU time; [`brokers`] tansu
 //! and the embedded broker; [`records`] the records and the raw clients that load and read them;
 //! [`raw`] the raw baselines (B1–B4); [`app`] running a pipeline on a broker, and the pipeline
 //! families [`stateless`] (F1, F2), [`count`] (F3 and the scaling figure), [`restore`] (F4),
-//! [`driver`] (F5) and [`embedded`] (F6); [`peers`] the Python peers; [`report`] the `RESULT`
-//! lines and [`markdown`] `BENCHMARKS.md`. The tansu broker, the guard that stops child
-//! processes and the queue-full retry of a send are the broker tests' own helpers
-//! (`tests/common/`), included by path.
+//! [`window`] (F7), [`driver`] (F5) and [`embedded`] (F6); [`peers`] the Python peers;
+//! [`report`] the `RESULT` lines and [`markdown`] `BENCHMARKS.md`. The tansu broker, the guard
+//! that stops child processes and the queue-full retry of a send are the broker tests' own
+//! helpers (`tests/common/`), included by path.
 
 mod app;
 mod brokers;
@@ -59,6 +63,7 @@ mod send;
 mod stateless;
 #[path = "../../tests/common/tansu.rs"]
 mod tansu;
+mod window;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -72,13 +77,14 @@ use crate::embedded::f6;
 use crate::markdown::{command_output, write_markdown};
 use crate::measure::guarded;
 use crate::options::Options;
-use crate::peers::{BYTEWAX, QUIX, peer};
+use crate::peers::{BYTEWAX, QUIX, committed_all, peer, peer_until};
 use crate::raw::{RocksWork, b1, b4, consume};
 use crate::rebalance::rebalance;
 use crate::records::{PRODUCER_CHILD, producer_child, unique};
 use crate::report::{Report, f4_baseline};
 use crate::restore::f4;
 use crate::stateless::{f1, f2};
+use crate::window::f7;
 
 /// Partitions of every topic.
 const PARTITIONS: i32 = 4;
@@ -88,6 +94,9 @@ const KEYS: u64 = 10_000;
 const VALUE_BYTES: usize = 100;
 /// The most records F6 uses: librdkafka's mock cluster keeps about 5 MB per partition.
 const F6_MAX_RECORDS: u64 = 100_000;
+/// The most records QUIX-WINDOW uses: Quix Streams' window count stalls on tansu
+/// (`../shared/PERFORMANCE.md`).
+const QUIX_WINDOW_MAX_RECORDS: u64 = 200_000;
 
 /// The input topics' key type and value type.
 type Input = Topic<u32, Vec<u8>>;
@@ -151,6 +160,32 @@ fn run(options: &Options) -> Result<(), String> {
             );
             report.add_peer("BYTEWAX", result);
         }
+        if step("QUIX-WINDOW") {
+            // The script stops after n outputs, and final window counts are fewer: it is
+            // stopped once its group has committed every input offset.
+            let records = n.min(QUIX_WINDOW_MAX_RECORDS);
+            let result = peer_until(
+                &servers,
+                records,
+                "QUIX-WINDOW",
+                "quix",
+                &[QUIX],
+                "quix_window_bench.py",
+                committed_all(&servers, "qw-in-", "quixw-", records),
+            );
+            report.add_peer("QUIX-WINDOW", result);
+        }
+        if step("BYTEWAX-WINDOW") {
+            let result = peer(
+                &servers,
+                n,
+                "BYTEWAX-WINDOW",
+                "bytewax",
+                BYTEWAX,
+                "bytewax_window_bench.py",
+            );
+            report.add_peer("BYTEWAX-WINDOW", result);
+        }
     }
     if step("F1") {
         report.add("F1", guarded(|| f1(&servers, n)), Some("B2"));
@@ -167,6 +202,12 @@ fn run(options: &Options) -> Result<(), String> {
     if step("F4") {
         let baseline = f4_baseline(&report);
         report.add("F4", guarded(|| f4(&servers, n)), baseline);
+    }
+    if step("F7") {
+        report.add("F7", guarded(|| f7(&servers, n, false)), Some("B3"));
+    }
+    if step("F7-final") {
+        report.add("F7-final", guarded(|| f7(&servers, n, true)), Some("B3"));
     }
     if step("REBALANCE") {
         report.add("REBALANCE", guarded(|| rebalance(&servers, n / 10)), None);

@@ -73,6 +73,22 @@ pub(crate) fn send(producer: &BaseProducer<Deliveries>, topic: &str, key: &[u8],
     send_queued(producer, record, Duration::from_millis(5));
 }
 
+/// Sends one record with the Kafka timestamp `timestamp` (ms; the producer's clock when `None`),
+/// waiting while the queue is full.
+pub(crate) fn send_at(
+    producer: &BaseProducer<Deliveries>,
+    topic: &str,
+    key: &[u8],
+    value: &[u8],
+    timestamp: Option<i64>,
+) {
+    let mut record = BaseRecord::to(topic).key(key).payload(value);
+    if let Some(timestamp) = timestamp {
+        record = record.timestamp(timestamp);
+    }
+    send_queued(producer, record, Duration::from_millis(5));
+}
+
 /// Waits for every queued record; fails if any delivery failed.
 pub(crate) fn flush(producer: &BaseProducer<Deliveries>) -> Result<(), String> {
     producer
@@ -99,22 +115,45 @@ pub(crate) fn produce_records(
     n: u64,
     create: bool,
 ) -> Result<(), String> {
+    produce_records_at(servers, topic, n, create, None)
+}
+
+/// [`produce_records`], record `i` with the Kafka timestamp `base + i` ms when `base` is given
+/// (the producer's clock otherwise).
+pub(crate) fn produce_records_at(
+    servers: &str,
+    topic: &str,
+    n: u64,
+    create: bool,
+    base: Option<i64>,
+) -> Result<(), String> {
     if create {
         create_topics(servers, &[topic])?;
     }
     let producer = producer(servers)?;
     let value = value();
     for i in 0..n {
-        send(&producer, topic, &key_of(i), &value);
+        let timestamp = base.map(|base| base + i as i64);
+        send_at(&producer, topic, &key_of(i), &value, timestamp);
     }
     flush(&producer)
 }
 
 /// Produces a fresh input topic of `n` records; returns its name.
 pub(crate) fn input_topic(servers: &str, prefix: &str, n: u64) -> Result<String, String> {
+    input_topic_at(servers, prefix, n, None)
+}
+
+/// [`input_topic`], record `i` with the Kafka timestamp `base + i` ms when `base` is given.
+pub(crate) fn input_topic_at(
+    servers: &str,
+    prefix: &str,
+    n: u64,
+    base: Option<i64>,
+) -> Result<String, String> {
     let topic = unique(prefix);
     let started = Instant::now();
-    produce_records(servers, &topic, n, true)?;
+    produce_records_at(servers, &topic, n, true, base)?;
     eprintln!(
         "  input: {n} records to {topic} in {:.1}s",
         started.elapsed().as_secs_f64()

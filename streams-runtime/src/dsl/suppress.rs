@@ -265,8 +265,9 @@ where
             },
             Until::TimeLimit(ms) => ms,
         };
-        // Not cached: every buffer change reaches the changelog at once, so what a commit
-        // covers is exactly what was emitted and what is still buffered.
+        // Cached (when the thread has a cache): the buffer's writes and removals of a key merge
+        // until a commit, which logs what is left, as Kafka Streams' buffer logs its dirty keys
+        // at each commit; the commit still covers exactly what was emitted and is buffered.
         let spec = <KeyValueStore<Vec<u8>, Vec<u8>> as StateStore>::spec(&store_name)
             .with_caching_enabled();
         let supplier_store = store_name.clone();

@@ -137,6 +137,8 @@ pub(crate) struct TimeWindowAggregate<K, VA, KC, VC, F> {
     /// The largest timestamp seen (-1 before the first record).
     pub(crate) observed_stream_time: i64,
     emitter: FinalEmitter,
+    /// The current record's key as the store encodes it, for its windows' reads and writes.
+    key_bytes: Vec<u8>,
 }
 
 impl<K, VA, KC, VC, F> TimeWindowAggregate<K, VA, KC, VC, F> {
@@ -155,6 +157,7 @@ impl<K, VA, KC, VC, F> TimeWindowAggregate<K, VA, KC, VC, F> {
             store: None,
             cache: None,
             fold,
+            key_bytes: Vec::new(),
             observed_stream_time: -1,
             emitter: FinalEmitter {
                 last_emit_close: -1,
@@ -244,15 +247,15 @@ where
             .max(store.observed_stream_time())
             .max(r.timestamp);
         let close = self.observed_stream_time - self.windows.grace_ms();
-        let windows = self.windows.windows_for(r.timestamp);
-        let count = windows.len();
+        let count = self.windows.windows_of(r.timestamp).count();
         let mut value = Some(r.value);
-        for (i, window) in windows.into_iter().enumerate() {
+        store.encode_key(&r.key, &mut self.key_bytes)?;
+        for (i, window) in self.windows.windows_of(r.timestamp).enumerate() {
             if window.end <= close {
                 skip_expired(ctx, window, close);
                 continue;
             }
-            let (old, timestamp) = match store.fetch_with_timestamp(&r.key, window.start)? {
+            let (old, timestamp) = match store.fetch_encoded(&self.key_bytes, window.start)? {
                 Some((old, old_timestamp)) => (Some(old), r.timestamp.max(old_timestamp)),
                 None => (None, r.timestamp),
             };
@@ -266,10 +269,10 @@ where
             if let Some(cache) = &self.cache {
                 // Cached: the cache forwards the window's change when it flushes it.
                 cache.stage(ctx.record_context().cloned(), r.headers.clone());
-                store.put_with_timestamp(&r.key, &new, window.start, timestamp)?;
+                store.put_encoded(&self.key_bytes, &new, window.start, timestamp)?;
                 continue;
             }
-            store.put_with_timestamp(&r.key, &new, window.start, timestamp)?;
+            store.put_encoded(&self.key_bytes, &new, window.start, timestamp)?;
             if self.emit == EmitStrategy::OnWindowUpdate {
                 ctx.forward(Record {
                     key: Windowed {

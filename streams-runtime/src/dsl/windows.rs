@@ -105,17 +105,24 @@ impl TimeWindows {
     /// with `start <= timestamp < start + size`, `start >= 0` and `start % advance == 0`. A
     /// negative timestamp is in none.
     pub fn windows_for(&self, timestamp: i64) -> Vec<Window> {
-        if timestamp < 0 {
-            return Vec::new();
-        }
-        let earliest = (timestamp - self.size_ms + self.advance_ms).max(0);
-        let mut start = earliest - earliest % self.advance_ms;
-        let mut windows = Vec::with_capacity((self.size_ms / self.advance_ms) as usize);
-        while start <= timestamp {
-            windows.push(Window::new(start, start.saturating_add(self.size_ms)));
-            start += self.advance_ms;
-        }
-        windows
+        self.windows_of(timestamp).collect()
+    }
+
+    /// [`windows_for`](Self::windows_for) without collecting them (an aggregation's per-record
+    /// path).
+    pub(crate) fn windows_of(&self, timestamp: i64) -> impl Iterator<Item = Window> + use<> {
+        let (size, advance) = (self.size_ms, self.advance_ms);
+        let earliest = (timestamp - size + advance).max(0);
+        // A negative timestamp starts past itself: no windows.
+        let first = if timestamp < 0 {
+            timestamp.saturating_add(1)
+        } else {
+            earliest - earliest % advance
+        };
+        (0..)
+            .map(move |i: i64| first + i * advance)
+            .take_while(move |start| *start <= timestamp)
+            .map(move |start| Window::new(start, start.saturating_add(size)))
     }
 }
 

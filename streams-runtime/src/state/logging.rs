@@ -179,6 +179,10 @@ impl BytesWindowStore for ChangeLoggingStore<dyn BytesWindowStore> {
         Ok(Some(sequence))
     }
 
+    fn get(&self, key: &[u8], window_start: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key, window_start)
+    }
+
     fn fetch(
         &self,
         key: &[u8],

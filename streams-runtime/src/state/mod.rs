@@ -12,10 +12,11 @@
 //! typed handles to them in `init`. Handles are cheap to clone and never cross threads: a task
 //! and its stores live on one stream thread.
 //!
-//! A logged store sends its writes to its changelog (`logging`). A key-value store with caching
-//! on (the DSL's materialized stores, by default) has one more layer on top, the thread's record
-//! cache (see `cache`): `cache → change logging → backend`. Window and session stores are not
-//! cached.
+//! A logged store sends its writes to its changelog (`logging`). A store with caching on (the
+//! DSL's materialized stores, by default: key-value, and the window and session stores of
+//! windowed aggregations that emit on update) has one more layer on top, the thread's record
+//! cache (see `cache`): `cache → change logging → backend` (for window and session stores,
+//! `cache → change logging → segments → backend`).
 
 mod backend;
 mod bytes_store;

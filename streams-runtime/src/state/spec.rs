@@ -109,14 +109,14 @@ impl StoreSpec {
         self.logging
     }
 
-    /// Whether writes go through the thread's record cache (key-value stores; when the
-    /// application's `statestore.cache.max.bytes` is not 0).
+    /// Whether writes go through the thread's record cache (when the application's
+    /// `statestore.cache.max.bytes` is not 0).
     pub fn caching_enabled(&self) -> bool {
         self.caching
     }
 
-    /// The same spec with record caching on (key-value stores only; window and session stores
-    /// ignore it).
+    /// The same spec with record caching on (a window store that retains duplicates ignores
+    /// it: every write is a new entry there).
     pub fn with_caching_enabled(mut self) -> Self {
         self.caching = true;
         self

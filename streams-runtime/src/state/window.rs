@@ -61,6 +61,16 @@ pub trait BytesWindowStore: BytesStore {
         window_start: i64,
         value: Option<&[u8]>,
     ) -> Result<Option<u32>, StoreError>;
+    /// The value of `key`'s window starting at `window_start` (the first, in a store that
+    /// retains duplicates).
+    fn get(&self, key: &[u8], window_start: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut found = None;
+        self.fetch(key, window_start, window_start, &mut |_, value| {
+            found = Some(value.to_vec());
+            false
+        })?;
+        Ok(found)
+    }
     /// Calls `visit(window_start, value)` for each window of `key` starting in
     /// `time_from..=time_to`, in window-start order, until it returns `false`.
     fn fetch(
@@ -199,6 +209,21 @@ impl BytesWindowStore for SegmentedWindowStore {
         let written = self.segments.put(&buffer, value);
         self.scratch = buffer;
         Ok(written?.then_some(sequence))
+    }
+
+    fn get(&self, key: &[u8], window_start: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.retain_duplicates {
+            let mut found = None;
+            self.fetch(key, window_start, window_start, &mut |_, value| {
+                found = Some(value.to_vec());
+                false
+            })?;
+            return Ok(found);
+        }
+        // One window of one key is one store key: a point lookup, no range scan.
+        let mut store_key = Vec::with_capacity(key.len() + WINDOW_KEY_SUFFIX_LEN);
+        encode_window_key(&mut store_key, key, window_start, 0);
+        self.segments.get(&store_key)
     }
 
     fn fetch(

@@ -233,6 +233,47 @@ where
         timestamp: i64,
     ) -> Result<(), StoreError> {
         let key_bytes = self.codecs.key_bytes(key)?;
+        self.put_encoded(&key_bytes, value, window_start, timestamp)
+    }
+
+    /// The value of `key`'s window starting at `window_start`, with the timestamp of its last
+    /// update (-1 where the store keeps no timestamps).
+    pub fn fetch_with_timestamp(
+        &self,
+        key: &K,
+        window_start: i64,
+    ) -> Result<Option<(V, i64)>, StoreError> {
+        let key_bytes = self.codecs.key_bytes(key)?;
+        self.fetch_encoded(&key_bytes, window_start)
+    }
+
+    /// Encodes `key` as the store does into `out` (cleared first): for the `_encoded` calls,
+    /// which a caller making several of one key encodes once for.
+    pub(crate) fn encode_key(&self, key: &K, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        out.clear();
+        encode_store_key::<K, KC>(&self.codecs.name, key, out)
+    }
+
+    /// [`fetch_with_timestamp`](Self::fetch_with_timestamp) of an encoded key.
+    pub(crate) fn fetch_encoded(
+        &self,
+        key_bytes: &[u8],
+        window_start: i64,
+    ) -> Result<Option<(V, i64)>, StoreError> {
+        let found = self.backend.borrow().get(key_bytes, window_start)?;
+        found
+            .map(|bytes| self.codecs.decode_timestamped(&bytes))
+            .transpose()
+    }
+
+    /// [`put_with_timestamp`](Self::put_with_timestamp) of an encoded key.
+    pub(crate) fn put_encoded(
+        &mut self,
+        key_bytes: &[u8],
+        value: &V,
+        window_start: i64,
+        timestamp: i64,
+    ) -> Result<(), StoreError> {
         let mut buffer = std::mem::take(&mut self.scratch);
         buffer.clear();
         if self.codecs.timestamped {
@@ -245,30 +286,11 @@ where
                 let value = (encoded == Encoded::Bytes).then_some(&buffer[..]);
                 self.backend
                     .borrow_mut()
-                    .put(&key_bytes, window_start, value)
+                    .put(key_bytes, window_start, value)
                     .map(drop)
             });
         self.scratch = buffer;
         result
-    }
-
-    /// The value of `key`'s window starting at `window_start`, with the timestamp of its last
-    /// update (-1 where the store keeps no timestamps).
-    pub fn fetch_with_timestamp(
-        &self,
-        key: &K,
-        window_start: i64,
-    ) -> Result<Option<(V, i64)>, StoreError> {
-        let key_bytes = self.codecs.key_bytes(key)?;
-        let backend = self.backend.borrow();
-        let mut found = None;
-        backend.fetch(&key_bytes, window_start, window_start, &mut |_, value| {
-            found = Some(value.to_vec());
-            false
-        })?;
-        found
-            .map(|bytes| self.codecs.decode_timestamped(&bytes))
-            .transpose()
     }
 
     /// `key`'s windows starting in `time_from..=time_to`, in window-start order, as

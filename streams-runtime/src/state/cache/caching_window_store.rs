@@ -36,12 +36,7 @@ impl WindowEntries {
 impl BytesKeyValueStore for WindowEntries {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let (key, start) = Self::split(key)?;
-        let mut found = None;
-        self.0.borrow().fetch(key, start, start, &mut |_, value| {
-            found = Some(value.to_vec());
-            false
-        })?;
-        Ok(found)
+        self.0.borrow().get(key, start)
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
@@ -112,6 +107,8 @@ impl BytesStore for WindowEntries {
 /// The caching layer of a window store.
 pub(crate) struct CachingWindowStore {
     handle: CacheHandle,
+    /// The last store key built, reused (lookups take `&self`).
+    scratch: RefCell<Vec<u8>>,
     /// The store below the cache (change logging, then the segments); the cache writes into
     /// it through [`WindowEntries`].
     below: Rc<RefCell<Box<dyn BytesWindowStore>>>,
@@ -119,7 +116,11 @@ pub(crate) struct CachingWindowStore {
 
 impl CachingWindowStore {
     pub(crate) fn new(handle: CacheHandle, below: Rc<RefCell<Box<dyn BytesWindowStore>>>) -> Self {
-        CachingWindowStore { handle, below }
+        CachingWindowStore {
+            handle,
+            scratch: RefCell::new(Vec::new()),
+            below,
+        }
     }
 
     /// The cached entries (`None`: deleted) of the keys in `key_from..=key_to` starting in
@@ -173,13 +174,27 @@ impl BytesWindowStore for CachingWindowStore {
         window_start: i64,
         value: Option<&[u8]>,
     ) -> Result<Option<u32>, StoreError> {
-        let mut store_key = Vec::with_capacity(key.len() + 12);
+        let mut store_key = self.scratch.borrow_mut();
+        store_key.clear();
         encode_window_key(&mut store_key, key, window_start, 0);
         let meta = self.handle.take_meta();
         self.handle
             .cache
             .put(self.handle.namespace, &store_key, value, meta)?;
         Ok(Some(0))
+    }
+
+    fn get(&self, key: &[u8], window_start: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let cached = {
+            let mut store_key = self.scratch.borrow_mut();
+            store_key.clear();
+            encode_window_key(&mut store_key, key, window_start, 0);
+            self.handle.cache.get(self.handle.namespace, &store_key)
+        };
+        match cached {
+            Some(value) => Ok(value),
+            None => self.below.borrow().get(key, window_start),
+        }
     }
 
     fn fetch(
@@ -189,17 +204,13 @@ impl BytesWindowStore for CachingWindowStore {
         time_to: i64,
         visit: &mut dyn FnMut(i64, &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        // The common case of an aggregation, one window of one key: the cache alone answers
-        // when it holds the window.
+        // The common case of an aggregation, one window of one key: the cache answers when it
+        // holds the window, else a point lookup below.
         if time_from == time_to {
-            let mut store_key = Vec::with_capacity(key.len() + 12);
-            encode_window_key(&mut store_key, key, time_from, 0);
-            if let Some(cached) = self.handle.cache.get(self.handle.namespace, &store_key) {
-                if let Some(value) = cached {
-                    visit(time_from, &value);
-                }
-                return Ok(());
+            if let Some(value) = self.get(key, time_from)? {
+                visit(time_from, &value);
             }
+            return Ok(());
         }
         self.fetch_range(
             Some(key),

@@ -296,10 +296,12 @@ impl CacheState {
         let Some(space) = self.namespaces.get_mut(&namespace) else {
             return;
         };
+        // The LRU list's copy of the key, reused when the key is cached already.
+        let mut lru_key = None;
         // Whether the key joins the dirty list now; an entry already dirty keeps its place.
         let newly_dirty = match space.entries.get_mut(key) {
             Some(entry) => {
-                self.lru.remove(&entry.tick);
+                lru_key = self.lru.remove(&entry.tick).map(|(_, key)| key);
                 self.bytes -= entry.size;
                 // Reuse the value's buffer: repeated updates of a key are the cache's purpose.
                 match (&mut entry.value, value) {
@@ -333,7 +335,8 @@ impl CacheState {
         if newly_dirty {
             space.dirty.insert(tick, key.to_vec());
         }
-        self.lru.insert(tick, (namespace, key.to_vec()));
+        let lru_key = lru_key.unwrap_or_else(|| key.to_vec());
+        self.lru.insert(tick, (namespace, lru_key));
         self.bytes += size;
     }
 
