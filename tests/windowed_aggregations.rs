@@ -1581,3 +1581,67 @@ fn session_merges_through_the_record_cache_emit_the_same() {
     assert_eq!(cached_store, uncached_store);
     assert_eq!(cached_store, [(Windowed::new("k".to_owned(), 0, 40), 5)]);
 }
+
+#[test]
+fn emit_on_close_after_a_large_jump_loses_no_window() {
+    let finals = Counts::with_codecs("final");
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&INPUT)
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(ms(2), ms(2)).unwrap())
+        .emit_strategy(EmitStrategy::on_window_close())
+        .count()
+        .to_stream()
+        .to(&finals);
+    let mut d = driver(builder);
+    for ts in [0, 1, 2, 0, 3, 0, 4] {
+        pipe(&mut d, &[("k1", "v1", ts)]);
+    }
+    assert_eq!(counts(&mut d, &finals), [k1(0, 2, 4, 1)]);
+    // Stream time jumps from 4 to 30: [2, 4) and [4, 6) close at once, though the write of
+    // [30, 32) moves the store's retention clock far past them.
+    pipe(&mut d, &[("k1", "v1", 0), ("k1", "v1", 30)]);
+    assert_eq!(counts(&mut d, &finals), [k1(2, 4, 2, 3), k1(4, 6, 1, 4)]);
+
+    let out = Sessions::with_codecs("sessions");
+    let builder = StreamsBuilder::new();
+    builder
+        .stream(&INPUT)
+        .group_by_key()
+        .windowed_by(SessionWindows::of_inactivity_gap_with_no_grace(ms(10)).unwrap())
+        .emit_strategy(EmitStrategy::on_window_close())
+        .count()
+        .to_stream()
+        .to(&out);
+    let mut d = driver(builder);
+    pipe(&mut d, &[("k", "a", 0), ("k", "b", 5), ("j", "c", 100)]);
+    assert_eq!(sessions(&mut d, &out), [session("k", 0, 5, Some(2), 5)]);
+}
+
+#[test]
+fn a_retention_shorter_than_the_windows_need_is_a_build_error() {
+    let builder = StreamsBuilder::new();
+    let _ = builder
+        .stream(&INPUT)
+        .group_by_key()
+        .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(5)).unwrap())
+        .count_with(Materialized::named("short").with_retention(ms(12)));
+    assert_eq!(
+        builder.build().unwrap_err().to_string(),
+        "the retention period of the store `short` (12 ms) must be no smaller than its window size plus the grace period (15 ms)"
+    );
+    let builder = StreamsBuilder::new();
+    let _ = builder
+        .stream(&INPUT)
+        .group_by_key()
+        .windowed_by(SessionWindows::of_inactivity_gap_and_grace(ms(10), ms(5)).unwrap())
+        .count_with(Materialized::named("sessions").with_retention(ms(14)));
+    assert!(
+        builder
+            .build()
+            .unwrap_err()
+            .to_string()
+            .contains("the session inactivity gap plus the grace period (15 ms)")
+    );
+}

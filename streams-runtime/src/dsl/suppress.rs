@@ -139,8 +139,8 @@ enum Until {
     /// When the update's window closes: buffer time is the window's end; tombstones are
     /// dropped (a window that never produced a result has nothing final to say).
     WindowCloses,
-    /// When stream time is `ms` past the update's timestamp (a later update of the key restarts
-    /// its wait).
+    /// When stream time is `ms` past the timestamp of the key's first buffered update (a
+    /// later update replaces the value, not the wait).
     TimeLimit(i64),
 }
 
@@ -213,8 +213,9 @@ impl<K> Suppressed<K> {
         }
     }
 
-    /// Each key's last update once stream time is `limit` past it (a later update of the key
-    /// restarts the wait): a rate limit on a table's updates.
+    /// Each key's latest update once stream time is `limit` past the key's first update since
+    /// its last emission (later updates replace the value, not the wait, as in Kafka
+    /// Streams): a rate limit on a table's updates.
     pub fn until_time_limit<S>(limit: Duration, buffer: BufferConfig<S>) -> Self {
         let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
         Suppressed::new(

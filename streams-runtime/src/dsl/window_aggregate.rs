@@ -3,8 +3,17 @@
 //! per session (`KStreamSessionWindowAggregate`).
 //!
 //! Each keeps its own stream time (the largest timestamp it has seen), as Kafka Streams'
-//! processors do, and drops a record for every window that is closed by it (`end + grace <=
-//! stream time`), counting it in the task's `dropped_records`. Time and sliding windows keep
+//! processors do, and drops a record for every window that is closed by it, counting it in the
+//! task's `dropped_records`: a time window once `end + grace <= stream time`, a sliding window
+//! (both bounds inclusive) once `end + grace < stream time`, a session once
+//! `end + gap + grace < stream time`. (So `suppress(until_window_closes)`, which emits at
+//! `end + grace <= stream time`, can emit a sliding window or a session ending exactly at its
+//! close time before its last update, as in Kafka Streams.)
+//!
+//! Emit-on-close ([`EmitStrategy::OnWindowClose`]) reads every closed window from the store on
+//! each record that moves the close time; Kafka Streams throttles those reads to one per
+//! second of wall-clock time (an internal setting its test driver turns off), which changes
+//! when results go out, not which. Time and sliding windows keep
 //! each window's largest timestamp with its aggregate, which is the timestamp of every result of
 //! that window; a session's results carry the session's end.
 
@@ -67,6 +76,20 @@ struct FinalEmitter {
 }
 
 impl FinalEmitter {
+    fn new() -> Self {
+        FinalEmitter {
+            last_emit_close: -1,
+        }
+    }
+
+    /// At the start of a task over a restored store: the windows closed by `close` (from the
+    /// store's clock) went out before. Kafka Streams commits its last close time with the
+    /// offsets; without that, windows that closed after the store's last write and before the
+    /// restart can go out again.
+    fn resume(&mut self, close: i64) {
+        self.last_emit_close = if close >= 0 { close } else { -1 };
+    }
+
     /// Forwards, in window-start order (then key), every window of `store` that closed since
     /// the last emission, as Kafka Streams' `maybeForwardFinalResult`: a window ending at or
     /// before `close` starts at or before `close - size`, and those up to the last close time
@@ -159,9 +182,7 @@ impl<K, VA, KC, VC, F> TimeWindowAggregate<K, VA, KC, VC, F> {
             fold,
             key_bytes: Vec::new(),
             observed_stream_time: -1,
-            emitter: FinalEmitter {
-                last_emit_close: -1,
-            },
+            emitter: FinalEmitter::new(),
         }
     }
 }
@@ -219,6 +240,10 @@ where
 
     fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
         let store: WindowStore<K, VA, KC, VC> = ctx.store(&self.store_name)?;
+        // Stores are restored before processors start: a restarted aggregation takes the
+        // windows its store's clock had closed as emitted.
+        self.emitter
+            .resume(store.observed_stream_time() - self.windows.grace_ms());
         // Emit-on-close forwards from the store itself, never the cache's updates.
         if self.emit == EmitStrategy::OnWindowUpdate {
             self.cache = ctx.forward_cache_flushes(
@@ -240,13 +265,30 @@ where
             return Ok(());
         }
         let store = opened(&mut self.store, &self.store_name)?;
-        // A restored store remembers its latest window start, which no later than the record
-        // that wrote it: resuming from it, a replayed record that was late stays late.
-        self.observed_stream_time = self
-            .observed_stream_time
-            .max(store.observed_stream_time())
-            .max(r.timestamp);
+        // A restored store remembers its latest window start, which is no later than the
+        // record that wrote it: resuming from it, a replayed record that was late is mostly
+        // late again (Kafka Streams resumes from nothing).
+        let restored = store.observed_stream_time();
+        self.observed_stream_time = self.observed_stream_time.max(restored).max(r.timestamp);
         let close = self.observed_stream_time - self.windows.grace_ms();
+        if self.emit == EmitStrategy::OnWindowClose {
+            // Emitted before this record's writes: they move the store's retention clock, which
+            // could hide windows that closed with this record (none of which it can change).
+            let windows = self.windows;
+            // Kafka Streams skips the fetch when the windows holding `upper` are the ones
+            // holding `lower - 1`: no window starts in between.
+            let new_windows_between = |lower: i64, upper: i64| {
+                windows.windows_for(upper) != windows.windows_for(lower - 1)
+            };
+            self.emitter.emit_closed(
+                store,
+                windows.size_ms(),
+                close,
+                new_windows_between,
+                &r.headers,
+                ctx,
+            )?;
+        }
         let count = self.windows.windows_of(r.timestamp).count();
         let mut value = Some(r.value);
         store.encode_key(&r.key, &mut self.key_bytes)?;
@@ -293,23 +335,6 @@ where
             // forwarded now; the windows' own changes wait for the flush.
             cache.drain(ctx.env)?;
         }
-        if self.emit == EmitStrategy::OnWindowClose {
-            let store = opened(&mut self.store, &self.store_name)?;
-            let windows = self.windows;
-            // Kafka Streams skips the fetch when the windows holding `upper` are the ones
-            // holding `lower - 1`: no window starts in between.
-            let new_windows_between = |lower: i64, upper: i64| {
-                windows.windows_for(upper) != windows.windows_for(lower - 1)
-            };
-            self.emitter.emit_closed(
-                store,
-                windows.size_ms(),
-                close,
-                new_windows_between,
-                &r.headers,
-                ctx,
-            )?;
-        }
         Ok(())
     }
 }
@@ -345,9 +370,7 @@ impl<K, VA, KC, VC, F> SlidingWindowAggregate<K, VA, KC, VC, F> {
             store: None,
             fold,
             observed_stream_time: -1,
-            emitter: FinalEmitter {
-                last_emit_close: -1,
-            },
+            emitter: FinalEmitter::new(),
         }
     }
 }
@@ -631,7 +654,12 @@ where
     type ValueOut = Change<VA>;
 
     fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
-        self.store = Some(ctx.store(&self.store_name)?);
+        let store: WindowStore<K, VA, KC, VC> = ctx.store(&self.store_name)?;
+        // A restarted aggregation takes the windows its store's clock (at most one past the
+        // latest record) had closed as emitted.
+        self.emitter
+            .resume(store.observed_stream_time() - 1 - self.windows.grace_ms());
+        self.store = Some(store);
         Ok(())
     }
 
@@ -646,10 +674,16 @@ where
             return Ok(());
         }
         let d = self.windows.time_difference_ms();
+        // Timestamps this close to the end of time have no room for their windows.
+        if r.timestamp > i64::MAX / 2 {
+            skip_expired(ctx, Window::new(r.timestamp, i64::MAX), i64::MAX);
+            return Ok(());
+        }
         // A restored store remembers its latest window start, at most one past the record
-        // that wrote it (a right window): resuming from it, a late record stays late.
-        let resumed = opened(&mut self.store, &self.store_name)?.observed_stream_time() - 1;
-        self.observed_stream_time = self.observed_stream_time.max(resumed).max(r.timestamp);
+        // that wrote it (a right window): resuming from it, a replayed record that was late is
+        // mostly late again (Kafka Streams resumes from nothing).
+        let restored = opened(&mut self.store, &self.store_name)?.observed_stream_time() - 1;
+        self.observed_stream_time = self.observed_stream_time.max(restored).max(r.timestamp);
         let close = self.observed_stream_time - self.windows.grace_ms();
         if r.timestamp + d < close {
             skip_expired(ctx, Window::new(r.timestamp, r.timestamp + d), close);
@@ -658,15 +692,15 @@ where
         if r.timestamp < d {
             return self.process_early(&r, close, ctx);
         }
-        self.process_record(&r, close, ctx)?;
         if self.emit == EmitStrategy::OnWindowClose {
             // A sliding window is closed once `start + d < close`: every start up to
-            // `close - d - 1`; those from `last close - d` on were not emitted yet.
+            // `close - d - 1`; those from `last close - d` on were not emitted yet. Emitted
+            // before this record's writes, which move the store's retention clock.
             let store = opened(&mut self.store, &self.store_name)?;
             self.emitter
                 .emit_closed(store, d + 1, close, |_, _| true, &r.headers, ctx)?;
         }
-        Ok(())
+        self.process_record(&r, close, ctx)
     }
 }
 
@@ -751,6 +785,12 @@ where
 
     fn init(&mut self, ctx: &mut InitContext<'_>) -> Result<(), ProcessError> {
         let store: SessionStore<K, VA, KC, VC> = ctx.store(&self.store_name)?;
+        // A restarted aggregation takes the sessions its store's clock had closed as emitted
+        // (Kafka Streams commits its last close time with the offsets).
+        let closed = store.observed_stream_time()
+            - self.windows.grace_ms()
+            - self.windows.inactivity_gap_ms();
+        self.last_emit_close = if closed >= 0 { closed } else { -1 };
         if self.emit == EmitStrategy::OnWindowUpdate {
             self.cache = ctx.forward_cache_flushes(
                 &self.store_name,
@@ -774,13 +814,13 @@ where
         let gap = self.windows.inactivity_gap_ms();
         let store = opened(&mut self.store, &self.store_name)?;
         // A restored store remembers its latest session end, a record's timestamp: resuming
-        // from it, a replayed record that was late stays late.
-        self.observed_stream_time = self
-            .observed_stream_time
-            .max(store.observed_stream_time())
-            .max(timestamp);
+        // from it, a replayed record that was late is mostly late again (Kafka Streams resumes
+        // from nothing).
+        let restored = store.observed_stream_time();
+        self.observed_stream_time = self.observed_stream_time.max(restored).max(timestamp);
         // A session can still grow until stream time is its gap and grace past its end.
         let close = self.observed_stream_time - self.windows.grace_ms() - gap;
+        let store = opened(&mut self.store, &self.store_name)?;
         let merging = store.find_sessions(
             &r.key,
             timestamp.saturating_sub(gap),
@@ -805,13 +845,15 @@ where
             }
             return Ok(());
         }
+        let store = opened(&mut self.store, &self.store_name)?;
         let merged = Windowed { key: r.key, window };
         // As Kafka Streams: unless the record made a session of its own, every session it
         // merged with is removed and forwarded as a tombstone (the one the merged session
         // replaces under the same window too), then the merged session is put anew.
         // Cached, the removals and the put stay in the cache, which forwards what is left of
         // them when it flushes (a session merged away before a flush is never forwarded).
-        let cache = self.cache.as_ref();
+        let cache = self.cache.clone();
+        let cache = cache.as_ref();
         if window != Window::new(timestamp, timestamp) {
             for (session, old) in merging {
                 if let Some(cache) = cache {
@@ -832,6 +874,13 @@ where
                 }
             }
         }
+        if self.emit == EmitStrategy::OnWindowClose {
+            // After the removals (a session this record merges is not final: the merged one
+            // will be) and before the put, which moves the store's retention clock and could
+            // hide sessions that closed with this record.
+            self.emit_closed(close, &r.headers, ctx)?;
+        }
+        let store = opened(&mut self.store, &self.store_name)?;
         let new = self.fold.fold(&merged.key, r.value, aggregate);
         if let Some(cache) = cache {
             cache.stage(ctx.record_context().cloned(), r.headers.clone());
@@ -851,8 +900,6 @@ where
                 timestamp: window.end,
                 headers: r.headers,
             })?;
-        } else {
-            self.emit_closed(close, &r.headers, ctx)?;
         }
         Ok(())
     }

@@ -13,9 +13,11 @@ use super::window_aggregate::{
 use super::windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows};
 use super::{KGroupedStream, KTable};
 use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec, TopicCodec};
+use crate::error::TopologyError;
 use crate::processor::Data;
 use crate::record::Windowed;
 use crate::state::Materialized;
+use crate::topology::GraphBuilder;
 
 /// A window definition a grouped stream can be windowed by: [`TimeWindows`] and
 /// [`SlidingWindows`] give a [`TimeWindowedKStream`], [`SessionWindows`] a
@@ -99,6 +101,28 @@ impl<K, V> KGroupedStream<K, V> {
     }
 }
 
+/// Records an error when a chosen retention is shorter than `required_ms`, as Kafka Streams
+/// rejects it when it builds the store: windows would be forgotten while they still accept
+/// records.
+fn check_retention(
+    graph: &mut GraphBuilder,
+    store: &str,
+    chosen: Option<std::time::Duration>,
+    required_ms: i64,
+    what: &'static str,
+) {
+    let Some(chosen) = chosen else { return };
+    let retention_ms = i64::try_from(chosen.as_millis()).unwrap_or(i64::MAX);
+    if retention_ms < required_ms {
+        graph.record_error(TopologyError::RetentionTooShort {
+            store: store.to_owned(),
+            retention_ms,
+            what,
+            required_ms,
+        });
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum WindowKind {
     Time(TimeWindows),
@@ -118,6 +142,14 @@ impl WindowKind {
         match self {
             WindowKind::Time(windows) => windows.grace_ms(),
             WindowKind::Sliding(windows) => windows.grace_ms(),
+        }
+    }
+
+    /// What the default retention covers, for the error of a shorter one.
+    fn retention_rule(self) -> &'static str {
+        match self {
+            WindowKind::Time(_) => "its window size plus the grace period",
+            WindowKind::Sliding(_) => "2 * time difference plus the grace period",
         }
     }
 
@@ -291,22 +323,32 @@ where
         let fold = Arc::new(fold);
         let store_prefix = format!("{prefix}-STATE-STORE");
         // A store forgets a window once its retention has passed since the window's start,
-        // which for the default retention is just when the window closes: emitting closed
-        // windows from the store needs them kept one window longer.
+        // which for the default retention is just when the window closes: emit-on-close reads
+        // closed windows before each record's writes move that clock, and keeps them one window
+        // longer besides.
         let extra_retention = match (emit, windows) {
             (EmitStrategy::OnWindowClose, WindowKind::Time(time)) => time.size_ms(),
             _ => 0,
         };
         // The record cache merges a window's updates for the time windows' emit-on-update only:
         // emit-on-close reads its results from the store (Kafka Streams attaches no cache
-        // listener then), and sliding windows are not cached.
+        // listener then). Sliding windows are not cached here, unlike Kafka Streams (which
+        // caches them on update): their aggregation does not forward through a cache yet.
         let cached = emit == EmitStrategy::OnWindowUpdate && matches!(windows, WindowKind::Time(_));
-        let spec = |g: &mut crate::topology::GraphBuilder| {
+        let chosen_retention = materialized.retention();
+        let spec = |g: &mut GraphBuilder| {
             let spec = materialized.into_window_spec(
                 || g.generate_name(&store_prefix),
                 windows.size_ms(),
                 windows.default_retention_ms(),
                 extra_retention,
+            );
+            check_retention(
+                g,
+                spec.name(),
+                chosen_retention,
+                windows.default_retention_ms(),
+                windows.retention_rule(),
             );
             if cached {
                 spec
@@ -559,6 +601,7 @@ where
         let store_prefix = format!("{prefix}-STATE-STORE");
         // Kafka Streams keeps sessions for the gap plus the grace period after they end.
         let retention = windows.inactivity_gap_ms() + windows.grace_ms();
+        let chosen_retention = materialized.retention();
         let (graph, node, store) = self.grouped.add_aggregation(
             prefix,
             |g| {
@@ -571,6 +614,13 @@ where
                     } else {
                         0
                     },
+                );
+                check_retention(
+                    g,
+                    spec.name(),
+                    chosen_retention,
+                    retention,
+                    "the session inactivity gap plus the grace period",
                 );
                 // As Kafka Streams' session materializer: emit-on-close is not cached.
                 if emit == EmitStrategy::OnWindowClose {

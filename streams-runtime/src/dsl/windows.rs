@@ -112,15 +112,19 @@ impl TimeWindows {
     /// path).
     pub(crate) fn windows_of(&self, timestamp: i64) -> impl Iterator<Item = Window> + use<> {
         let (size, advance) = (self.size_ms, self.advance_ms);
-        let earliest = (timestamp - size + advance).max(0);
+        let earliest = timestamp
+            .saturating_sub(size)
+            .saturating_add(advance)
+            .max(0);
         // A negative timestamp starts past itself: no windows.
         let first = if timestamp < 0 {
             timestamp.saturating_add(1)
         } else {
             earliest - earliest % advance
         };
+        // Checked: near the end of time the next start does not exist.
         (0..)
-            .map(move |i: i64| first + i * advance)
+            .map_while(move |i: i64| first.checked_add(i.checked_mul(advance)?))
             .take_while(move |start| *start <= timestamp)
             .map(move |start| Window::new(start, start.saturating_add(size)))
     }
@@ -201,7 +205,7 @@ pub struct SessionWindows {
 
 impl SessionWindows {
     /// Sessions that end after `gap` without records of their key, closed as soon as stream
-    /// time passes their end.
+    /// time passes their end plus the gap.
     pub fn of_inactivity_gap_with_no_grace(gap: Duration) -> Result<Self, InvalidWindows> {
         Self::of_inactivity_gap_and_grace(gap, Duration::ZERO)
     }
@@ -236,7 +240,10 @@ pub enum EmitStrategy {
     #[default]
     OnWindowUpdate,
     /// One final result per window, once stream time closes it (its end plus the grace
-    /// period), with no suppression buffer: the aggregation emits from its own store.
+    /// period), with no suppression buffer: the aggregation emits from its own store. Kafka
+    /// Streams commits the close time it emitted up to with its offsets; here a restarted
+    /// aggregation takes it from its restored store, so windows that closed after the store's
+    /// last write and before the restart can be emitted again (`suppress` has no such gap).
     OnWindowClose,
 }
 
@@ -287,6 +294,21 @@ mod tests {
         assert_eq!(
             thirds.windows_for(7),
             [Window::new(0, 9), Window::new(3, 12), Window::new(6, 15)]
+        );
+    }
+
+    #[test]
+    fn timestamps_at_the_ends_of_time_do_not_overflow() {
+        let windows = TimeWindows::of_size_with_no_grace(ms(10))
+            .unwrap()
+            .advance_by(ms(3))
+            .unwrap();
+        assert!(windows.windows_for(i64::MIN).is_empty());
+        let last = windows.windows_for(i64::MAX);
+        assert_eq!(last.len(), 3);
+        assert!(
+            last.iter()
+                .all(|w| w.start > i64::MAX - 10 && w.start % 3 == 0 && w.end == i64::MAX)
         );
     }
 

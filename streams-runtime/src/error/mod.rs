@@ -40,6 +40,21 @@ pub enum TopologyError {
         /// The count given.
         partitions: i32,
     },
+    /// A windowed aggregation's store keeps its windows for less time than they accept
+    /// records.
+    #[error(
+        "the retention period of the store `{store}` ({retention_ms} ms) must be no smaller than {what} ({required_ms} ms)"
+    )]
+    RetentionTooShort {
+        /// The store.
+        store: String,
+        /// The retention asked for.
+        retention_ms: i64,
+        /// What the windows need, such as `its window size plus the grace period`.
+        what: &'static str,
+        /// The least retention that keeps every window until it closes.
+        required_ms: i64,
+    },
     /// `suppress(Suppressed::until_window_closes(..))` on a table that is not the result of a
     /// windowed aggregation: only those know when a window closes.
     #[error(

@@ -28,7 +28,8 @@ pub struct Windowed<K> {
 }
 
 impl<K> Windowed<K> {
-    /// `key` in the window `[start, end]`.
+    /// `key` in the window from `start` to `end` (`[start, end)` for time windows, `[start,
+    /// end]` for sliding windows and sessions).
     pub fn new(key: K, start: i64, end: i64) -> Self {
         Windowed {
             key,

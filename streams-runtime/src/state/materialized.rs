@@ -164,9 +164,14 @@ where
         extra_retention_ms: i64,
     ) -> StoreSpec {
         let name = self.name.clone().unwrap_or_else(generated_name);
-        let retention = self.retention.unwrap_or(Duration::from_millis(
-            u64::try_from(default_retention_ms).unwrap_or(0),
-        )) + Duration::from_millis(u64::try_from(extra_retention_ms).unwrap_or(0));
+        let retention = self
+            .retention
+            .unwrap_or(Duration::from_millis(
+                u64::try_from(default_retention_ms).unwrap_or(0),
+            ))
+            .saturating_add(Duration::from_millis(
+                u64::try_from(extra_retention_ms).unwrap_or(0),
+            ));
         let size = Duration::from_millis(u64::try_from(window_size_ms).unwrap_or(0));
         let spec = WindowStore::<K, V, KC, VC>::spec_with(&name, retention, size).with_timestamps();
         self.finish(spec)
@@ -181,9 +186,14 @@ where
         extra_retention_ms: i64,
     ) -> StoreSpec {
         let name = self.name.clone().unwrap_or_else(generated_name);
-        let retention = self.retention.unwrap_or(Duration::from_millis(
-            u64::try_from(default_retention_ms).unwrap_or(0),
-        )) + Duration::from_millis(u64::try_from(extra_retention_ms).unwrap_or(0));
+        let retention = self
+            .retention
+            .unwrap_or(Duration::from_millis(
+                u64::try_from(default_retention_ms).unwrap_or(0),
+            ))
+            .saturating_add(Duration::from_millis(
+                u64::try_from(extra_retention_ms).unwrap_or(0),
+            ));
         let spec = SessionStore::<K, V, KC, VC>::spec_with(&name, retention);
         self.finish(spec)
     }

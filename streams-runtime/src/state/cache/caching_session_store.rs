@@ -18,6 +18,19 @@ use crate::state::{BytesKeyValueStore, BytesSessionStore, BytesStore};
 pub(crate) struct SessionEntries(pub(crate) Rc<RefCell<Box<dyn BytesSessionStore>>>);
 
 impl SessionEntries {
+    /// The store below, unless a write into it is under way (then `Busy`, never a panic).
+    fn below(&self) -> Result<std::cell::Ref<'_, Box<dyn BytesSessionStore>>, StoreError> {
+        self.0.try_borrow().map_err(|_| StoreError::Busy {
+            store: "(the session store under the record cache)".to_owned(),
+        })
+    }
+
+    fn below_mut(&self) -> Result<std::cell::RefMut<'_, Box<dyn BytesSessionStore>>, StoreError> {
+        self.0.try_borrow_mut().map_err(|_| StoreError::Busy {
+            store: "(the session store under the record cache)".to_owned(),
+        })
+    }
+
     fn split(key: &[u8]) -> Result<(&[u8], i64, i64), StoreError> {
         decode_session_key(key).ok_or_else(|| StoreError::MalformedKey {
             store: "session store cache".to_owned(),
@@ -29,7 +42,7 @@ impl SessionEntries {
 impl BytesKeyValueStore for SessionEntries {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let (key, start, end) = Self::split(key)?;
-        self.0.borrow().fetch_session(key, start, end)
+        self.below()?.fetch_session(key, start, end)
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
@@ -43,7 +56,7 @@ impl BytesKeyValueStore for SessionEntries {
     fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let old = self.get(key)?;
         let (key, start, end) = Self::split(key)?;
-        self.0.borrow_mut().put(key, start, end, None)?;
+        self.below_mut()?.put(key, start, end, None)?;
         Ok(old)
     }
 
@@ -54,7 +67,7 @@ impl BytesKeyValueStore for SessionEntries {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
         let mut entries = BTreeMap::new();
-        self.0.borrow().entries(&mut |key, value| {
+        self.below()?.entries(&mut |key, value| {
             if std::ops::RangeBounds::contains(&(from, to), &key) {
                 entries.insert(key.to_vec(), value.to_vec());
             }
@@ -70,33 +83,35 @@ impl BytesKeyValueStore for SessionEntries {
 
     fn approximate_len(&self) -> u64 {
         let mut count = 0;
-        let _ = self.0.borrow().entries(&mut |_, _| {
-            count += 1;
-            true
-        });
+        if let Ok(below) = self.below() {
+            let _ = below.entries(&mut |_, _| {
+                count += 1;
+                true
+            });
+        }
         count
     }
 }
 
 impl BytesStore for SessionEntries {
     fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
-        self.0.borrow().entries(visit)
+        self.below()?.entries(visit)
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
-        self.0.borrow_mut().flush()
+        self.below_mut()?.flush()
     }
 
     fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
-        self.0.borrow_mut().restore_batch(records)
+        self.below_mut()?.restore_batch(records)
     }
 
     fn clear(&mut self) -> Result<(), StoreError> {
-        self.0.borrow_mut().clear()
+        self.below_mut()?.clear()
     }
 
     fn is_persistent(&self) -> bool {
-        self.0.borrow().is_persistent()
+        self.below().is_ok_and(|below| below.is_persistent())
     }
 }
 

@@ -26,6 +26,19 @@ fn malformed(key: &[u8]) -> StoreError {
 }
 
 impl WindowEntries {
+    /// The store below, unless a write into it is under way (then `Busy`, never a panic).
+    fn below(&self) -> Result<std::cell::Ref<'_, Box<dyn BytesWindowStore>>, StoreError> {
+        self.0.try_borrow().map_err(|_| StoreError::Busy {
+            store: "(the window store under the record cache)".to_owned(),
+        })
+    }
+
+    fn below_mut(&self) -> Result<std::cell::RefMut<'_, Box<dyn BytesWindowStore>>, StoreError> {
+        self.0.try_borrow_mut().map_err(|_| StoreError::Busy {
+            store: "(the window store under the record cache)".to_owned(),
+        })
+    }
+
     fn split(key: &[u8]) -> Result<(&[u8], i64), StoreError> {
         decode_window_key(key)
             .map(|(key, start, _)| (key, start))
@@ -36,18 +49,18 @@ impl WindowEntries {
 impl BytesKeyValueStore for WindowEntries {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let (key, start) = Self::split(key)?;
-        self.0.borrow().get(key, start)
+        self.below()?.get(key, start)
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         let (key, start) = Self::split(key)?;
-        self.0.borrow_mut().put(key, start, Some(value)).map(drop)
+        self.below_mut()?.put(key, start, Some(value)).map(drop)
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let old = self.get(key)?;
         let (key, start) = Self::split(key)?;
-        self.0.borrow_mut().put(key, start, None)?;
+        self.below_mut()?.put(key, start, None)?;
         Ok(old)
     }
 
@@ -58,7 +71,7 @@ impl BytesKeyValueStore for WindowEntries {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
         let mut entries = BTreeMap::new();
-        self.0.borrow().entries(&mut |key, value| {
+        self.below()?.entries(&mut |key, value| {
             if std::ops::RangeBounds::contains(&(from, to), &key) {
                 entries.insert(key.to_vec(), value.to_vec());
             }
@@ -74,33 +87,35 @@ impl BytesKeyValueStore for WindowEntries {
 
     fn approximate_len(&self) -> u64 {
         let mut count = 0;
-        let _ = self.0.borrow().entries(&mut |_, _| {
-            count += 1;
-            true
-        });
+        if let Ok(below) = self.below() {
+            let _ = below.entries(&mut |_, _| {
+                count += 1;
+                true
+            });
+        }
         count
     }
 }
 
 impl BytesStore for WindowEntries {
     fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
-        self.0.borrow().entries(visit)
+        self.below()?.entries(visit)
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
-        self.0.borrow_mut().flush()
+        self.below_mut()?.flush()
     }
 
     fn restore_batch(&mut self, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), StoreError> {
-        self.0.borrow_mut().restore_batch(records)
+        self.below_mut()?.restore_batch(records)
     }
 
     fn clear(&mut self) -> Result<(), StoreError> {
-        self.0.borrow_mut().clear()
+        self.below_mut()?.clear()
     }
 
     fn is_persistent(&self) -> bool {
-        self.0.borrow().is_persistent()
+        self.below().is_ok_and(|below| below.is_persistent())
     }
 }
 
