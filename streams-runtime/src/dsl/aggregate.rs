@@ -142,7 +142,10 @@ pub(crate) fn skip_null<K, V>(ctx: &mut ProcessorContext<'_, K, V>) {
     ctx.record_dropped();
 }
 
-fn opened<'s, S>(store: &'s mut Option<S>, name: &str) -> Result<&'s mut S, ProcessError> {
+pub(super) fn opened<'s, S>(
+    store: &'s mut Option<S>,
+    name: &str,
+) -> Result<&'s mut S, ProcessError> {
     store
         .as_mut()
         .ok_or_else(|| ProcessError::Store(StoreError::NotFound(name.to_owned())))

@@ -17,6 +17,8 @@ mod ops;
 mod print;
 mod produced;
 mod repartition;
+mod session_aggregate;
+mod sliding_aggregate;
 mod suppress;
 mod to_table;
 mod window_aggregate;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::aggregate::{Aggregator, Counter, Fold, Reducer};
-use super::window_aggregate::{
-    NullValues, SessionWindowAggregate, SlidingWindowAggregate, TimeWindowAggregate,
-};
+use super::session_aggregate::SessionWindowAggregate;
+use super::sliding_aggregate::SlidingWindowAggregate;
+use super::window_aggregate::{NullValues, TimeWindowAggregate};
 use super::windows::{EmitStrategy, SessionWindows, SlidingWindows, TimeWindows};
 use super::{KGroupedStream, KTable};
 use crate::codec::{Codec, StoreKeyCodec, StoreValueCodec, TopicCodec};
