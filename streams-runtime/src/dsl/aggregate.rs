@@ -99,32 +99,34 @@ where
     KC: Codec<K>,
     VC: Codec<V>,
 {
-    move |entry| {
-        let key = store.key(&entry.key)?;
-        let new = entry
-            .new
-            .as_deref()
-            .map(|bytes| store.entry(bytes))
-            .transpose()?;
-        let old = entry
-            .old
-            .as_deref()
-            .map(|bytes| store.entry(bytes))
-            .transpose()?;
-        let timestamp = match &new {
-            Some((_, timestamp)) if *timestamp >= 0 => *timestamp,
-            _ => entry.meta.timestamp,
-        };
-        Ok(Record {
-            key,
-            value: Change {
-                new: new.map(|(value, _)| value),
-                old: old.map(|(value, _)| value),
-            },
-            timestamp,
-            headers: entry.meta.headers,
-        })
-    }
+    move |entry| timestamped_change(entry, |key| store.key(key), |value| store.entry(value))
+}
+
+/// The change a flushed entry of a timestamped store forwards, its key and values decoded by
+/// `key` and `value`: stamped with the new value's timestamp, or for a deletion (or a value
+/// kept without one), the timestamp of the entry's last update. Shared by the key-value and
+/// window stores' cache listeners.
+pub(super) fn timestamped_change<K, V>(
+    entry: FlushedEntry,
+    key: impl FnOnce(&[u8]) -> Result<K, StoreError>,
+    value: impl Fn(&[u8]) -> Result<(V, i64), StoreError>,
+) -> Result<Record<K, Change<V>>, ProcessError> {
+    let key = key(&entry.key)?;
+    let new = entry.new.as_deref().map(&value).transpose()?;
+    let old = entry.old.as_deref().map(&value).transpose()?;
+    let timestamp = match &new {
+        Some((_, timestamp)) if *timestamp >= 0 => *timestamp,
+        _ => entry.meta.timestamp,
+    };
+    Ok(Record {
+        key,
+        value: Change {
+            new: new.map(|(value, _)| value),
+            old: old.map(|(value, _)| value),
+        },
+        timestamp,
+        headers: entry.meta.headers,
+    })
 }
 
 /// Skips a record a stateful operator cannot use (a null key, or a null value to aggregate):

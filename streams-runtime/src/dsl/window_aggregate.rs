@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::aggregate::{Change, Fold, opened, skip_null};
+use super::aggregate::{Change, Fold, opened, skip_null, timestamped_change};
 use super::windows::{EmitStrategy, TimeWindows};
 use crate::codec::{Codec, is_null};
 use crate::error::ProcessError;
@@ -192,30 +192,11 @@ where
     VC: Codec<VA>,
 {
     move |entry| {
-        let key = store.windowed_key(&entry.key)?;
-        let new = entry
-            .new
-            .as_deref()
-            .map(|bytes| store.value(bytes))
-            .transpose()?;
-        let old = entry
-            .old
-            .as_deref()
-            .map(|bytes| store.value(bytes))
-            .transpose()?;
-        let timestamp = match &new {
-            Some((_, timestamp)) if *timestamp >= 0 => *timestamp,
-            _ => entry.meta.timestamp,
-        };
-        Ok(Record {
-            key,
-            value: Change {
-                new: new.map(|(value, _)| value),
-                old: old.map(|(value, _)| value),
-            },
-            timestamp,
-            headers: entry.meta.headers,
-        })
+        timestamped_change(
+            entry,
+            |key| store.windowed_key(key),
+            |value| store.value(value),
+        )
     }
 }
 

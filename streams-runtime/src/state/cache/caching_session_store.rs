@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::rc::Rc;
 
+use super::caching_window_store::{count_entries, merged_entries, scan_entries};
 use super::handle::CacheHandle;
 use crate::error::StoreError;
 use crate::state::session::{decode_session_key, encode_session_key};
@@ -66,30 +67,11 @@ impl BytesKeyValueStore for SessionEntries {
         to: Bound<&[u8]>,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        let mut entries = BTreeMap::new();
-        self.below()?.entries(&mut |key, value| {
-            if std::ops::RangeBounds::contains(&(from, to), &key) {
-                entries.insert(key.to_vec(), value.to_vec());
-            }
-            true
-        })?;
-        for (key, value) in &entries {
-            if !visit(key, value) {
-                break;
-            }
-        }
-        Ok(())
+        scan_entries(&**self.below()?, from, to, visit)
     }
 
     fn approximate_len(&self) -> u64 {
-        let mut count = 0;
-        if let Ok(below) = self.below() {
-            let _ = below.entries(&mut |_, _| {
-                count += 1;
-                true
-            });
-        }
-        count
+        self.below().map_or(0, |below| count_entries(&**below))
     }
 }
 
@@ -239,24 +221,7 @@ impl BytesSessionStore for CachingSessionStore {
 impl BytesStore for CachingSessionStore {
     /// Every entry, the cache's merged over the store's below, in key order.
     fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
-        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        self.below.borrow().entries(&mut |key, value| {
-            merged.insert(key.to_vec(), Some(value.to_vec()));
-            true
-        })?;
-        merged.extend(self.handle.cache.range(
-            self.handle.namespace,
-            Bound::Unbounded,
-            Bound::Unbounded,
-        ));
-        for (key, value) in &merged {
-            if let Some(value) = value
-                && !visit(key, value)
-            {
-                break;
-            }
-        }
-        Ok(())
+        merged_entries(&**self.below.borrow(), &self.handle, visit)
     }
 
     /// Flushes the store below only: the cache's dirty entries are flushed by the task.

@@ -70,30 +70,11 @@ impl BytesKeyValueStore for WindowEntries {
         to: Bound<&[u8]>,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError> {
-        let mut entries = BTreeMap::new();
-        self.below()?.entries(&mut |key, value| {
-            if std::ops::RangeBounds::contains(&(from, to), &key) {
-                entries.insert(key.to_vec(), value.to_vec());
-            }
-            true
-        })?;
-        for (key, value) in &entries {
-            if !visit(key, value) {
-                break;
-            }
-        }
-        Ok(())
+        scan_entries(&**self.below()?, from, to, visit)
     }
 
     fn approximate_len(&self) -> u64 {
-        let mut count = 0;
-        if let Ok(below) = self.below() {
-            let _ = below.entries(&mut |_, _| {
-                count += 1;
-                true
-            });
-        }
-        count
+        self.below().map_or(0, |below| count_entries(&**below))
     }
 }
 
@@ -278,24 +259,7 @@ impl BytesWindowStore for CachingWindowStore {
 impl BytesStore for CachingWindowStore {
     /// Every entry, the cache's merged over the store's below, in key order.
     fn entries(&self, visit: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StoreError> {
-        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        self.below.borrow().entries(&mut |key, value| {
-            merged.insert(key.to_vec(), Some(value.to_vec()));
-            true
-        })?;
-        merged.extend(self.handle.cache.range(
-            self.handle.namespace,
-            Bound::Unbounded,
-            Bound::Unbounded,
-        ));
-        for (key, value) in &merged {
-            if let Some(value) = value
-                && !visit(key, value)
-            {
-                break;
-            }
-        }
-        Ok(())
+        merged_entries(&**self.below.borrow(), &self.handle, visit)
     }
 
     /// Flushes the store below only: the cache's dirty entries are flushed by the task
@@ -319,4 +283,64 @@ impl BytesStore for CachingWindowStore {
     fn is_persistent(&self) -> bool {
         self.below.borrow().is_persistent()
     }
+}
+
+/// The entries of `below` with keys in `from..to`, in key order: a scan of a segmented store's
+/// entries (which are in segment order) for the cache's key-value view of it.
+pub(super) fn scan_entries(
+    below: &dyn BytesStore,
+    from: Bound<&[u8]>,
+    to: Bound<&[u8]>,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<(), StoreError> {
+    let mut entries = BTreeMap::new();
+    below.entries(&mut |key, value| {
+        if std::ops::RangeBounds::contains(&(from, to), &key) {
+            entries.insert(key.to_vec(), value.to_vec());
+        }
+        true
+    })?;
+    for (key, value) in &entries {
+        if !visit(key, value) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// How many entries `below` holds (0 when they cannot be read).
+pub(super) fn count_entries(below: &dyn BytesStore) -> u64 {
+    let mut count = 0;
+    let _ = below.entries(&mut |_, _| {
+        count += 1;
+        true
+    });
+    count
+}
+
+/// Every entry of a cached store: the cache's (of `handle`'s store) merged over `below`'s, in
+/// key order, a cached deletion hiding the entry below.
+pub(super) fn merged_entries(
+    below: &dyn BytesStore,
+    handle: &CacheHandle,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) -> Result<(), StoreError> {
+    let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+    below.entries(&mut |key, value| {
+        merged.insert(key.to_vec(), Some(value.to_vec()));
+        true
+    })?;
+    merged.extend(
+        handle
+            .cache
+            .range(handle.namespace, Bound::Unbounded, Bound::Unbounded),
+    );
+    for (key, value) in &merged {
+        if let Some(value) = value
+            && !visit(key, value)
+        {
+            break;
+        }
+    }
+    Ok(())
 }
